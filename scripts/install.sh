@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building, serving and testing need on a fresh Debian 12 machine.
+# Idempotent: every step checks first and skips what is already present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WASM_PACK_VERSION=0.15.1
+WASM_BINDGEN_VERSION=0.2.130
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_packages=(chromium chromium-driver mesa-vulkan-drivers libvulkan1)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install: apt packages ${missing[*]}"
+  sudo_if_needed apt-get update -q
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+fi
+
+rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
+
+version_of() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $2}'; }
+[ "$(version_of wasm-pack)" = "$WASM_PACK_VERSION" ] ||
+  cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+# wasm-bindgen-cli's own lockfile pins a yanked crate, so no --locked here.
+[ "$(version_of wasm-bindgen)" = "$WASM_BINDGEN_VERSION" ] ||
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+
+# playwright-core drives Debian's Chromium in the page test; binaryen gives a wasm-opt Chromium accepts.
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/binaryen ]; then
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,124 @@
+use wgpu::util::DeviceExt;
+
+use super::device::Gpu;
+use crate::{Error, Result};
+
+/// One compute entry point of a WGSL file in `shaders/`.
+///
+/// Binding convention, shared by every kernel: `@binding(0)` is the kernel's uniform parameter
+/// struct, then `@binding(1..)` the storage buffers in the order the dispatch passes them.
+pub struct Kernel {
+    /// Unique name; the pipeline cache is keyed by it.
+    pub name: &'static str,
+    pub source: &'static str,
+    pub entry: &'static str,
+}
+
+/// Declares a `Kernel` from a file in `shaders/` and an entry point.
+macro_rules! kernel {
+    ($file:literal, $entry:literal) => {
+        $crate::gpu::Kernel {
+            name: concat!($file, "::", $entry),
+            source: include_str!(concat!("../../shaders/", $file)),
+            entry: $entry,
+        }
+    };
+}
+pub(crate) use kernel;
+
+/// A grid of workgroups, already checked against the device's per-dimension limit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Workgroups(pub [u32; 3]);
+
+impl Workgroups {
+    /// Enough workgroups of `size` threads to give `threads` threads one index each. Past the
+    /// per-dimension limit the grid wraps into y; shaders rebuild the index as
+    /// `id.x + id.y * num_workgroups.x * size`.
+    pub fn linear(gpu: &Gpu, threads: usize, size: u32) -> Result<Workgroups> {
+        let groups = threads.div_ceil(size as usize);
+        let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        let (x, y) = if groups <= max { (groups, 1) } else { (max, groups.div_ceil(max)) };
+        Workgroups::grid(gpu, [x, y, 1])
+    }
+
+    pub fn grid(gpu: &Gpu, groups: [usize; 3]) -> Result<Workgroups> {
+        let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        if groups.iter().any(|&g| g > max) {
+            return Err(Error::TooLarge(format!(
+                "{groups:?} workgroups exceed the device's {max} per dimension"
+            )));
+        }
+        Ok(Workgroups(groups.map(|g| g as u32)))
+    }
+}
+
+/// The bytes of a parameter struct, padded to the 16-byte multiple uniform buffers want.
+fn params_bytes<P: bytemuck::Pod>(params: &P) -> Vec<u8> {
+    let mut bytes = bytemuck::bytes_of(params).to_vec();
+    bytes.resize(bytes.len().div_ceil(16) * 16, 0);
+    bytes
+}
+
+impl Gpu {
+    /// Records one dispatch of `kernel` with its parameters and buffers into the pending commands.
+    /// The pipeline is compiled on first use and cached for the life of the device.
+    pub(crate) fn dispatch<P: bytemuck::Pod>(
+        &self,
+        kernel: &Kernel,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        workgroups: Workgroups,
+    ) -> Result<()> {
+        let pipeline = self.pipeline(kernel);
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(kernel.name),
+            contents: &params_bytes(params),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&uniform)
+            .chain(buffers.iter().copied())
+            .enumerate()
+            .map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let [x, y, z] = workgroups.0;
+        self.record(|encoder| {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(kernel.name),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(x, y, z);
+        });
+        self.check()
+    }
+
+    fn pipeline(&self, kernel: &Kernel) -> wgpu::ComputePipeline {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(kernel.name)
+            .or_insert_with(|| {
+                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(kernel.name),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
+                });
+                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(kernel.name),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(kernel.entry),
+                    compilation_options: Default::default(),
+                    cache: None,
+                })
+            })
+            .clone()
+    }
+}

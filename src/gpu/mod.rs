@@ -1,0 +1,11 @@
+//! The GPU layer: device acquisition, tensors, and the one dispatch path every kernel uses.
+
+mod device;
+mod kernel;
+mod oneshot;
+mod tensor;
+
+pub use device::{AdapterSummary, Gpu};
+pub use kernel::Kernel;
+pub(crate) use kernel::{kernel, Workgroups};
+pub use tensor::Tensor;

@@ -1,0 +1,122 @@
+use wgpu::util::DeviceExt;
+
+use super::device::Gpu;
+use super::oneshot;
+use crate::{Error, Result};
+
+/// An f32 tensor in a GPU storage buffer: row-major, contiguous, never empty.
+pub struct Tensor {
+    buffer: wgpu::Buffer,
+    shape: Vec<usize>,
+}
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Number of elements of `shape`, refusing empty and overflowing shapes and anything larger than
+/// one storage binding of this device.
+fn checked_len(gpu: &Gpu, shape: &[usize]) -> Result<usize> {
+    if shape.is_empty() || shape.contains(&0) {
+        return Err(Error::Invalid(format!("tensor shape {shape:?} has no elements")));
+    }
+    let too_large = || Error::TooLarge(format!("tensor of shape {shape:?} overflows memory"));
+    let len = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(too_large)?;
+    let bytes = (len as u64).checked_mul(4).ok_or_else(too_large)?;
+    let max = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    if bytes > max {
+        return Err(Error::TooLarge(format!(
+            "tensor of shape {shape:?} needs {bytes} bytes; this device binds at most {max}"
+        )));
+    }
+    Ok(len)
+}
+
+impl Tensor {
+    /// Uploads `data` as a tensor of `shape`.
+    pub fn from_slice(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Result<Tensor> {
+        let len = checked_len(gpu, shape)?;
+        if data.len() != len {
+            return Err(Error::Invalid(format!(
+                "{} values given for shape {shape:?}, which holds {len}",
+                data.len()
+            )));
+        }
+        let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        Ok(Tensor { buffer, shape: shape.to_vec() })
+    }
+
+    /// A tensor of `shape` with every element `value`.
+    pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Tensor> {
+        let len = checked_len(gpu, shape)?;
+        Tensor::from_slice(gpu, shape, &vec![value; len])
+    }
+
+    /// A zero-filled tensor of `shape` (WebGPU zero-initialises new buffers), for outputs.
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
+        let len = checked_len(gpu, shape)?;
+        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            size: len as u64 * 4,
+            usage: USAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor { buffer, shape: shape.to_vec() })
+    }
+
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// Replaces the contents, in order with the commands already recorded.
+    pub fn write(&self, gpu: &Gpu, data: &[f32]) -> Result<()> {
+        if data.len() != self.numel() {
+            return Err(Error::Invalid(format!(
+                "{} values written to a tensor of shape {:?}",
+                data.len(),
+                self.shape
+            )));
+        }
+        let staging = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("upload"),
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::COPY_SRC,
+        });
+        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&staging, 0, &self.buffer, 0, None));
+        Ok(())
+    }
+
+    /// Submits the pending work and copies the tensor back to the CPU.
+    pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        let size = self.numel() as u64 * 4;
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read back"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, size));
+        gpu.submit()?;
+        let (tx, rx) = oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
+        gpu.wait(rx).await.map_err(|e| Error::Gpu(format!("reading a tensor back failed: {e}")))?;
+        gpu.check()?;
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading a tensor back failed: {e}")))?;
+        Ok(bytemuck::pod_collect_to_vec(&view))
+    }
+}

@@ -1,0 +1,15 @@
+//! See how generative AI works: forward passes of small generative models on hand-written
+//! WGSL compute kernels, in the browser through WebGPU and natively through Vulkan.
+
+mod error;
+pub mod gpu;
+pub mod ops;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::{Error, Result};
+pub use gpu::{Gpu, Tensor};
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -1,0 +1,25 @@
+//! The kernel library. Each file holds one op family: its parameter struct (the uniform its
+//! WGSL reads), its GPU dispatch, its plain-Rust reference and its tests.
+//!
+//! Ops write into an output tensor the caller owns, so a forward pass can reuse its buffers;
+//! every op checks the shapes it is given and returns `Err` instead of dispatching bad work.
+
+pub mod matmul;
+
+pub use matmul::{matmul, matmul_naive};
+
+use crate::{Error, Result, Tensor};
+
+/// Fails unless `t` has exactly `shape`.
+pub(crate) fn expect_shape(what: &str, t: &Tensor, shape: &[usize]) -> Result<()> {
+    if t.shape() == shape {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("{what} has shape {:?}; expected {shape:?}", t.shape())))
+    }
+}
+
+/// Converts a size to the u32 a shader indexes with.
+pub(crate) fn to_u32(what: &str, n: usize) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::TooLarge(format!("{what} = {n} does not fit a 32-bit index")))
+}

@@ -1,0 +1,82 @@
+//! What every kernel test needs: a device (or a failure), random data, poisoned outputs and a
+//! tolerance check that reports the worst element.
+
+use crate::{Gpu, Tensor};
+
+/// Sizes that are not multiples of any tile or workgroup size.
+pub const AWKWARD: [usize; 5] = [1, 7, 33, 65, 257];
+
+/// The bit pattern every output is filled with before a run; it must not survive.
+pub const POISON: f32 = f32::NAN;
+
+/// Defines async test bodies that run natively (`cargo test`, on lavapipe) and in the browser
+/// (`wasm-pack test`, on WebGPU).
+macro_rules! gpu_tests {
+    ($(async fn $name:ident() $body:block)*) => {$(
+        #[cfg(not(target_arch = "wasm32"))]
+        #[test]
+        fn $name() {
+            pollster::block_on(async $body)
+        }
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() $body
+    )*};
+}
+pub(crate) use gpu_tests;
+
+/// A device for a test; no adapter is a failure, never a skip.
+pub async fn gpu() -> Gpu {
+    match Gpu::new().await {
+        Ok(gpu) => gpu,
+        Err(e) => panic!("kernel tests need a GPU adapter and found none: {e}"),
+    }
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
+        bits as f32 / (1u64 << 23) as f32 - 1.0
+    }
+
+    pub fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.uniform()).collect()
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (((self.uniform() + 1.0) * 0.5 * n as f32) as usize).min(n - 1)
+    }
+}
+
+/// Random data uploaded as a tensor; returns the host copy for the reference.
+pub fn random(gpu: &Gpu, rng: &mut Rng, shape: &[usize]) -> (Tensor, Vec<f32>) {
+    let data = rng.vec(shape.iter().product());
+    (Tensor::from_slice(gpu, shape, &data).unwrap(), data)
+}
+
+/// An output tensor filled with `POISON`, so unwritten elements show.
+pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
+    Tensor::full(gpu, shape, POISON).unwrap()
+}
+
+/// Passes when every element satisfies |got - want| <= atol + rtol * |want| (NaN never does).
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        if !((g - w).abs() <= atol + rtol * w.abs()) {
+            panic!("{what}: element {i} is {g}, reference {w} (atol {atol}, rtol {rtol})");
+        }
+    }
+    assert!(want.iter().any(|&w| w != 0.0), "{what}: the reference is all zeros");
+}
