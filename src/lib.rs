@@ -4,6 +4,8 @@
 mod error;
 pub mod gpu;
 pub mod ops;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 #[cfg(test)]
 mod testing;

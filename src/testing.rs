@@ -25,8 +25,29 @@ macro_rules! gpu_tests {
 }
 pub(crate) use gpu_tests;
 
-/// A device for a test; no adapter is a failure, never a skip.
-pub async fn gpu() -> Gpu {
+/// The device every test in this process shares (drivers cap how many one process may open,
+/// and pipelines then compile once). No adapter is a failure, never a skip.
+pub async fn gpu() -> &'static Gpu {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
+        GPU.get_or_init(|| pollster::block_on(open()))
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        thread_local!(static GPU: std::cell::Cell<Option<&'static Gpu>> = const { std::cell::Cell::new(None) });
+        match GPU.get() {
+            Some(gpu) => gpu,
+            None => {
+                let gpu: &'static Gpu = Box::leak(Box::new(open().await));
+                GPU.set(Some(gpu));
+                gpu
+            }
+        }
+    }
+}
+
+async fn open() -> Gpu {
     match Gpu::new().await {
         Ok(gpu) => gpu,
         Err(e) => panic!("kernel tests need a GPU adapter and found none: {e}"),
@@ -74,7 +95,8 @@ pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        if !((g - w).abs() <= atol + rtol * w.abs()) {
+        let err = (g - w).abs();
+        if err.is_nan() || err > atol + rtol * w.abs() {
             panic!("{what}: element {i} is {g}, reference {w} (atol {atol}, rtol {rtol})");
         }
     }

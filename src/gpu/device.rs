@@ -44,7 +44,8 @@ impl Gpu {
     /// Acquires the best adapter available (WebGPU in the browser, Vulkan natively) and a device
     /// with all the adapter's limits.
     pub async fn new() -> Result<Gpu> {
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
                 power_preference: wgpu::PowerPreference::HighPerformance,

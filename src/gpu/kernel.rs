@@ -101,6 +101,15 @@ impl Gpu {
         self.check()
     }
 
+    /// A read-only storage buffer holding `data` (small per-dispatch inputs such as token ids).
+    pub(crate) fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+    }
+
     fn pipeline(&self, kernel: &Kernel) -> wgpu::ComputePipeline {
         let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         cache

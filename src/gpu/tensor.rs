@@ -99,6 +99,21 @@ impl Tensor {
         Ok(())
     }
 
+    /// Copies all of `src` into this tensor from element `offset` on, in order with the commands
+    /// already recorded (a KV cache append, say).
+    pub fn copy_from(&self, gpu: &Gpu, src: &Tensor, offset: usize) -> Result<()> {
+        if offset.checked_add(src.numel()).is_none_or(|end| end > self.numel()) {
+            return Err(Error::Invalid(format!(
+                "{} elements at offset {offset} do not fit a tensor of shape {:?}",
+                src.numel(),
+                self.shape
+            )));
+        }
+        let (at, size) = (offset as u64 * 4, src.numel() as u64 * 4);
+        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&src.buffer, 0, &self.buffer, at, size));
+        Ok(())
+    }
+
     /// Submits the pending work and copies the tensor back to the CPU.
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let size = self.numel() as u64 * 4;

@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{expect_shape, to_u32};
+use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
 use crate::gpu::{kernel, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
@@ -70,12 +70,26 @@ struct Params {
 }
 
 /// `out = a x b (+ bias)` with the tiled kernel.
-pub fn matmul(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, b_transposed: bool, out: &Tensor) -> Result<()> {
+pub fn matmul(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    b_transposed: bool,
+    out: &Tensor,
+) -> Result<()> {
     run(gpu, &TILED, a, b, bias, b_transposed, out)
 }
 
 /// `out = a x b (+ bias)` with one thread per output element; the benchmark's baseline.
-pub fn matmul_naive(gpu: &Gpu, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, b_transposed: bool, out: &Tensor) -> Result<()> {
+pub fn matmul_naive(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    b_transposed: bool,
+    out: &Tensor,
+) -> Result<()> {
     run(gpu, &NAIVE, a, b, bias, b_transposed, out)
 }
 
@@ -89,7 +103,7 @@ fn run(
     out: &Tensor,
 ) -> Result<()> {
     let d = MatmulDims::new(a.shape(), b.shape(), b_transposed)?;
-    expect_shape("matmul output", out, &d.out_shape(a.shape()))?;
+    expect_output("matmul output", out, &d.out_shape(a.shape()), [a, b].into_iter().chain(bias))?;
     if let Some(bias) = bias {
         expect_shape("matmul bias", bias, &[d.n])?;
     }
@@ -141,18 +155,25 @@ mod tests {
         2e-6 * k as f32 + 1e-6
     }
 
-    async fn check(f: MatmulFn, seed: u64, a_shape: &[usize], b_shape: &[usize], bias: bool, t: bool) {
+    async fn check(
+        f: MatmulFn,
+        seed: u64,
+        a_shape: &[usize],
+        b_shape: &[usize],
+        bias: bool,
+        t: bool,
+    ) {
         let gpu = gpu().await;
         let mut rng = Rng::new(seed);
         let d = MatmulDims::new(a_shape, b_shape, t).unwrap();
-        let (a, a_host) = random(&gpu, &mut rng, a_shape);
-        let (b, b_host) = random(&gpu, &mut rng, b_shape);
-        let (bias_t, bias_host) = random(&gpu, &mut rng, &[d.n]);
-        let out = poisoned(&gpu, &d.out_shape(a_shape));
-        f(&gpu, &a, &b, bias.then_some(&bias_t), t, &out).unwrap();
+        let (a, a_host) = random(gpu, &mut rng, a_shape);
+        let (b, b_host) = random(gpu, &mut rng, b_shape);
+        let (bias_t, bias_host) = random(gpu, &mut rng, &[d.n]);
+        let out = poisoned(gpu, &d.out_shape(a_shape));
+        f(gpu, &a, &b, bias.then_some(&bias_t), t, &out).unwrap();
         let want = matmul_ref(&d, &a_host, &b_host, bias.then_some(&bias_host[..]));
         let what = format!("matmul {a_shape:?} x {b_shape:?} transposed {t} bias {bias}");
-        assert_close(&what, &out.read(&gpu).await.unwrap(), &want, tolerance(d.k), 1e-5);
+        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tolerance(d.k), 1e-5);
     }
 
     gpu_tests! {
@@ -177,19 +198,21 @@ mod tests {
 
         async fn bad_shapes_are_errors() {
             let gpu = gpu().await;
-            let a = Tensor::zeros(&gpu, &[4, 5]).unwrap();
-            let b = Tensor::zeros(&gpu, &[6, 3]).unwrap();
-            let out = Tensor::zeros(&gpu, &[4, 3]).unwrap();
-            assert!(matches!(matmul(&gpu, &a, &b, None, false, &out), Err(Error::Invalid(_))));
-            let b = Tensor::zeros(&gpu, &[5, 3]).unwrap();
-            let wrong_out = Tensor::zeros(&gpu, &[3, 4]).unwrap();
-            assert!(matches!(matmul(&gpu, &a, &b, None, false, &wrong_out), Err(Error::Invalid(_))));
-            let wrong_bias = Tensor::zeros(&gpu, &[4]).unwrap();
-            assert!(matches!(matmul(&gpu, &a, &b, Some(&wrong_bias), false, &out), Err(Error::Invalid(_))));
-            let batched_b = Tensor::zeros(&gpu, &[2, 5, 3]).unwrap();
-            assert!(matches!(matmul(&gpu, &a, &batched_b, None, false, &out), Err(Error::Invalid(_))));
-            let vector = Tensor::zeros(&gpu, &[5]).unwrap();
-            assert!(matches!(matmul(&gpu, &vector, &b, None, false, &out), Err(Error::Invalid(_))));
+            let a = Tensor::zeros(gpu, &[4, 5]).unwrap();
+            let b = Tensor::zeros(gpu, &[6, 3]).unwrap();
+            let out = Tensor::zeros(gpu, &[4, 3]).unwrap();
+            assert!(matches!(matmul(gpu, &a, &b, None, false, &out), Err(Error::Invalid(_))));
+            let b = Tensor::zeros(gpu, &[5, 3]).unwrap();
+            let wrong_out = Tensor::zeros(gpu, &[3, 4]).unwrap();
+            assert!(matches!(matmul(gpu, &a, &b, None, false, &wrong_out), Err(Error::Invalid(_))));
+            let wrong_bias = Tensor::zeros(gpu, &[4]).unwrap();
+            assert!(matches!(matmul(gpu, &a, &b, Some(&wrong_bias), false, &out), Err(Error::Invalid(_))));
+            let batched_b = Tensor::zeros(gpu, &[2, 5, 3]).unwrap();
+            assert!(matches!(matmul(gpu, &a, &batched_b, None, false, &out), Err(Error::Invalid(_))));
+            let square = Tensor::zeros(gpu, &[5, 5]).unwrap();
+            assert!(matches!(matmul(gpu, &square, &square, None, false, &square), Err(Error::Invalid(_))));
+            let vector = Tensor::zeros(gpu, &[5]).unwrap();
+            assert!(matches!(matmul(gpu, &vector, &b, None, false, &out), Err(Error::Invalid(_))));
             gpu.check().unwrap();
         }
     }

@@ -4,10 +4,19 @@
 //! Ops write into an output tensor the caller owns, so a forward pass can reuse its buffers;
 //! every op checks the shapes it is given and returns `Err` instead of dispatching bad work.
 
+pub mod activation;
+pub mod attention;
+pub mod binary;
+pub mod conv;
+pub mod embedding;
 pub mod matmul;
+pub mod norm;
+pub mod rope;
+pub mod softmax;
 
 pub use matmul::{matmul, matmul_naive};
 
+use crate::error::invalid;
 use crate::{Error, Result, Tensor};
 
 /// Fails unless `t` has exactly `shape`.
@@ -19,7 +28,23 @@ pub(crate) fn expect_shape(what: &str, t: &Tensor, shape: &[usize]) -> Result<()
     }
 }
 
+/// Fails unless `out` has `shape` and is none of `inputs`: WebGPU cannot read and write one
+/// buffer in a dispatch, and would only say so once the whole batch of commands is submitted.
+pub(crate) fn expect_output<'a>(
+    what: &str,
+    out: &Tensor,
+    shape: &[usize],
+    inputs: impl IntoIterator<Item = &'a Tensor>,
+) -> Result<()> {
+    expect_shape(what, out, shape)?;
+    if inputs.into_iter().any(|input| std::ptr::eq(input, out)) {
+        invalid!("{what} must be a different tensor from the inputs (ops do not work in place)");
+    }
+    Ok(())
+}
+
 /// Converts a size to the u32 a shader indexes with.
 pub(crate) fn to_u32(what: &str, n: usize) -> Result<u32> {
-    u32::try_from(n).map_err(|_| Error::TooLarge(format!("{what} = {n} does not fit a 32-bit index")))
+    u32::try_from(n)
+        .map_err(|_| Error::TooLarge(format!("{what} = {n} does not fit a 32-bit index")))
 }

@@ -1,0 +1,134 @@
+// Causal scaled-dot-product attention over a KV cache, with grouped-query heads.
+// q and out are [t, n_heads, head_dim]: the t newest tokens, at positions past..past+t.
+// k and v are [capacity, n_kv_heads, head_dim] with rows 0..past+t filled; query head h reads
+// kv head h / group. Query i sees keys 0..=past+i. When has_weights is 1, weights
+// [n_heads, t, past+t] receives the softmax probabilities, 0 for the masked (future) keys.
+// One workgroup per (head, query). Keys are walked in chunks with an online softmax (running
+// max and denominator, accumulators rescaled when the max grows), so any context length fits
+// in workgroup memory; thread lid owns output dims lid, lid + 64, ...
+
+struct Params {
+    t: u32,
+    past: u32,
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,
+    group: u32, // n_heads / n_kv_heads
+    scale: f32,
+    has_weights: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k: array<f32>;
+@group(0) @binding(3) var<storage, read> v: array<f32>;
+@group(0) @binding(4) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>;
+
+const THREADS: u32 = 64u;
+const CHUNK: u32 = 256u;
+const MAX_HEAD_DIM: u32 = 256u;
+const PER_THREAD: u32 = 4u; // CHUNK / THREADS keys and MAX_HEAD_DIM / THREADS dims
+const NEG_BIG: f32 = -3.0e38; // below every score; WGSL has no infinity literal
+
+var<workgroup> q_scaled: array<f32, MAX_HEAD_DIM>;
+var<workgroup> probs: array<f32, CHUNK>;
+var<workgroup> partial: array<f32, THREADS>;
+
+// The scaled score of the query against cached key `key`.
+fn score(key: u32, kv_offset: u32) -> f32 {
+    let base = key * p.n_kv_heads * p.head_dim + kv_offset;
+    var s = 0.0;
+    for (var d = 0u; d < p.head_dim; d++) {
+        s = fma(q_scaled[d], k[base + d], s);
+    }
+    return s;
+}
+
+// Max (or sum) of x over the workgroup, returned to every thread as a uniform value.
+fn reduce(lid: u32, x: f32, is_max: bool) -> f32 {
+    partial[lid] = x;
+    workgroupBarrier();
+    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (lid < stride) {
+            let other = partial[lid + stride];
+            partial[lid] = select(partial[lid] + other, max(partial[lid], other), is_max);
+        }
+        workgroupBarrier();
+    }
+    // Also a barrier after the load, so the next reduction cannot overwrite partial[0] early.
+    return workgroupUniformLoad(&partial[0]);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let h = wg.x;
+    let i = wg.y;
+    let n_keys = p.past + i + 1u;
+    let kv_offset = (h / p.group) * p.head_dim;
+    let q_base = (i * p.n_heads + h) * p.head_dim;
+    for (var d = lid; d < p.head_dim; d += THREADS) {
+        q_scaled[d] = q[q_base + d] * p.scale;
+    }
+    workgroupBarrier();
+
+    var m = NEG_BIG; // running max of the scores, the same in every thread
+    var l = 0.0; // this thread's share of the denominator, relative to m
+    var acc: array<f32, PER_THREAD>; // output dims lid + r * THREADS, relative to m
+    for (var c0 = 0u; c0 < n_keys; c0 += CHUNK) {
+        let len = min(CHUNK, n_keys - c0);
+        var s: array<f32, PER_THREAD>;
+        var chunk_max = NEG_BIG;
+        for (var r = 0u; r < PER_THREAD; r++) {
+            let j = lid + r * THREADS;
+            if (j < len) {
+                s[r] = score(c0 + j, kv_offset);
+                chunk_max = max(chunk_max, s[r]);
+            }
+        }
+        let m_new = max(m, reduce(lid, chunk_max, true));
+        let alpha = exp(m - m_new); // 0 on the first chunk, where nothing has accumulated
+        l *= alpha;
+        for (var r = 0u; r < PER_THREAD; r++) {
+            let j = lid + r * THREADS;
+            if (j < len) {
+                let e = exp(s[r] - m_new);
+                probs[j] = e;
+                l += e;
+            }
+            acc[r] *= alpha;
+        }
+        workgroupBarrier();
+        for (var j = 0u; j < len; j++) {
+            let pj = probs[j];
+            let row = (c0 + j) * p.n_kv_heads * p.head_dim + kv_offset;
+            for (var r = 0u; r < PER_THREAD; r++) {
+                let d = lid + r * THREADS;
+                if (d < p.head_dim) {
+                    acc[r] = fma(pj, v[row + d], acc[r]);
+                }
+            }
+        }
+        workgroupBarrier();
+        m = m_new;
+    }
+
+    let total = reduce(lid, l, false);
+    for (var r = 0u; r < PER_THREAD; r++) {
+        let d = lid + r * THREADS;
+        if (d < p.head_dim) {
+            out[q_base + d] = acc[r] / total;
+        }
+    }
+    if (p.has_weights == 1u) {
+        let n_cols = p.past + p.t;
+        let w_base = (h * p.t + i) * n_cols;
+        for (var j = lid; j < n_cols; j += THREADS) {
+            var w = 0.0;
+            if (j < n_keys) {
+                w = exp(score(j, kv_offset) - m) / total;
+            }
+            weights[w_base + j] = w;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+// Normalisations, all on row-major f32 arrays.
+// row_norm: x viewed as [p.rows, p.d]; one 64-thread workgroup per row (the grid wraps into y
+//   past 65535 rows). p.center = 1 is layer norm: (x - mean) / sqrt(var + eps) * gamma + beta,
+//   biased variance; p.center = 0 is RMS norm: x / sqrt(mean(x^2) + eps) * gamma (beta unread).
+// batch_norm: inference with running statistics; x is [N, C, spatial] seen as p.rows = N * C
+//   planes of p.d = spatial elements, channel = plane % p.channels; one thread per element in
+//   64-wide workgroups. Its extra bindings come after `out` so both entry points share one layout.
+
+struct Params {
+    rows: u32,
+    d: u32,
+    channels: u32,
+    center: u32,
+    eps: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> gamma: array<f32>;
+@group(0) @binding(3) var<storage, read> beta: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> running_mean: array<f32>;
+@group(0) @binding(6) var<storage, read> running_var: array<f32>;
+
+const ROW_THREADS: u32 = 64u;
+const ELEMENT_THREADS: u32 = 64u;
+
+var<workgroup> scratch: array<f32, ROW_THREADS>;
+
+// The sum of every thread's `v`, returned to all of them. Call from uniform control flow.
+fn workgroup_sum(li: u32, v: f32) -> f32 {
+    scratch[li] = v;
+    workgroupBarrier();
+    for (var stride = ROW_THREADS / 2u; stride > 0u; stride /= 2u) {
+        if (li < stride) {
+            scratch[li] += scratch[li + stride];
+        }
+        workgroupBarrier();
+    }
+    let total = scratch[0];
+    // Nobody may overwrite scratch for the next sum before everyone has read this one.
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn row_norm(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * groups.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.d;
+    // Layer norm works on x - pivot, the row's first element: for a row far from zero that
+    // difference is exact, so the mean (of small numbers) and the deviations keep every digit
+    // that an offset such as 1000 + x would otherwise take from them.
+    var pivot = 0.0;
+    var mean = 0.0;
+    if (p.center == 1u) {
+        pivot = x[base];
+        var sum = 0.0;
+        for (var i = li; i < p.d; i += ROW_THREADS) {
+            sum += x[base + i] - pivot;
+        }
+        mean = workgroup_sum(li, sum) / f32(p.d);
+    }
+    var squares = 0.0;
+    for (var i = li; i < p.d; i += ROW_THREADS) {
+        let dev = x[base + i] - pivot - mean;
+        squares = fma(dev, dev, squares);
+    }
+    let inv_std = inverseSqrt(workgroup_sum(li, squares) / f32(p.d) + p.eps);
+    for (var i = li; i < p.d; i += ROW_THREADS) {
+        var y = (x[base + i] - pivot - mean) * inv_std * gamma[i];
+        if (p.center == 1u) {
+            y += beta[i];
+        }
+        out[base + i] = y;
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn batch_norm(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = gid.x + gid.y * groups.x * ELEMENT_THREADS;
+    if (i >= p.rows * p.d) {
+        return;
+    }
+    let c = (i / p.d) % p.channels;
+    let inv_std = inverseSqrt(running_var[c] + p.eps);
+    out[i] = (x[i] - running_mean[c]) * inv_std * gamma[c] + beta[c];
+}

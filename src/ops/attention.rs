@@ -1,0 +1,345 @@
+//! Causal multi-head attention over a KV cache, with grouped-query heads: one kernel for a whole
+//! prompt (many new tokens) and for one generated token.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{expect_output, expect_shape, to_u32};
+use crate::error::invalid;
+use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::{Gpu, Result, Tensor};
+
+const ATTENTION: Kernel = kernel!("attention.wgsl", "main");
+/// The kernel keeps the query in workgroup memory and gives each of its 64 threads 4 dims.
+pub const MAX_HEAD_DIM: usize = 256;
+
+/// One layer's cached keys and values, each `[capacity, n_kv_heads, head_dim]`; row `j` holds
+/// the token at position `j`.
+pub struct KvCache {
+    pub k: Tensor,
+    pub v: Tensor,
+}
+
+impl KvCache {
+    /// An empty (zero-filled) cache for `capacity` tokens.
+    pub fn new(gpu: &Gpu, capacity: usize, n_kv_heads: usize, head_dim: usize) -> Result<KvCache> {
+        let shape = [capacity, n_kv_heads, head_dim];
+        Ok(KvCache { k: Tensor::zeros(gpu, &shape)?, v: Tensor::zeros(gpu, &shape)? })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.k.shape()[0]
+    }
+
+    /// Writes the keys and values of new tokens, each `[tokens, n_kv_heads, head_dim]`, into
+    /// rows `past..past + tokens`.
+    pub fn append(&self, gpu: &Gpu, k: &Tensor, v: &Tensor, past: usize) -> Result<()> {
+        let row = &self.k.shape()[1..];
+        if k.shape()[1..] != *row || k.shape().len() != 3 {
+            invalid!("new keys {:?} do not match cache rows {row:?}", k.shape());
+        }
+        expect_shape("new values", v, k.shape())?;
+        let offset = past.saturating_mul(row.iter().product());
+        self.k.copy_from(gpu, k, offset)?;
+        self.v.copy_from(gpu, v, offset)
+    }
+}
+
+/// The problem size: `tokens` new queries `[tokens, n_heads, head_dim]` at positions
+/// `past..past + tokens`, attending to the first `past + tokens` rows of the cache.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionDims {
+    pub tokens: usize,
+    pub past: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttentionDims {
+    /// Works the size out from the query's and the cache's shapes and checks they fit together.
+    pub fn new(q: &[usize], cache: &[usize], past: usize) -> Result<AttentionDims> {
+        let (&[tokens, n_heads, head_dim], &[capacity, n_kv_heads, kv_dim]) = (q, cache) else {
+            invalid!("attention needs 3-D q and cache [tokens or capacity, heads, head_dim]; got {q:?}, {cache:?}");
+        };
+        if q.contains(&0) || cache.contains(&0) {
+            invalid!("attention shapes {q:?} and {cache:?} have no elements");
+        }
+        if kv_dim != head_dim {
+            invalid!("attention head sizes differ: q {q:?}, cache {cache:?}");
+        }
+        if head_dim > MAX_HEAD_DIM {
+            invalid!("attention head_dim {head_dim} exceeds the kernel's {MAX_HEAD_DIM}");
+        }
+        if n_heads % n_kv_heads != 0 {
+            invalid!("{n_heads} query heads cannot share {n_kv_heads} kv heads evenly");
+        }
+        if tokens > capacity || past > capacity - tokens {
+            invalid!("{past} cached + {tokens} new tokens overflow a cache of {capacity}");
+        }
+        Ok(AttentionDims { tokens, past, n_heads, n_kv_heads, head_dim })
+    }
+
+    /// Keys the last query sees.
+    pub fn keys(&self) -> usize {
+        self.past + self.tokens
+    }
+
+    /// Shape of the optional attention weights: one row of probabilities per head and query.
+    pub fn weights_shape(&self) -> [usize; 3] {
+        [self.n_heads, self.tokens, self.keys()]
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    t: u32,
+    past: u32,
+    n_heads: u32,
+    n_kv_heads: u32,
+    head_dim: u32,
+    group: u32,
+    scale: f32,
+    has_weights: u32,
+}
+
+/// `out = softmax(scale * q k^T, causal) v` for the new tokens in `q`, whose keys and values the
+/// caller has already written into `cache` at rows `past..past + tokens`. `weights`, when given,
+/// receives the probabilities `[n_heads, tokens, past + tokens]` (0 for future keys).
+pub fn attention(
+    gpu: &Gpu,
+    q: &Tensor,
+    cache: &KvCache,
+    past: usize,
+    scale: f32,
+    weights: Option<&Tensor>,
+    out: &Tensor,
+) -> Result<()> {
+    let d = AttentionDims::new(q.shape(), cache.k.shape(), past)?;
+    expect_shape("attention values", &cache.v, cache.k.shape())?;
+    expect_output("attention output", out, q.shape(), [q, &cache.k, &cache.v])?;
+    if let Some(weights) = weights {
+        expect_output(
+            "attention weights",
+            weights,
+            &d.weights_shape(),
+            [q, &cache.k, &cache.v, out],
+        )?;
+    }
+    if !scale.is_finite() {
+        invalid!("attention scale {scale} is not finite");
+    }
+    let params = Params {
+        t: to_u32("tokens", d.tokens)?,
+        past: to_u32("past", d.past)?,
+        n_heads: to_u32("heads", d.n_heads)?,
+        n_kv_heads: to_u32("kv heads", d.n_kv_heads)?,
+        head_dim: to_u32("head_dim", d.head_dim)?,
+        group: to_u32("group", d.n_heads / d.n_kv_heads)?,
+        scale,
+        has_weights: weights.is_some() as u32,
+    };
+    let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
+    let weights = weights.map_or(&gpu.placeholder, Tensor::buffer);
+    let buffers = [q.buffer(), cache.k.buffer(), cache.v.buffer(), weights, out.buffer()];
+    gpu.dispatch(&ATTENTION, &params, &buffers, groups)
+}
+
+/// Reference in f64: returns the output `[tokens, n_heads, head_dim]` and the weights
+/// `[n_heads, tokens, past + tokens]`. `k` and `v` hold at least `past + tokens` cache rows.
+pub fn attention_ref(
+    d: &AttentionDims,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scale: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let (hd, n_keys) = (d.head_dim, d.keys());
+    let mut out = vec![0.0; d.tokens * d.n_heads * hd];
+    let mut weights = vec![0.0; d.n_heads * d.tokens * n_keys];
+    for i in 0..d.tokens {
+        for h in 0..d.n_heads {
+            let qv = &q[(i * d.n_heads + h) * hd..][..hd];
+            let kv_head = h / (d.n_heads / d.n_kv_heads);
+            let row = |cache: &[f32], j: usize| -> Vec<f64> {
+                cache[(j * d.n_kv_heads + kv_head) * hd..][..hd].iter().map(|&x| x as f64).collect()
+            };
+            let visible = d.past + i + 1;
+            let scores: Vec<f64> = (0..visible)
+                .map(|j| {
+                    scale as f64
+                        * row(k, j).iter().zip(qv).map(|(&k, &q)| k * q as f64).sum::<f64>()
+                })
+                .collect();
+            let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+            let sum: f64 = exps.iter().sum();
+            let mut acc = vec![0.0f64; hd];
+            for (j, e) in exps.iter().enumerate() {
+                let p = e / sum;
+                weights[(h * d.tokens + i) * n_keys + j] = p as f32;
+                for (a, vj) in acc.iter_mut().zip(row(v, j)) {
+                    *a += p * vj;
+                }
+            }
+            for (o, a) in out[(i * d.n_heads + h) * hd..][..hd].iter_mut().zip(acc) {
+                *o = a as f32;
+            }
+        }
+    }
+    (out, weights)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Error;
+
+    /// One case: `tokens` new queries after `past` cached tokens, in a cache with spare rows.
+    struct Case {
+        tokens: usize,
+        past: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+        /// Multiplies q, to make the scores large.
+        q_gain: f32,
+    }
+
+    const fn case(
+        tokens: usize,
+        past: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+    ) -> Case {
+        Case { tokens, past, n_heads, n_kv_heads, head_dim, q_gain: 1.0 }
+    }
+
+    /// Runs one case with and without weights and compares both runs with the reference.
+    async fn check(seed: u64, c: Case) {
+        let gpu = gpu().await;
+        let mut rng = Rng::new(seed);
+        let capacity = c.past + c.tokens + 3;
+        let q_shape = [c.tokens, c.n_heads, c.head_dim];
+        let kv_shape = [capacity, c.n_kv_heads, c.head_dim];
+        let d = AttentionDims::new(&q_shape, &kv_shape, c.past).unwrap();
+        let q_host: Vec<f32> =
+            rng.vec(c.tokens * c.n_heads * c.head_dim).iter().map(|x| x * c.q_gain).collect();
+        let q = Tensor::from_slice(gpu, &q_shape, &q_host).unwrap();
+        let (k, k_host) = random(gpu, &mut rng, &kv_shape);
+        let (v, v_host) = random(gpu, &mut rng, &kv_shape);
+        let cache = KvCache { k, v };
+        let scale = 1.0 / (c.head_dim as f32).sqrt();
+        let (want, want_weights) = attention_ref(&d, &q_host, &k_host, &v_host, scale);
+
+        // Outputs are convex combinations of values in [-1, 1], so absolute errors. The f32
+        // rounding of a score s is about 1e-7 |s|, and exp turns it into the same relative error
+        // of each probability. Scores here reach about 1.5 q_gain (155 at q_gain 100, past
+        // exp's f32 range: only subtracting the running max keeps that case finite). Measured
+        // on lavapipe: 1.5e-7 at q_gain 1, 5.1e-6 at q_gain 100.
+        let tol = 1e-6 + 2e-7 * c.q_gain;
+        let what = format!(
+            "attention tokens {} past {} heads {}/{} head_dim {} q x{}",
+            c.tokens, c.past, c.n_heads, c.n_kv_heads, c.head_dim, c.q_gain
+        );
+        let out = poisoned(gpu, &q_shape);
+        attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
+        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
+
+        let weights = poisoned(gpu, &d.weights_shape());
+        let out = poisoned(gpu, &q_shape);
+        attention(gpu, &q, &cache, c.past, scale, Some(&weights), &out).unwrap();
+        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
+        let got_weights = weights.read(gpu).await.unwrap();
+        assert_close(&format!("{what} weights"), &got_weights, &want_weights, tol, 0.0);
+        for (r, row) in got_weights.chunks(d.keys()).enumerate() {
+            let visible = c.past + r % c.tokens + 1;
+            assert!(row[visible..].iter().all(|&w| w == 0.0), "{what}: row {r} sees the future");
+            // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.
+            let sum: f32 = row.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
+        }
+    }
+
+    gpu_tests! {
+        async fn prefill_matches_reference() {
+            check(1, case(7, 0, 4, 4, 64)).await;
+            check(2, case(33, 0, 2, 1, 33)).await;
+            check(3, case(65, 0, 3, 3, 8)).await;
+        }
+
+        async fn decode_and_continued_prompt_match_reference() {
+            check(4, case(1, 256, 4, 2, 64)).await;
+            check(5, case(7, 33, 2, 2, 33)).await;
+        }
+
+        async fn grouped_query_heads_match_reference() {
+            check(6, case(7, 5, 6, 2, 8)).await;
+            check(7, case(7, 5, 9, 3, 33)).await;
+            check(8, case(1, 40, 8, 1, 8)).await;
+        }
+
+        async fn long_context_spans_several_chunks() {
+            check(9, case(3, 600, 2, 1, 64)).await;
+            check(10, case(1, 700, 1, 1, 256)).await;
+        }
+
+        async fn large_scores_stay_stable() {
+            check(11, Case { q_gain: 100.0, ..case(7, 300, 2, 1, 64) }).await;
+        }
+
+        async fn appending_token_by_token_matches_one_prompt() {
+            // A 9-token prompt, then 4 tokens decoded one at a time through the same cache, must
+            // see exactly what one pass over all 13 tokens sees.
+            let gpu = gpu().await;
+            let mut rng = Rng::new(12);
+            let (prompt, total, n_heads, n_kv, dim) = (9, 13, 4, 2, 16);
+            let (q_all, k_all, v_all) = (rng.vec(total * n_heads * dim), rng.vec(total * n_kv * dim), rng.vec(total * n_kv * dim));
+            let cache = KvCache::new(gpu, 16, n_kv, dim).unwrap();
+            let kv_shape = [total, n_kv, dim];
+            let d = AttentionDims::new(&[total, n_heads, dim], &kv_shape, 0).unwrap();
+            let (want, _) = attention_ref(&d, &q_all, &k_all, &v_all, 0.25);
+            let rows = |data: &[f32], heads: usize, from: usize, to: usize| {
+                let per_token = heads * dim;
+                Tensor::from_slice(gpu, &[to - from, heads, dim], &data[from * per_token..to * per_token]).unwrap()
+            };
+            let mut got = Vec::new();
+            let steps = std::iter::once((0, prompt)).chain((prompt..total).map(|t| (t, t + 1)));
+            for (from, to) in steps {
+                cache.append(gpu, &rows(&k_all, n_kv, from, to), &rows(&v_all, n_kv, from, to), from).unwrap();
+                let out = poisoned(gpu, &[to - from, n_heads, dim]);
+                attention(gpu, &rows(&q_all, n_heads, from, to), &cache, from, 0.25, None, &out).unwrap();
+                got.extend(out.read(gpu).await.unwrap());
+            }
+            assert_close("attention through an appended cache", &got, &want, 1e-6, 0.0);
+            let wrong_rows = Tensor::zeros(gpu, &[1, n_kv, dim + 1]).unwrap();
+            assert!(matches!(cache.append(gpu, &wrong_rows, &wrong_rows, 0), Err(Error::Invalid(_))));
+            let one = Tensor::zeros(gpu, &[1, n_kv, dim]).unwrap();
+            assert!(matches!(cache.append(gpu, &one, &one, 16), Err(Error::Invalid(_))));
+        }
+
+        async fn bad_shapes_are_errors() {
+            let gpu = gpu().await;
+            let q = Tensor::zeros(gpu, &[2, 4, 8]).unwrap();
+            let out = Tensor::zeros(gpu, &[2, 4, 8]).unwrap();
+            let cache = KvCache::new(gpu, 10, 2, 8).unwrap();
+            let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+            attention(gpu, &q, &cache, 8, 0.5, None, &out).unwrap();
+            bad(attention(gpu, &q, &cache, 9, 0.5, None, &out));
+            bad(attention(gpu, &q, &cache, usize::MAX, 0.5, None, &out));
+            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 3, 8).unwrap(), 0, 0.5, None, &out));
+            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 2, 4).unwrap(), 0, 0.5, None, &out));
+            bad(attention(gpu, &q, &cache, 0, 0.5, None, &Tensor::zeros(gpu, &[2, 4, 4]).unwrap()));
+            bad(attention(gpu, &q, &cache, 0, f32::NAN, None, &out));
+            bad(attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 2, 2]).unwrap()), &out));
+            let mismatched = KvCache { k: Tensor::zeros(gpu, &[10, 2, 8]).unwrap(), v: Tensor::zeros(gpu, &[9, 2, 8]).unwrap() };
+            bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
+            let wide = Tensor::zeros(gpu, &[1, 1, 257]).unwrap();
+            bad(attention(gpu, &wide, &KvCache::new(gpu, 4, 1, 257).unwrap(), 0, 0.5, None, &wide));
+            bad(attention(gpu, &Tensor::zeros(gpu, &[8, 8]).unwrap(), &cache, 0, 0.5, None, &out));
+            gpu.check().unwrap();
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Embedding lookup (`nn.Embedding`): one table row per token id.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{expect_output, to_u32};
+use crate::error::invalid;
+use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::{Gpu, Result, Tensor};
+
+const KERNEL: Kernel = kernel!("embedding.wgsl", "main");
+const WORKGROUP_SIZE: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    len: u32,
+    d: u32,
+}
+
+/// `out[t] = table[ids[t]]` for a table `[V, D]`; `out` is `[ids.len(), D]`. Every id must be
+/// below `V`.
+pub fn embedding(gpu: &Gpu, table: &Tensor, ids: &[u32], out: &Tensor) -> Result<()> {
+    let &[vocab, d] = table.shape() else {
+        invalid!("embedding table must be [V, D]; got {:?}", table.shape());
+    };
+    if ids.is_empty() {
+        invalid!("embedding needs at least one token id");
+    }
+    if let Some((position, id)) = ids.iter().enumerate().find(|&(_, &id)| id as usize >= vocab) {
+        invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
+    }
+    expect_output("embedding output", out, &[ids.len(), d], [table])?;
+    let params = Params {
+        len: to_u32("embedding output size", out.numel())?,
+        d: to_u32("embedding width", d)?,
+    };
+    let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
+    gpu.dispatch(&KERNEL, &params, &[table.buffer(), &gpu.upload(ids), out.buffer()], groups)
+}
+
+/// Reference: the rows of `table` (rows of length `d`) picked by `ids`, concatenated.
+pub fn embedding_ref(table: &[f32], d: usize, ids: &[u32]) -> Vec<f32> {
+    ids.iter().flat_map(|&id| &table[id as usize * d..(id as usize + 1) * d]).copied().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Error;
+
+    gpu_tests! {
+        async fn looks_up_rows() {
+            let gpu = gpu().await;
+            let mut rng = Rng::new(1);
+            let (vocab, d) = (65, 33);
+            let (table, table_host) = random(gpu, &mut rng, &[vocab, d]);
+            // 257 ids, so rows repeat; the first and last rows are always among them.
+            let mut ids: Vec<u32> = (0..257).map(|_| rng.below(vocab) as u32).collect();
+            ids[3] = 0;
+            ids[100] = vocab as u32 - 1;
+            let out = poisoned(gpu, &[ids.len(), d]);
+            embedding(gpu, &table, &ids, &out).unwrap();
+            // A copy: exact.
+            let want = embedding_ref(&table_host, d, &ids);
+            assert_close("embedding", &out.read(gpu).await.unwrap(), &want, 0.0, 0.0);
+        }
+
+        async fn bad_input_is_an_error() {
+            let gpu = gpu().await;
+            let table = Tensor::zeros(gpu, &[65, 33]).unwrap();
+            let out = Tensor::zeros(gpu, &[3, 33]).unwrap();
+            match embedding(gpu, &table, &[1, 70, 2], &out) {
+                Err(Error::Invalid(m)) => assert!(m.contains("id 70 at position 1"), "{m}"),
+                other => panic!("an out-of-range id gave {other:?}"),
+            }
+            assert!(matches!(embedding(gpu, &table, &[], &out), Err(Error::Invalid(_))));
+            assert!(matches!(embedding(gpu, &table, &[1, 2], &out), Err(Error::Invalid(_))));
+            let flat = Tensor::zeros(gpu, &[65]).unwrap();
+            assert!(matches!(embedding(gpu, &flat, &[1, 2, 3], &out), Err(Error::Invalid(_))));
+            gpu.check().unwrap();
+        }
+    }
+}

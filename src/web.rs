@@ -1,0 +1,69 @@
+//! The JavaScript face of the crate: thin wrappers that turn every `Err` into a JS exception.
+
+use wasm_bindgen::prelude::*;
+
+use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
+use crate::{Gpu, Tensor};
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn js_error(e: crate::Error) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// A WebGPU device with our kernels compiled for it.
+#[wasm_bindgen]
+pub struct Lab {
+    gpu: Gpu,
+}
+
+#[wasm_bindgen]
+impl Lab {
+    /// Acquires a WebGPU adapter and device; rejects with a readable reason when there is none.
+    pub async fn create() -> Result<Lab, JsError> {
+        Ok(Lab { gpu: Gpu::new().await.map_err(js_error)? })
+    }
+
+    /// The adapter's description as the browser reports it (may be empty for privacy).
+    #[wasm_bindgen(getter, js_name = adapterName)]
+    pub fn adapter_name(&self) -> String {
+        self.gpu.adapter().name.clone()
+    }
+
+    /// True for a software adapter (such as SwiftShader): correct, but no measure of GPU speed.
+    #[wasm_bindgen(getter, js_name = isFallbackAdapter)]
+    pub fn is_fallback_adapter(&self) -> bool {
+        self.gpu.adapter().device_type == "Cpu"
+    }
+
+    /// Multiplies two 65 x 33 x 47 matrices on the GPU and on the CPU and returns the largest
+    /// difference: proof that the kernels compile and compute on this adapter.
+    #[wasm_bindgen(js_name = checkKernels)]
+    pub async fn check_kernels(&self) -> Result<f64, JsError> {
+        let (a_shape, b_shape) = ([65, 33], [33, 47]);
+        let a: Vec<f32> = (0..65 * 33).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
+        let b: Vec<f32> = (0..33 * 47).map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0).collect();
+        let run = async {
+            let dims = MatmulDims::new(&a_shape, &b_shape, false)?;
+            let a_t = Tensor::from_slice(&self.gpu, &a_shape, &a)?;
+            let b_t = Tensor::from_slice(&self.gpu, &b_shape, &b)?;
+            let out = Tensor::full(&self.gpu, &dims.out_shape(&a_shape), f32::NAN)?;
+            matmul(&self.gpu, &a_t, &b_t, None, false, &out)?;
+            let got = out.read(&self.gpu).await?;
+            let want = matmul_ref(&dims, &a, &b, None);
+            // NaN (an unwritten element) must not hide: fold it into an infinite error.
+            Ok::<f64, crate::Error>(got.iter().zip(&want).fold(0.0f64, |worst, (g, w)| {
+                let err = (g - w).abs() as f64;
+                if err.is_nan() {
+                    f64::INFINITY
+                } else {
+                    worst.max(err)
+                }
+            }))
+        };
+        run.await.map_err(js_error)
+    }
+}

@@ -1,0 +1,58 @@
+// Page start-up: find WebGPU through the Rust core, say which adapter we got (or why there is
+// none), and switch tabs.
+import init, { Lab } from './pkg/genai_lab.js';
+
+const adapterLine = document.getElementById('adapter');
+
+function showNoWebGPU(reason) {
+  adapterLine.dataset.state = 'error';
+  adapterLine.textContent = 'No WebGPU adapter';
+  document.getElementById('no-webgpu-reason').textContent = reason;
+  document.getElementById('no-webgpu').hidden = false;
+}
+
+// wgpu passes on only the adapter's description, which browsers often leave empty for privacy;
+// the vendor and architecture they do report name it well enough.
+async function describeAdapter(lab) {
+  const info = (await navigator.gpu.requestAdapter())?.info;
+  const parts = info ? [info.vendor, info.architecture, info.description] : [];
+  return parts.filter(Boolean).join(' ') || lab.adapterName || 'an unnamed adapter';
+}
+
+async function startGpu() {
+  if (!('gpu' in navigator)) {
+    showNoWebGPU('This browser does not offer WebGPU (navigator.gpu is missing).');
+    return;
+  }
+  await init();
+  let lab;
+  try {
+    lab = await Lab.create();
+  } catch (e) {
+    showNoWebGPU(e.message);
+    return;
+  }
+  const name = await describeAdapter(lab);
+  const kind = lab.isFallbackAdapter ? ' (software fallback: correct, but slow)' : '';
+  adapterLine.textContent = `WebGPU adapter: ${name}${kind} · checking kernels…`;
+  const error = await lab.checkKernels();
+  const ok = error < 1e-4;
+  adapterLine.dataset.state = ok ? 'ready' : 'error';
+  adapterLine.dataset.adapter = name;
+  adapterLine.textContent = `WebGPU adapter: ${name}${kind} · kernels ${ok ? 'verified' : 'WRONG'}` +
+    ` (largest difference from the CPU: ${error.toExponential(1)})`;
+}
+
+function selectTab(tab) {
+  for (const other of document.querySelectorAll('[role="tab"]')) {
+    const selected = other === tab;
+    other.setAttribute('aria-selected', String(selected));
+    document.getElementById(other.getAttribute('aria-controls')).hidden = !selected;
+  }
+}
+
+for (const tab of document.querySelectorAll('[role="tab"]')) {
+  tab.addEventListener('click', () => selectTab(tab));
+}
+
+startGpu().catch((e) => showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`));
