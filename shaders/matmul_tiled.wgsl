@@ -1,7 +1,12 @@
 // C[batch] = A[batch] x B[batch] (+ bias), tiled through workgroup memory.
 // A is M x K; B is K x N, or N x K when transposed (a PyTorch Linear weight); C is M x N.
-// Each workgroup computes a 64 x 64 tile of C, each of its 16 x 16 threads a 4 x 4 block,
-// strided by 16 so that neighbouring threads touch neighbouring tile columns.
+//
+// Each workgroup of 16 x 16 threads computes a 128 x 128 tile of C, walking K 8 at a time.
+// Thread (tx, ty) owns an 8 x 8 block: rows ty*4 + 0..3 and 64 + ty*4 + 0..3, columns tx*4 + 0..3
+// and 64 + tx*4 + 0..3 of the tile. Splitting each thread's block in two halves 64 apart lets
+// neighbouring threads read neighbouring vec4s of the tiles (no bank conflicts), and every
+// step of K costs 4 vec4 reads of workgroup memory for 64 fused multiply-adds.
+// The accumulators are indexed by constants only, so they stay in registers.
 
 struct Params {
     m: u32,
@@ -19,13 +24,47 @@ struct Params {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
-const TILE_MN: u32 = 64u;
-const TILE_K: u32 = 16u;
+const TILE: u32 = 128u;
+const TILE_K: u32 = 8u;
 const THREADS: u32 = 256u;
-const PER_THREAD: u32 = 4u;
+// 32 vec4 per row of K, plus one: writes that walk K then land in different banks.
+const ROW_VEC4S: u32 = 33u;
 
-var<workgroup> a_tile: array<array<f32, TILE_K>, TILE_MN>; // [m][k]
-var<workgroup> b_tile: array<array<f32, TILE_MN>, TILE_K>; // [k][n]
+var<workgroup> a_tile: array<array<vec4<f32>, ROW_VEC4S>, TILE_K>; // [k][m / 4]
+var<workgroup> b_tile: array<array<vec4<f32>, ROW_VEC4S>, TILE_K>; // [k][n / 4]
+
+fn load_a(base: u32, row: u32, col: u32) -> f32 {
+    if (row < p.m && col < p.k) {
+        return a[base + row * p.k + col];
+    }
+    return 0.0;
+}
+
+fn load_b(base: u32, k: u32, n: u32) -> f32 {
+    if (k < p.k && n < p.n) {
+        if (p.b_transposed == 1u) {
+            return b[base + n * p.k + k];
+        }
+        return b[base + k * p.n + n];
+    }
+    return 0.0;
+}
+
+// Writes four neighbouring elements of one row of C, those inside it, adding the bias.
+fn store(batch: u32, row: u32, col: u32, v: vec4<f32>) {
+    if (row >= p.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (col + j < p.n) {
+            var x = v[j];
+            if (p.has_bias == 1u) {
+                x += bias[col + j];
+            }
+            c[(batch * p.m + row) * p.n + col + j] = x;
+        }
+    }
+}
 
 @compute @workgroup_size(16, 16, 1)
 fn main(
@@ -34,71 +73,75 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let batch = wg.z;
-    let row0 = wg.y * TILE_MN;
-    let col0 = wg.x * TILE_MN;
+    let row0 = wg.y * TILE;
+    let col0 = wg.x * TILE;
     let a_base = batch * p.a_batch_stride;
     let b_base = batch * p.b_batch_stride;
+    let tx = lid.x;
+    let ty = lid.y;
 
-    var acc: array<array<f32, PER_THREAD>, PER_THREAD>;
+    var acc: array<vec4<f32>, 16>; // acc[2 r + h]: row r of the block, column half h
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-        // 1024 elements of each tile, four per thread; out-of-range elements load as zero.
-        for (var r = 0u; r < PER_THREAD; r++) {
+        // Each tile holds 1024 elements: four per thread, consecutive threads reading
+        // consecutive addresses of A (along K) and of B (along N, or K when transposed).
+        for (var r = 0u; r < 4u; r++) {
             let e = li + r * THREADS;
             let am = e / TILE_K;
             let ak = e % TILE_K;
-            var av = 0.0;
-            if (row0 + am < p.m && k0 + ak < p.k) {
-                av = a[a_base + (row0 + am) * p.k + k0 + ak];
-            }
-            a_tile[am][ak] = av;
-
-            var bk: u32;
-            var bn: u32;
+            a_tile[ak][am / 4u][am % 4u] = load_a(a_base, row0 + am, k0 + ak);
+            var bk = e / TILE;
+            var bn = e % TILE;
             if (p.b_transposed == 1u) {
-                bn = e / TILE_K; // consecutive threads walk along K, contiguous in memory
+                bn = e / TILE_K;
                 bk = e % TILE_K;
-            } else {
-                bk = e / TILE_MN;
-                bn = e % TILE_MN;
             }
-            var bv = 0.0;
-            if (col0 + bn < p.n && k0 + bk < p.k) {
-                if (p.b_transposed == 1u) {
-                    bv = b[b_base + (col0 + bn) * p.k + k0 + bk];
-                } else {
-                    bv = b[b_base + (k0 + bk) * p.n + col0 + bn];
-                }
-            }
-            b_tile[bk][bn] = bv;
+            b_tile[bk][bn / 4u][bn % 4u] = load_b(b_base, k0 + bk, col0 + bn);
         }
         workgroupBarrier();
 
         for (var k = 0u; k < TILE_K; k++) {
-            var b_row: array<f32, PER_THREAD>;
-            for (var j = 0u; j < PER_THREAD; j++) {
-                b_row[j] = b_tile[k][lid.x + j * 16u];
-            }
-            for (var i = 0u; i < PER_THREAD; i++) {
-                let av = a_tile[lid.y + i * 16u][k];
-                for (var j = 0u; j < PER_THREAD; j++) {
-                    acc[i][j] = fma(av, b_row[j], acc[i][j]);
-                }
-            }
+            let a0 = a_tile[k][ty];
+            let a1 = a_tile[k][ty + 16u];
+            let b0 = b_tile[k][tx];
+            let b1 = b_tile[k][tx + 16u];
+            acc[0] = fma(vec4(a0.x), b0, acc[0]);
+            acc[1] = fma(vec4(a0.x), b1, acc[1]);
+            acc[2] = fma(vec4(a0.y), b0, acc[2]);
+            acc[3] = fma(vec4(a0.y), b1, acc[3]);
+            acc[4] = fma(vec4(a0.z), b0, acc[4]);
+            acc[5] = fma(vec4(a0.z), b1, acc[5]);
+            acc[6] = fma(vec4(a0.w), b0, acc[6]);
+            acc[7] = fma(vec4(a0.w), b1, acc[7]);
+            acc[8] = fma(vec4(a1.x), b0, acc[8]);
+            acc[9] = fma(vec4(a1.x), b1, acc[9]);
+            acc[10] = fma(vec4(a1.y), b0, acc[10]);
+            acc[11] = fma(vec4(a1.y), b1, acc[11]);
+            acc[12] = fma(vec4(a1.z), b0, acc[12]);
+            acc[13] = fma(vec4(a1.z), b1, acc[13]);
+            acc[14] = fma(vec4(a1.w), b0, acc[14]);
+            acc[15] = fma(vec4(a1.w), b1, acc[15]);
         }
         workgroupBarrier();
     }
 
-    for (var i = 0u; i < PER_THREAD; i++) {
-        let row = row0 + lid.y + i * 16u;
-        for (var j = 0u; j < PER_THREAD; j++) {
-            let col = col0 + lid.x + j * 16u;
-            if (row < p.m && col < p.n) {
-                var v = acc[i][j];
-                if (p.has_bias == 1u) {
-                    v += bias[col];
-                }
-                c[(batch * p.m + row) * p.n + col] = v;
-            }
-        }
-    }
+    let top = row0 + ty * 4u;
+    let bottom = top + 64u;
+    let left = col0 + tx * 4u;
+    let right = left + 64u;
+    store(batch, top, left, acc[0]);
+    store(batch, top, right, acc[1]);
+    store(batch, top + 1u, left, acc[2]);
+    store(batch, top + 1u, right, acc[3]);
+    store(batch, top + 2u, left, acc[4]);
+    store(batch, top + 2u, right, acc[5]);
+    store(batch, top + 3u, left, acc[6]);
+    store(batch, top + 3u, right, acc[7]);
+    store(batch, bottom, left, acc[8]);
+    store(batch, bottom, right, acc[9]);
+    store(batch, bottom + 1u, left, acc[10]);
+    store(batch, bottom + 1u, right, acc[11]);
+    store(batch, bottom + 2u, left, acc[12]);
+    store(batch, bottom + 2u, right, acc[13]);
+    store(batch, bottom + 3u, left, acc[14]);
+    store(batch, bottom + 3u, right, acc[15]);
 }

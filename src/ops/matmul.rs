@@ -9,7 +9,7 @@ use crate::{Gpu, Result, Tensor};
 
 const TILED: Kernel = kernel!("matmul_tiled.wgsl", "main");
 const NAIVE: Kernel = kernel!("matmul_naive.wgsl", "main");
-const TILE: usize = 64;
+const TILE: usize = 128;
 const NAIVE_WORKGROUP: usize = 16;
 
 /// The problem size, worked out from the operands' shapes.
