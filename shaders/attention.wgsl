@@ -25,15 +25,13 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> weights: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
-const THREADS: u32 = 64u;
 const CHUNK: u32 = 256u;
 const MAX_HEAD_DIM: u32 = 256u;
-const PER_THREAD: u32 = 4u; // CHUNK / THREADS keys and MAX_HEAD_DIM / THREADS dims
+const PER_THREAD: u32 = 4u; // CHUNK / REDUCE_THREADS keys, MAX_HEAD_DIM / REDUCE_THREADS dims
 const NEG_BIG: f32 = -3.0e38; // below every score; WGSL has no infinity literal
 
 var<workgroup> q_scaled: array<f32, MAX_HEAD_DIM>;
 var<workgroup> probs: array<f32, CHUNK>;
-var<workgroup> partial: array<f32, THREADS>;
 
 // The scaled score of the query against cached key `key`.
 fn score(key: u32, kv_offset: u32) -> f32 {
@@ -45,52 +43,37 @@ fn score(key: u32, kv_offset: u32) -> f32 {
     return s;
 }
 
-// Max (or sum) of x over the workgroup, returned to every thread as a uniform value.
-fn reduce(lid: u32, x: f32, is_max: bool) -> f32 {
-    partial[lid] = x;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (lid < stride) {
-            let other = partial[lid + stride];
-            partial[lid] = select(partial[lid] + other, max(partial[lid], other), is_max);
-        }
-        workgroupBarrier();
-    }
-    // Also a barrier after the load, so the next reduction cannot overwrite partial[0] early.
-    return workgroupUniformLoad(&partial[0]);
-}
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wg.x;
     let i = wg.y;
     let n_keys = p.past + i + 1u;
     let kv_offset = (h / p.group) * p.head_dim;
     let q_base = (i * p.n_heads + h) * p.head_dim;
-    for (var d = lid; d < p.head_dim; d += THREADS) {
+    for (var d = lid; d < p.head_dim; d += REDUCE_THREADS) {
         q_scaled[d] = q[q_base + d] * p.scale;
     }
     workgroupBarrier();
 
     var m = NEG_BIG; // running max of the scores, the same in every thread
     var l = 0.0; // this thread's share of the denominator, relative to m
-    var acc: array<f32, PER_THREAD>; // output dims lid + r * THREADS, relative to m
+    var acc: array<f32, PER_THREAD>; // output dims lid + r * REDUCE_THREADS, relative to m
     for (var c0 = 0u; c0 < n_keys; c0 += CHUNK) {
         let len = min(CHUNK, n_keys - c0);
         var s: array<f32, PER_THREAD>;
         var chunk_max = NEG_BIG;
         for (var r = 0u; r < PER_THREAD; r++) {
-            let j = lid + r * THREADS;
+            let j = lid + r * REDUCE_THREADS;
             if (j < len) {
                 s[r] = score(c0 + j, kv_offset);
                 chunk_max = max(chunk_max, s[r]);
             }
         }
-        let m_new = max(m, reduce(lid, chunk_max, true));
+        let m_new = max(m, workgroup_reduce(lid, chunk_max, true));
         let alpha = exp(m - m_new); // 0 on the first chunk, where nothing has accumulated
         l *= alpha;
         for (var r = 0u; r < PER_THREAD; r++) {
-            let j = lid + r * THREADS;
+            let j = lid + r * REDUCE_THREADS;
             if (j < len) {
                 let e = exp(s[r] - m_new);
                 probs[j] = e;
@@ -103,7 +86,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             let pj = probs[j];
             let row = (c0 + j) * p.n_kv_heads * p.head_dim + kv_offset;
             for (var r = 0u; r < PER_THREAD; r++) {
-                let d = lid + r * THREADS;
+                let d = lid + r * REDUCE_THREADS;
                 if (d < p.head_dim) {
                     acc[r] = fma(pj, v[row + d], acc[r]);
                 }
@@ -113,9 +96,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         m = m_new;
     }
 
-    let total = reduce(lid, l, false);
+    let total = workgroup_reduce(lid, l, false);
     for (var r = 0u; r < PER_THREAD; r++) {
-        let d = lid + r * THREADS;
+        let d = lid + r * REDUCE_THREADS;
         if (d < p.head_dim) {
             out[q_base + d] = acc[r] / total;
         }
@@ -123,7 +106,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     if (p.has_weights == 1u) {
         let n_cols = p.past + p.t;
         let w_base = (h * p.t + i) * n_cols;
-        for (var j = lid; j < n_cols; j += THREADS) {
+        for (var j = lid; j < n_cols; j += REDUCE_THREADS) {
             var w = 0.0;
             if (j < n_keys) {
                 w = exp(score(j, kv_offset) - m) / total;

@@ -22,28 +22,9 @@ struct Params {
 @group(0) @binding(5) var<storage, read> running_mean: array<f32>;
 @group(0) @binding(6) var<storage, read> running_var: array<f32>;
 
-const ROW_THREADS: u32 = 64u;
 const ELEMENT_THREADS: u32 = 64u;
 
-var<workgroup> scratch: array<f32, ROW_THREADS>;
-
-// The sum of every thread's `v`, returned to all of them. Call from uniform control flow.
-fn workgroup_sum(li: u32, v: f32) -> f32 {
-    scratch[li] = v;
-    workgroupBarrier();
-    for (var stride = ROW_THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (li < stride) {
-            scratch[li] += scratch[li + stride];
-        }
-        workgroupBarrier();
-    }
-    let total = scratch[0];
-    // Nobody may overwrite scratch for the next sum before everyone has read this one.
-    workgroupBarrier();
-    return total;
-}
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS)
 fn row_norm(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -62,18 +43,18 @@ fn row_norm(
     if (p.center == 1u) {
         pivot = x[base];
         var sum = 0.0;
-        for (var i = li; i < p.d; i += ROW_THREADS) {
+        for (var i = li; i < p.d; i += REDUCE_THREADS) {
             sum += x[base + i] - pivot;
         }
-        mean = workgroup_sum(li, sum) / f32(p.d);
+        mean = workgroup_reduce(li, sum, false) / f32(p.d);
     }
     var squares = 0.0;
-    for (var i = li; i < p.d; i += ROW_THREADS) {
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
         let dev = x[base + i] - pivot - mean;
         squares = fma(dev, dev, squares);
     }
-    let inv_std = inverseSqrt(workgroup_sum(li, squares) / f32(p.d) + p.eps);
-    for (var i = li; i < p.d; i += ROW_THREADS) {
+    let inv_std = inverseSqrt(workgroup_reduce(li, squares, false) / f32(p.d) + p.eps);
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
         var y = (x[base + i] - pivot - mean) * inv_std * gamma[i];
         if (p.center == 1u) {
             y += beta[i];

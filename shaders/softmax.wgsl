@@ -12,30 +12,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-const THREADS: u32 = 64u;
-
-var<workgroup> scratch: array<f32, THREADS>;
-
-// The maximum (take_max) or the sum of every thread's `v`, returned to all of them. Call from
-// uniform control flow.
-fn workgroup_reduce(li: u32, v: f32, take_max: bool) -> f32 {
-    scratch[li] = v;
-    workgroupBarrier();
-    for (var stride = THREADS / 2u; stride > 0u; stride /= 2u) {
-        if (li < stride) {
-            let a = scratch[li];
-            let b = scratch[li + stride];
-            scratch[li] = select(a + b, max(a, b), take_max);
-        }
-        workgroupBarrier();
-    }
-    let total = scratch[0];
-    // Nobody may overwrite scratch for the next reduction before everyone has read this one.
-    workgroupBarrier();
-    return total;
-}
-
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(REDUCE_THREADS)
 fn main(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
@@ -49,16 +26,16 @@ fn main(
     // Threads past the end of a short row start from the row's first element, which is neutral
     // for the maximum.
     var m = x[base];
-    for (var i = li; i < p.d; i += THREADS) {
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
         m = max(m, x[base + i]);
     }
     m = workgroup_reduce(li, m, true);
     var sum = 0.0;
-    for (var i = li; i < p.d; i += THREADS) {
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
         sum += exp(x[base + i] - m);
     }
     let inv_sum = 1.0 / workgroup_reduce(li, sum, false);
-    for (var i = li; i < p.d; i += THREADS) {
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
         out[base + i] = exp(x[base + i] - m) * inv_sum;
     }
 }

@@ -14,12 +14,16 @@ pub struct Kernel {
     pub entry: &'static str,
 }
 
-/// Declares a `Kernel` from a file in `shaders/` and an entry point.
+/// Declares a `Kernel` from a file in `shaders/` and an entry point, optionally after shared
+/// WGSL files it calls into (WGSL has no includes).
 macro_rules! kernel {
-    ($file:literal, $entry:literal) => {
+    ($file:literal, $entry:literal $(, uses $lib:literal)*) => {
         $crate::gpu::Kernel {
             name: concat!($file, "::", $entry),
-            source: include_str!(concat!("../../shaders/", $file)),
+            source: concat!(
+                $(include_str!(concat!("../../shaders/", $lib)),)*
+                include_str!(concat!("../../shaders/", $file))
+            ),
             entry: $entry,
         }
     };

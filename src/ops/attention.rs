@@ -8,7 +8,7 @@ use crate::error::invalid;
 use crate::gpu::{kernel, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const ATTENTION: Kernel = kernel!("attention.wgsl", "main");
+const ATTENTION: Kernel = kernel!("attention.wgsl", "main", uses "reduce.wgsl");
 /// The kernel keeps the query in workgroup memory and gives each of its 64 threads 4 dims.
 pub const MAX_HEAD_DIM: usize = 256;
 

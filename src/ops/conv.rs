@@ -9,8 +9,8 @@ use crate::error::invalid;
 use crate::gpu::{kernel, Kernel, Workgroups};
 use crate::{Error, Gpu, Result, Tensor};
 
-const DIRECT: Kernel = kernel!("conv2d.wgsl", "main");
-const TRANSPOSED: Kernel = kernel!("conv_transpose2d.wgsl", "main");
+const DIRECT: Kernel = kernel!("conv.wgsl", "conv2d");
+const TRANSPOSED: Kernel = kernel!("conv.wgsl", "conv_transpose2d");
 const WORKGROUP_SIZE: u32 = 256;
 
 /// How the kernel slides, as `[along height, along width]`, like PyTorch's arguments of the same

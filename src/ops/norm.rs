@@ -8,8 +8,8 @@ use crate::error::invalid;
 use crate::gpu::{kernel, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const ROW_NORM: Kernel = kernel!("norm.wgsl", "row_norm");
-const BATCH_NORM: Kernel = kernel!("norm.wgsl", "batch_norm");
+const ROW_NORM: Kernel = kernel!("norm.wgsl", "row_norm", uses "reduce.wgsl");
+const BATCH_NORM: Kernel = kernel!("norm.wgsl", "batch_norm", uses "reduce.wgsl");
 const ELEMENT_THREADS: u32 = 64;
 
 #[repr(C)]

@@ -6,7 +6,7 @@ use super::{expect_output, to_u32};
 use crate::gpu::{kernel, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const KERNEL: Kernel = kernel!("softmax.wgsl", "main");
+const KERNEL: Kernel = kernel!("softmax.wgsl", "main", uses "reduce.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
