@@ -135,3 +135,55 @@ impl Tensor {
         Ok(bytemuck::pod_collect_to_vec(&view))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+
+    gpu_tests! {
+        async fn round_trip_write_and_copy() {
+            let gpu = gpu().await;
+            let mut rng = Rng::new(1);
+            let (src, host) = random(gpu, &mut rng, &[7, 33]);
+            assert_eq!(src.read(gpu).await.unwrap(), host);
+            let replaced = rng.vec(7 * 33);
+            src.write(gpu, &replaced).unwrap();
+            let dst = poisoned(gpu, &[9, 33]);
+            dst.copy_from(gpu, &src, 33).unwrap();
+            let got = dst.read(gpu).await.unwrap();
+            assert_eq!(&got[33..8 * 33], &replaced[..]);
+            assert!(got[..33].iter().chain(&got[8 * 33..]).all(|v| v.is_nan()), "copied outside");
+        }
+
+        async fn bad_sizes_are_errors() {
+            let gpu = gpu().await;
+            let invalid = |r: Result<Tensor>| matches!(r, Err(Error::Invalid(_)));
+            let too_large = |r: Result<Tensor>| matches!(r, Err(Error::TooLarge(_)));
+            assert!(invalid(Tensor::zeros(gpu, &[])));
+            assert!(invalid(Tensor::zeros(gpu, &[3, 0, 2])));
+            assert!(invalid(Tensor::from_slice(gpu, &[2, 3], &[1.0; 5])));
+            assert!(too_large(Tensor::zeros(gpu, &[usize::MAX, 2])));
+            let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+            assert!(too_large(Tensor::zeros(gpu, &[(limit / 4 + 1) as usize])));
+            let t = Tensor::zeros(gpu, &[4, 4]).unwrap();
+            assert!(matches!(t.write(gpu, &[0.0; 15]), Err(Error::Invalid(_))));
+            let small = Tensor::zeros(gpu, &[2, 4]).unwrap();
+            assert!(matches!(t.copy_from(gpu, &small, 9), Err(Error::Invalid(_))));
+            assert!(matches!(t.copy_from(gpu, &small, usize::MAX), Err(Error::Invalid(_))));
+            gpu.check().unwrap();
+        }
+
+        async fn dispatch_beyond_the_workgroup_limit_is_an_error() {
+            // One workgroup per batch along z: more batches than the device allows per dimension.
+            let gpu = gpu().await;
+            let batches = gpu.limits.max_compute_workgroups_per_dimension as usize + 1;
+            let a = Tensor::zeros(gpu, &[batches, 1, 1]).unwrap();
+            let b = Tensor::zeros(gpu, &[1, 1]).unwrap();
+            let out = Tensor::zeros(gpu, &[batches, 1, 1]).unwrap();
+            let r = crate::ops::matmul(gpu, &a, &b, None, false, &out);
+            assert!(matches!(r, Err(Error::TooLarge(_))));
+            gpu.check().unwrap();
+        }
+    }
+}
