@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
 # Every test: installs what is missing, then runs the kernel tests natively (Vulkan, lavapipe
 # when there is no GPU) and in headless Chromium (WebGPU on SwiftShader), then loads the page.
-# Any test that finds no adapter fails; nothing is skipped.
+# Any test that finds no adapter fails; nothing is skipped, and the two runs must agree on how
+# many tests they ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"
+logs=$(mktemp -d)
+
+# The number of tests the first "test result" line of a log says passed.
+passed() { grep -m1 -o 'test result: ok\. [0-9]* passed' "$1" | grep -o '[0-9]*'; }
 
 echo "== native tests (cargo test)"
-cargo test --locked
+cargo test --locked 2>&1 | tee "$logs/native"
 cargo build --locked --benches
 
 echo "== browser tests (wasm-pack test, headless Chromium)"
-WASM_BINDGEN_TEST_TIMEOUT=300 wasm-pack test --headless --chrome --mode no-install -- --locked
+WASM_BINDGEN_TEST_TIMEOUT=300 wasm-pack test --headless --chrome --mode no-install -- --locked 2>&1 |
+  tee "$logs/browser"
+
+native=$(passed "$logs/native") browser=$(passed "$logs/browser")
+echo "kernel tests passed: $native native, $browser in the browser"
+if [ "${native:-0}" -eq 0 ] || [ "$native" != "$browser" ]; then
+  echo "the native and browser runs must run the same, non-zero number of tests" >&2
+  exit 1
+fi
 
 echo "== page test (Playwright driving Chromium)"
 scripts/build-web.sh
