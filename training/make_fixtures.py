@@ -1,0 +1,94 @@
+"""Golden fixtures for the Rust tests: fixed inputs and what PyTorch computes from the exported
+weights (www/models/*.safetensors), in eval mode, float32, on the CPU. One safetensors file per
+model under tests/fixtures/. Rerunning gives the same files for the same weights."""
+
+import json
+
+import torch
+
+from common import FIXTURES, MODELS, load_images, load_safetensors, load_text, save_safetensors
+from models import Classifier, Discriminator, Generator, Gpt, Vae
+
+SAMPLES = 8
+
+
+def load(model: torch.nn.Module, name: str) -> torch.nn.Module:
+    model.load_state_dict(load_safetensors(MODELS / f"{name}.safetensors"), strict=False)
+    return model.eval()
+
+
+def card(name: str) -> dict:
+    return json.loads((MODELS / f"{name}.json").read_text())
+
+
+def test_images(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = load_images(dataset, "test")
+    return images[:SAMPLES].clone(), labels[:SAMPLES].clone()
+
+
+def save(name: str, tensors: dict[str, torch.Tensor]) -> None:
+    path = FIXTURES / f"{name}.safetensors"
+    save_safetensors(path, tensors, {"weights": f"www/models/{name.split('.')[0]}.safetensors"})
+    sizes = ", ".join(f"{k} {list(v.shape)}" for k, v in sorted(tensors.items()))
+    print(f"wrote {path.relative_to(FIXTURES.parent.parent)}: {sizes}")
+
+
+@torch.no_grad()
+def classifier(dataset: str) -> None:
+    model = load(Classifier(), f"classifier_{dataset}")
+    images, labels = test_images(dataset)
+    save(f"classifier_{dataset}", {"images": images, "labels": labels,
+                                   "features": model.features(images), "logits": model(images)})
+
+
+@torch.no_grad()
+def gan(dataset: str) -> None:
+    g = load(Generator(), f"gan_generator_{dataset}")
+    d = load(Discriminator(), f"gan_discriminator_{dataset}")
+    gen = torch.Generator().manual_seed(1)
+    z = torch.randn(SAMPLES, g.latent, generator=gen)
+    labels = torch.arange(SAMPLES) % 10
+    fake = g(z, labels)
+    real, real_labels = test_images(dataset)
+    real = real * 2 - 1  # the discriminator sees images in [-1, 1], like the generator's
+    save(f"gan_{dataset}", {"z": z, "labels": labels, "images": fake,
+                            "d_logits_fake": d(fake, labels), "real_images": real,
+                            "real_labels": real_labels, "d_logits_real": d(real, real_labels)})
+
+
+@torch.no_grad()
+def vae(name: str, dataset: str) -> None:
+    latent = load_safetensors(MODELS / f"{name}.safetensors")["to_mean.weight"].shape[0]
+    model = load(Vae(latent), name)
+    images, _ = test_images(dataset)
+    mean, logvar = model.encode(images)
+    gen = torch.Generator().manual_seed(2)
+    eps = torch.randn(SAMPLES, latent, generator=gen)
+    z_prior = torch.randn(SAMPLES, latent, generator=gen)
+    save(name, {"images": images, "mean": mean, "logvar": logvar,
+                "reconstruction": model.decode(mean), "eps": eps,
+                "sampled_reconstruction": model.decode(mean + eps * torch.exp(0.5 * logvar)),
+                "z_prior": z_prior, "prior_samples": model.decode(z_prior)})
+
+
+@torch.no_grad()
+def gpt() -> None:
+    info = card("gpt_shakespeare")
+    arch = info["architecture"]
+    vocab = arch["vocab"]
+    model = load(Gpt(len(vocab), arch["block_size"], arch["n_layer"], arch["n_head"],
+                     arch["n_embd"]), "gpt_shakespeare")
+    text = load_text()
+    start = int(len(text) * 0.9) + 1000  # from the validation split
+    lookup = {c: i for i, c in enumerate(vocab)}
+    prompt = torch.tensor([[lookup[c] for c in text[start:start + 97]]])
+    save("gpt_shakespeare", {"ids": prompt, "logits": model(prompt)})
+
+
+if __name__ == "__main__":
+    for ds in ("fashion", "mnist"):
+        classifier(ds)
+        gan(ds)
+        vae(f"vae_{ds}", ds)
+        vae(f"vae2d_{ds}", ds)
+    gpt()

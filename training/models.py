@@ -1,0 +1,187 @@
+"""The models, as the Rust side will run them: only ops our WGSL kernels have (conv2d,
+conv_transpose2d, batch norm, linear, layer norm, GELU, ReLU, LeakyReLU, tanh, sigmoid, softmax,
+embedding, causal attention). Parameter names here are the names in the exported safetensors."""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IMAGE = 28
+CLASSES = 10
+
+
+class Classifier(nn.Module):
+    """Scores generated images: three strided convolutions, then a 128-wide feature layer (the
+    Fréchet distance's features) and the class logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 4, 2, 1)  # 28 -> 14
+        self.conv2 = nn.Conv2d(32, 64, 4, 2, 1)  # 14 -> 7
+        self.conv3 = nn.Conv2d(64, 64, 3, 2, 1)  # 7 -> 4
+        self.fc = nn.Linear(64 * 4 * 4, 128)
+        self.head = nn.Linear(128, CLASSES)
+        self.dropout = nn.Dropout(0.3)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.conv3(x))
+        return F.relu(self.fc(x.flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
+
+
+class Generator(nn.Module):
+    """Conditional DCGAN generator: noise z and a one-hot class, as a 1x1 image of
+    latent + 10 channels, grown by transposed convolutions 1 -> 7 -> 14 -> 28; tanh output."""
+
+    def __init__(self, latent: int = 64):
+        super().__init__()
+        self.latent = latent
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent + CLASSES, 96, 7, 1, 0, bias=False),  # 1 -> 7
+            nn.BatchNorm2d(96),
+            nn.ReLU(),
+            nn.ConvTranspose2d(96, 48, 4, 2, 1, bias=False),  # 7 -> 14
+            nn.BatchNorm2d(48),
+            nn.ReLU(),
+            nn.ConvTranspose2d(48, 1, 4, 2, 1),  # 14 -> 28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        onehot = F.one_hot(labels, CLASSES).to(z.dtype)
+        return self.net(torch.cat([z, onehot], 1)[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    """Conditional DCGAN discriminator: the image with the one-hot class as 10 constant planes;
+    returns the logit of "real" (the page shows its sigmoid)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1 + CLASSES, 64, 4, 2, 1),  # 28 -> 14
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1, bias=False),  # 14 -> 7
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+        )
+        self.head = nn.Linear(128 * 7 * 7, 1)
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        planes = F.one_hot(labels, CLASSES).to(images.dtype)[:, :, None, None]
+        planes = planes.expand(-1, -1, IMAGE, IMAGE)
+        return self.head(self.net(torch.cat([images, planes], 1)).flatten(1)).squeeze(1)
+
+
+class Vae(nn.Module):
+    """Convolutional VAE with a Bernoulli decoder: encoder 28 -> 14 -> 7 by strided convolutions,
+    one linear layer to the mean and log-variance; decoder one linear layer back to 64 x 7 x 7,
+    then transposed convolutions 7 -> 14 -> 28 and a sigmoid."""
+
+    def __init__(self, latent: int = 16):
+        super().__init__()
+        self.latent = latent
+        self.enc1 = nn.Conv2d(1, 32, 4, 2, 1)
+        self.enc2 = nn.Conv2d(32, 64, 4, 2, 1)
+        self.to_mean = nn.Linear(64 * 7 * 7, latent)
+        self.to_logvar = nn.Linear(64 * 7 * 7, latent)
+        self.from_latent = nn.Linear(latent, 64 * 7 * 7)
+        self.dec1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)
+        self.dec2 = nn.ConvTranspose2d(32, 1, 4, 2, 1)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.enc2(F.relu(self.enc1(x)))).flatten(1)
+        return self.to_mean(h), self.to_logvar(h)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.from_latent(z)).view(-1, 64, 7, 7)
+        return self.dec2(F.relu(self.dec1(h)))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor):
+        mean, logvar = self.encode(x)
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        return self.decode_logits(z), mean, logvar
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, dropout: float):
+        super().__init__()
+        self.n_head = n_head
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.c_attn(x).split(c, dim=2)
+        q, k, v = (y.view(b, t, self.n_head, c // self.n_head).transpose(1, 2) for y in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.c_proj(y.transpose(1, 2).reshape(b, t, c))
+
+
+class Mlp(nn.Module):
+    def __init__(self, n_embd: int):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj(F.gelu(self.c_fc(x)))  # exact (erf) GELU
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd: int, n_head: int, dropout: float):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd)
+        self.attn = CausalSelfAttention(n_embd, n_head, dropout)
+        self.ln_2 = nn.LayerNorm(n_embd)
+        self.mlp = Mlp(n_embd)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.ln_1(x)))
+        return x + self.drop(self.mlp(self.ln_2(x)))
+
+
+class Gpt(nn.Module):
+    """A character-level GPT in nanoGPT's shape: learned position embeddings, pre-norm blocks,
+    GELU MLP, causal attention, and an untied language-model head."""
+
+    def __init__(self, vocab: int, block_size: int = 256, n_layer: int = 6, n_head: int = 6,
+                 n_embd: int = 180, dropout: float = 0.1):
+        super().__init__()
+        self.block_size = block_size
+        self.wte = nn.Embedding(vocab, n_embd)
+        self.wpe = nn.Embedding(block_size, n_embd)
+        self.drop = nn.Dropout(dropout)
+        self.h = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+        self.apply(self._init)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * n_layer))
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, 0.0, 0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        x = self.drop(self.wte(ids) + self.wpe(positions))
+        for block in self.h:
+            x = block(x)
+        return self.lm_head(self.ln_f(x))

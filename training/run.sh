@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one command: makes the Python environment, fetches the data (SHA-256 checked), trains
+# every model, exports weights and model cards to www/models/, writes the golden fixtures to
+# tests/fixtures/ and prints the metrics table. Uses the GPU when there is one.
+#   training/run.sh            everything
+#   training/run.sh --quick    a few steps of each, to check the pipeline end to end
+set -euo pipefail
+cd "$(dirname "$0")"
+quick=("$@")
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -c 'import torch, numpy' 2>/dev/null || .venv/bin/pip install -q -r requirements.txt
+py=.venv/bin/python
+
+$py fetch_data.py
+for ds in fashion mnist; do
+  $py train_classifier.py --dataset "$ds" "${quick[@]}"
+  $py train_vae.py --dataset "$ds" --latent 16 "${quick[@]}"
+  $py train_vae.py --dataset "$ds" --latent 2 "${quick[@]}"
+  $py train_gan.py --dataset "$ds" "${quick[@]}"
+done
+$py train_gpt.py "${quick[@]}"
+$py make_fixtures.py
+$py report.py
