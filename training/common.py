@@ -17,8 +17,10 @@ import torch
 TRAINING = Path(__file__).resolve().parent
 REPO = TRAINING.parent
 DATA = TRAINING / "data"
-MODELS = REPO / "www" / "models"  # committed weights and model cards; the page serves them
-FIXTURES = REPO / "tests" / "fixtures"
+# The committed weights and model cards (the page serves them) and the golden fixtures; a quick
+# run points these elsewhere so that it cannot overwrite them.
+MODELS = Path(os.environ.get("GENAI_MODELS", REPO / "www" / "models"))
+FIXTURES = Path(os.environ.get("GENAI_FIXTURES", REPO / "tests" / "fixtures"))
 
 DATASETS = {
     "fashion": {
@@ -158,7 +160,7 @@ def write_card(name: str, card: dict) -> None:
     path = MODELS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {path.relative_to(REPO)}")
+    print(f"wrote {path}")
 
 
 def export(name: str, model: torch.nn.Module, card: dict) -> None:

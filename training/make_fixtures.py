@@ -30,7 +30,7 @@ def save(name: str, tensors: dict[str, torch.Tensor]) -> None:
     path = FIXTURES / f"{name}.safetensors"
     save_safetensors(path, tensors, {"weights": f"www/models/{name.split('.')[0]}.safetensors"})
     sizes = ", ".join(f"{k} {list(v.shape)}" for k, v in sorted(tensors.items()))
-    print(f"wrote {path.relative_to(FIXTURES.parent.parent)}: {sizes}")
+    print(f"wrote {path}: {sizes}")
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """Prints the metrics of every model card in www/models/ as the Markdown table the README
 carries: each metric next to the same metric of the model's trivial baselines, then what each
-metric means. A metric two cards share (the GAN's generator and discriminator) is shown once."""
+metric means. A metric two cards share (the GAN's generator and discriminator) is one row."""
 
 import json
 
@@ -12,26 +12,24 @@ def fmt(value: float) -> str:
 
 
 def main() -> None:
-    print("| Model | Data | Parameters | Trained on | Metric | Model | Baselines |")
-    print("|---|---|---:|---|---|---:|---|")
-    units, shown = {}, set()
+    rows, units = {}, {}
     for path in sorted(MODELS.glob("*.json")):
-        card = json.loads(path.read_text())
+        card = json.loads(path.read_text(encoding="utf-8"))
         if "metrics" not in card:
             continue  # not a model card (the VAE latent maps)
         where = f"{card['trained_on']}, {card['training_seconds']:.0f} s"
         for metric, m in card["metrics"].items():
-            key = (card["data"]["title"], metric, m["value"], where)
-            if key in shown:
-                continue
-            shown.add(key)
-            units[metric] = m["unit"]
+            units.setdefault(m["unit"], metric)
             baselines = "; ".join(f"{name} {fmt(b[metric]['value'])}"
                                   for name, b in card.get("baselines", {}).items() if metric in b)
-            print(f"| {card['name']} | {card['data']['title']} | {card['parameters']:,} | {where} "
-                  f"| {metric} | {fmt(m['value'])} | {baselines} |")
+            cells = (card["data"]["title"], where, metric, fmt(m["value"]), baselines)
+            rows.setdefault(cells, []).append(f"{card['name']} ({card['parameters']:,})")
+    print("| Model (parameters) | Data | Trained on | Metric | Model | Baselines |")
+    print("|---|---|---|---|---:|---|")
+    for cells, names in rows.items():
+        print(f"| {', '.join(names)} | " + " | ".join(cells) + " |")
     print()
-    for metric, unit in units.items():
+    for unit, metric in units.items():
         print(f"- {metric}: {unit}")
 
 

@@ -3,10 +3,16 @@
 # every model, exports weights and model cards to www/models/, writes the golden fixtures to
 # tests/fixtures/ and prints the metrics table. Uses the GPU when there is one.
 #   training/run.sh            everything
-#   training/run.sh --quick    a few steps of each, to check the pipeline end to end
+#   training/run.sh --quick    a few steps of each, to check the pipeline end to end (written
+#                              to a temporary folder, never over the committed models)
 set -euo pipefail
 cd "$(dirname "$0")"
 quick=("$@")
+if [ "${1:-}" = --quick ]; then
+  export GENAI_MODELS GENAI_FIXTURES
+  GENAI_MODELS=$(mktemp -d)/models GENAI_FIXTURES=$(mktemp -d)/fixtures
+  echo "quick run: writing to $GENAI_MODELS and $GENAI_FIXTURES, not over the committed models"
+fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -c 'import torch, numpy' 2>/dev/null || .venv/bin/pip install -q -r requirements.txt

@@ -26,7 +26,7 @@ def units(dataset: str) -> dict[str, str]:
 def load_classifier(dataset: str, device: torch.device) -> Classifier:
     path = common.MODELS / f"classifier_{dataset}.safetensors"
     if not path.exists():
-        sys.exit(f"error: {path.relative_to(common.REPO)} is missing; the samples are scored with "
+        sys.exit(f"error: {path} is missing; the samples are scored with "
                  f"it, so run `python train_classifier.py --dataset {dataset}` first")
     classifier = Classifier()
     classifier.load_state_dict(common.load_safetensors(path))

@@ -83,7 +83,7 @@ def write_map(model: Vae, images: torch.Tensor, labels: torch.Tensor, dataset: s
            "labels": labels[chosen].tolist()}
     path = common.MODELS / f"vae2d_{dataset}_map.json"
     path.write_text(json.dumps(out, separators=(",", ":")) + "\n")
-    print(f"wrote {path.relative_to(common.REPO)}")
+    print(f"wrote {path}")
 
 
 def main() -> None:
