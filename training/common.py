@@ -51,8 +51,11 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device() -> torch.device:
-    """CUDA when present (the GPU machine), else the CPU; TRAIN_DEVICE overrides."""
+    """CUDA when present (the GPU machine), else the CPU; TRAIN_DEVICE overrides. Training may
+    use TF32 matmuls on the GPU; metrics that must be true float32 switch it off."""
     name = os.environ.get("TRAIN_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
     return torch.device(name)
 
 

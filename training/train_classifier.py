@@ -34,8 +34,6 @@ def main() -> None:
 
     common.seed_everything(0)
     device = common.pick_device()
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
     train_x, train_y = (t.to(device) for t in common.load_images(args.dataset, "train"))
     test_x, test_y = (t.to(device) for t in common.load_images(args.dataset, "test"))
 

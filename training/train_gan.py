@@ -51,8 +51,6 @@ def main() -> None:
 
     common.seed_everything(0)
     device = common.pick_device()
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
     classifier = sample_metrics.load_classifier(args.dataset, device)  # fails early if missing
     train_x, train_y = (t.to(device) for t in common.load_images(args.dataset, "train"))
     train_x = train_x * 2 - 1

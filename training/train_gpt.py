@@ -100,8 +100,6 @@ def main() -> None:
 
     common.seed_everything(0)
     device = common.pick_device()
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
     text = common.load_text()
     chars = sorted(set(text))
     index = {c: i for i, c in enumerate(chars)}

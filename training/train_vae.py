@@ -95,8 +95,6 @@ def main() -> None:
 
     common.seed_everything(SEED)
     device = common.pick_device()
-    torch.backends.cuda.matmul.allow_tf32 = True
-    torch.backends.cudnn.allow_tf32 = True
     train, _ = common.load_images(args.dataset, "train")
     test, test_labels = common.load_images(args.dataset, "test")
     train, test = train.to(device), test.to(device)
