@@ -2,7 +2,9 @@
 //! WGSL compute kernels, in the browser through WebGPU and natively through Vulkan.
 
 mod error;
+pub mod formats;
 pub mod gpu;
+pub mod models;
 pub mod ops;
 #[cfg(target_arch = "wasm32")]
 pub mod web;

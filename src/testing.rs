@@ -94,11 +94,15 @@ pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
 /// Passes when every element satisfies |got - want| <= atol + rtol * |want| (NaN never does).
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f32;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         if err.is_nan() || err > atol + rtol * w.abs() {
             panic!("{what}: element {i} is {g}, reference {w} (atol {atol}, rtol {rtol})");
         }
+        worst = worst.max(err);
     }
+    // Seen with `cargo test -- --nocapture`: the margin each tolerance leaves.
+    println!("{what}: largest absolute error {worst:.2e}");
     assert!(want.iter().any(|&w| w != 0.0), "{what}: the reference is all zeros");
 }

@@ -1,3 +1,5 @@
+use std::ops::Range;
+
 use wgpu::util::DeviceExt;
 
 use super::device::Gpu;
@@ -8,6 +10,13 @@ use crate::{Error, Result};
 pub struct Tensor {
     buffer: wgpu::Buffer,
     shape: Vec<usize>,
+    /// Names the buffer: views of one buffer share it, so ops can refuse to write what they read.
+    id: u64,
+}
+
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
@@ -47,7 +56,7 @@ impl Tensor {
             contents: bytemuck::cast_slice(data),
             usage: USAGE,
         });
-        Ok(Tensor { buffer, shape: shape.to_vec() })
+        Ok(Tensor { buffer, shape: shape.to_vec(), id: next_id() })
     }
 
     /// A tensor of `shape` with every element `value`.
@@ -65,7 +74,7 @@ impl Tensor {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Tensor { buffer, shape: shape.to_vec() })
+        Ok(Tensor { buffer, shape: shape.to_vec(), id: next_id() })
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -79,6 +88,19 @@ impl Tensor {
 
     pub(crate) fn buffer(&self) -> &wgpu::Buffer {
         &self.buffer
+    }
+
+    /// True when both tensors are (views of) one buffer.
+    pub(crate) fn same_buffer(&self, other: &Tensor) -> bool {
+        self.id == other.id
+    }
+
+    /// The same buffer seen with another shape of as many elements (a flatten, say).
+    pub fn view(&self, shape: &[usize]) -> Result<Tensor> {
+        if shape.iter().product::<usize>() != self.numel() || shape.contains(&0) {
+            return Err(Error::Invalid(format!("cannot view {:?} as {shape:?}", self.shape)));
+        }
+        Ok(Tensor { buffer: self.buffer.clone(), shape: shape.to_vec(), id: self.id })
     }
 
     /// Replaces the contents, in order with the commands already recorded.
@@ -102,15 +124,30 @@ impl Tensor {
     /// Copies all of `src` into this tensor from element `offset` on, in order with the commands
     /// already recorded (a KV cache append, say).
     pub fn copy_from(&self, gpu: &Gpu, src: &Tensor, offset: usize) -> Result<()> {
-        if offset.checked_add(src.numel()).is_none_or(|end| end > self.numel()) {
+        self.copy_range(gpu, src, 0..src.numel(), offset)
+    }
+
+    /// Copies elements `range` of `src` into this tensor from element `offset` on.
+    pub fn copy_range(
+        &self,
+        gpu: &Gpu,
+        src: &Tensor,
+        range: Range<usize>,
+        offset: usize,
+    ) -> Result<()> {
+        let len = range.end.saturating_sub(range.start);
+        let in_src = range.start <= range.end && range.end <= src.numel();
+        let in_dst = offset.checked_add(len).is_some_and(|end| end <= self.numel());
+        if !(in_src && in_dst) {
             return Err(Error::Invalid(format!(
-                "{} elements at offset {offset} do not fit a tensor of shape {:?}",
-                src.numel(),
-                self.shape
+                "elements {range:?} of a tensor of shape {:?} do not fit at offset {offset} of one of shape {:?}",
+                src.shape, self.shape
             )));
         }
-        let (at, size) = (offset as u64 * 4, src.numel() as u64 * 4);
-        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&src.buffer, 0, &self.buffer, at, size));
+        let (from, at, size) = (range.start as u64 * 4, offset as u64 * 4, len as u64 * 4);
+        gpu.record(|encoder| {
+            encoder.copy_buffer_to_buffer(&src.buffer, from, &self.buffer, at, size)
+        });
         Ok(())
     }
 
@@ -154,6 +191,14 @@ mod tests {
             let got = dst.read(gpu).await.unwrap();
             assert_eq!(&got[33..8 * 33], &replaced[..]);
             assert!(got[..33].iter().chain(&got[8 * 33..]).all(|v| v.is_nan()), "copied outside");
+
+            // A range of a flat view lands where asked and nowhere else.
+            let flat = dst.view(&[9 * 33]).unwrap();
+            let target = poisoned(gpu, &[40]);
+            target.copy_range(gpu, &flat, 40..70, 5).unwrap();
+            let got = target.read(gpu).await.unwrap();
+            assert_eq!(&got[5..35], &replaced[7..37]);
+            assert!(got[..5].iter().chain(&got[35..]).all(|v| v.is_nan()), "copied outside");
         }
 
         async fn bad_sizes_are_errors() {
@@ -171,6 +216,14 @@ mod tests {
             let small = Tensor::zeros(gpu, &[2, 4]).unwrap();
             assert!(matches!(t.copy_from(gpu, &small, 9), Err(Error::Invalid(_))));
             assert!(matches!(t.copy_from(gpu, &small, usize::MAX), Err(Error::Invalid(_))));
+            assert!(matches!(t.copy_range(gpu, &small, 5..9, 0), Err(Error::Invalid(_))));
+            let reversed = Range { start: 3, end: 2 };
+            assert!(matches!(t.copy_range(gpu, &small, reversed, 0), Err(Error::Invalid(_))));
+            assert!(matches!(t.view(&[3, 5]), Err(Error::Invalid(_))));
+            let view = t.view(&[16]).unwrap();
+            let relu = crate::ops::activation::Activation::Relu;
+            let in_place = crate::ops::activation::activation(gpu, relu, &t, &view);
+            assert!(matches!(in_place, Err(Error::Invalid(_))), "a view aliases its tensor");
             gpu.check().unwrap();
         }
 

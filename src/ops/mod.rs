@@ -37,7 +37,7 @@ pub(crate) fn expect_output<'a>(
     inputs: impl IntoIterator<Item = &'a Tensor>,
 ) -> Result<()> {
     expect_shape(what, out, shape)?;
-    if inputs.into_iter().any(|input| std::ptr::eq(input, out)) {
+    if inputs.into_iter().any(|input| input.same_buffer(out)) {
         invalid!("{what} must be a different tensor from the inputs (ops do not work in place)");
     }
     Ok(())

@@ -1,0 +1,5 @@
+//! Forward passes of the trained models, written like the PyTorch modules in
+//! `training/models.py` and over the same parameter names; the ops own the GPU.
+
+pub mod gan;
+mod weights;
