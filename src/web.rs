@@ -2,6 +2,9 @@
 
 use wasm_bindgen::prelude::*;
 
+use std::rc::Rc;
+
+use crate::models::gan::{Discriminator, Generator};
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
 use crate::{Gpu, Tensor};
 
@@ -17,14 +20,14 @@ fn js_error(e: crate::Error) -> JsError {
 /// A WebGPU device with our kernels compiled for it.
 #[wasm_bindgen]
 pub struct Lab {
-    gpu: Gpu,
+    gpu: Rc<Gpu>,
 }
 
 #[wasm_bindgen]
 impl Lab {
     /// Acquires a WebGPU adapter and device; rejects with a readable reason when there is none.
     pub async fn create() -> Result<Lab, JsError> {
-        Ok(Lab { gpu: Gpu::new().await.map_err(js_error)? })
+        Ok(Lab { gpu: Rc::new(Gpu::new().await.map_err(js_error)?) })
     }
 
     /// The adapter's description as the browser reports it (may be empty for privacy).
@@ -65,5 +68,73 @@ impl Lab {
             }))
         };
         run.await.map_err(js_error)
+    }
+
+    /// Loads a conditional GAN from its model cards (JSON text) and checkpoints (safetensors
+    /// bytes), as `www/models/gan_{generator,discriminator}_<data>.*` hold them.
+    #[wasm_bindgen(js_name = loadGan)]
+    pub fn load_gan(
+        &self,
+        generator_card: &str,
+        generator: &[u8],
+        discriminator_card: &str,
+        discriminator: &[u8],
+    ) -> Result<Gan, JsError> {
+        Ok(Gan {
+            gpu: self.gpu.clone(),
+            generator: Generator::load(&self.gpu, generator_card, generator).map_err(js_error)?,
+            discriminator: Discriminator::load(&self.gpu, discriminator_card, discriminator)
+                .map_err(js_error)?,
+        })
+    }
+}
+
+/// A conditional GAN on the GPU: the generator and the discriminator that judges its images.
+#[wasm_bindgen]
+pub struct Gan {
+    gpu: Rc<Gpu>,
+    generator: Generator,
+    discriminator: Discriminator,
+}
+
+/// Images and the discriminator's verdict on each.
+#[wasm_bindgen]
+pub struct GanOutput {
+    pixels: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl GanOutput {
+    /// `n` images of 28 x 28 pixels, row-major, in [0, 1] (0 is the background).
+    #[wasm_bindgen(getter)]
+    pub fn pixels(&self) -> Vec<f32> {
+        self.pixels.clone()
+    }
+
+    /// The discriminator's probability that each image is real.
+    #[wasm_bindgen(getter)]
+    pub fn scores(&self) -> Vec<f32> {
+        self.scores.clone()
+    }
+}
+
+#[wasm_bindgen]
+impl Gan {
+    /// How many random numbers each image is made from.
+    #[wasm_bindgen(getter)]
+    pub fn latent(&self) -> usize {
+        self.generator.latent()
+    }
+
+    /// Generates one image per class in `labels` (0..9) from `z` (`latent` numbers per image,
+    /// standard normal) and scores each with the discriminator.
+    pub async fn generate(&mut self, z: &[f32], labels: &[u32]) -> Result<GanOutput, JsError> {
+        let gpu = &self.gpu;
+        let images = self.generator.forward(gpu, z, labels).map_err(js_error)?;
+        let scores =
+            self.discriminator.probabilities(gpu, images, labels).await.map_err(js_error)?;
+        let pixels = images.read(gpu).await.map_err(js_error)?;
+        Ok(GanOutput { pixels: pixels.iter().map(|x| (x + 1.0) / 2.0).collect(), scores })
     }
 }

@@ -345,7 +345,8 @@ mod tests {
             let (card, bytes) = MNIST.generator;
             invalid(Generator::load(gpu, card, &bytes[..bytes.len() - 4]).map(drop));
             invalid(Generator::load(gpu, "{\"parameters\": 1}", bytes).map(drop));
-            invalid(Generator::load(gpu, &card.replace("\"latent\": 64", "\"latent\": 32"), bytes).map(drop));
+            let wrong_latent = card.replace("\"latent\": 64", "\"latent\": 32");
+            invalid(Generator::load(gpu, &wrong_latent, bytes).map(drop));
             invalid(Discriminator::load(gpu, MNIST.discriminator.0, bytes).map(drop));
             let mut generator = Generator::load(gpu, card, bytes).unwrap();
             invalid(generator.forward(gpu, &[0.0; 64], &[10]).map(drop));
