@@ -70,8 +70,7 @@ def main() -> None:
         "output": "[N, 10] class logits; features() gives the 128-d layer before the head",
         "trained_on": common.hardware(device),
         "training_seconds": round(seconds, 1),
-        "data": {"title": info["title"], "licence": info["licence"], "source": info["source"],
-                 "train": len(train_x), "test": len(test_x)},
+        "data": {**info, "train": len(train_x), "test": len(test_x)},
         "architecture": {"layers": "conv 1-32 k4 s2, conv 32-64 k4 s2, conv 64-64 k3 s2 (ReLU), "
                                    "linear 1024-128 (ReLU), dropout 0.3, linear 128-10",
                          "optimizer": "Adam, one-cycle learning rate", "max_lr": MAX_LR,

@@ -106,8 +106,7 @@ def main() -> None:
                 f"(classes 0-9: {', '.join(info['classes'])})",
         "trained_on": common.hardware(device),
         "training_seconds": round(seconds, 1),
-        "data": {"title": info["title"], "licence": info["licence"], "source": info["source"],
-                 "train": len(train_x), "test": len(reference)},
+        "data": {**info, "train": len(train_x), "test": len(reference)},
         "architecture": {
             "model": "conditional DCGAN; generator: transposed convs 74-96 k7, 96-48 k4 s2, "
                      "48-1 k4 s2 with batch norm and ReLU, tanh output; discriminator: "

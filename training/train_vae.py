@@ -138,8 +138,7 @@ def main() -> None:
         "task": f"variational autoencoder, {args.latent}-D latent",
         "trained_on": common.hardware(device),
         "training_seconds": round(seconds, 1),
-        "data": {"title": info["title"], "licence": info["licence"], "source": info["source"],
-                 "train": len(train), "test": len(test)},
+        "data": {**info, "train": len(train), "test": len(test)},
         "architecture": {
             "class": "models.Vae", "latent": args.latent,
             "likelihood": "Bernoulli per pixel (binary cross-entropy with logits on grayscale "

@@ -1,6 +1,7 @@
 // Page start-up: find WebGPU through the Rust core, say which adapter we got (or why there is
-// none), and switch tabs.
+// none), hand the one Lab to the tabs that run models, and switch tabs.
 import init, { Lab } from './pkg/genai_lab.js';
+import { initGanTab } from './gan.js';
 
 const adapterLine = document.getElementById('adapter');
 
@@ -19,10 +20,11 @@ async function describeAdapter(lab) {
   return parts.filter(Boolean).join(' ') || lab.adapterName || 'an unnamed adapter';
 }
 
+// Resolves to the Lab once its kernels are checked, or to null (with the notice shown).
 async function startGpu() {
   if (!('gpu' in navigator)) {
     showNoWebGPU('This browser does not offer WebGPU (navigator.gpu is missing).');
-    return;
+    return null;
   }
   await init();
   let lab;
@@ -30,7 +32,7 @@ async function startGpu() {
     lab = await Lab.create();
   } catch (e) {
     showNoWebGPU(e.message);
-    return;
+    return null;
   }
   const name = await describeAdapter(lab);
   const kind = lab.isFallbackAdapter ? ' (software fallback: correct, but slow)' : '';
@@ -41,6 +43,7 @@ async function startGpu() {
   adapterLine.dataset.adapter = name;
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · kernels ${ok ? 'verified' : 'WRONG'}` +
     ` (largest difference from the CPU: ${error.toExponential(1)})`;
+  return lab;
 }
 
 function selectTab(tab) {
@@ -55,4 +58,8 @@ for (const tab of document.querySelectorAll('[role="tab"]')) {
   tab.addEventListener('click', () => selectTab(tab));
 }
 
-startGpu().catch((e) => showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`));
+const lab = await startGpu().catch((e) => {
+  showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`);
+  return null;
+});
+if (lab) await initGanTab(lab);

@@ -1,5 +1,7 @@
 // Serves www/, opens it in Debian's Chromium with WebGPU on, and checks that the page names its
-// adapter, that our kernels verified on it, that the tabs switch, and that nothing hit the console.
+// adapter, that our kernels verified on it, that the tabs switch, that the GAN tab draws, scores
+// and steers its samples, and that nothing hit the console. Leaves a screenshot of the GAN tab in
+// /tmp/gan_tab.png.
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/static-server.mjs';
 
@@ -12,6 +14,73 @@ const browser = await chromium.launch({
 });
 const failures = [];
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures.push(what); };
+
+// Every grid canvas as a string of its grey levels, with whether it is blank (no pixel above 40,
+// or all pixels equal).
+const gridImages = (page) => page.locator('#gan-grid .gan-sample canvas').evaluateAll((canvases) =>
+  canvases.map((c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const grey = data.filter((_, i) => i % 4 === 0);
+    const blank = !grey.some((v) => v > 40) || grey.every((v) => v === grey[0]);
+    return { key: grey.join(','), blank };
+  }));
+const gridScores = (page) => page.locator('#gan-grid .gan-sample .gan-score').evaluateAll(
+  (els) => els.map((el) => Number.parseFloat(el.dataset.score)));
+const generation = (page) => page.locator('#gan-grid').evaluate((g) => Number(g.dataset.generation ?? 0));
+const waitForGeneration = (page, after, timeout = 120_000) => page.waitForFunction(
+  (n) => Number(document.getElementById('gan-grid').dataset.generation ?? 0) > n, after, { timeout });
+
+// Draws 16 samples, redraws them, switches to MNIST, steers one and interpolates.
+async function checkGanTab(page) {
+  await page.click('#tab-gan');
+  await waitForGeneration(page, 0);
+  const first = await gridImages(page);
+  const scores = await gridScores(page);
+  check(first.length === 16, `the GAN grid holds 16 samples (${first.length})`);
+  const drawn = first.filter((c) => !c.blank).length;
+  check(drawn >= 12, `at least 12 of the 16 samples are drawn (${drawn})`);
+  check(scores.length === 16 && scores.every((s) => s >= 0 && s <= 1),
+    `every discriminator score is a probability (${scores.map((s) => s.toFixed(2)).join(' ')})`);
+  const timing = await page.locator('#gan-timing').textContent();
+  check(/last batch: 16 images in \d+ ms/.test(timing), `the page times the batch ("${timing}")`);
+  await page.screenshot({ path: '/tmp/gan_tab_fashion.png', fullPage: true });
+
+  let seen = await generation(page);
+  await page.click('#gan-new');
+  await waitForGeneration(page, seen);
+  const second = await gridImages(page);
+  const changed = second.filter((c, i) => c.key !== first[i].key).length;
+  check(changed >= 12, `"New samples" draws new images (${changed} of 16 changed)`);
+
+  seen = await generation(page);
+  await page.selectOption('#gan-dataset', 'mnist');
+  await waitForGeneration(page, seen);
+  const digits = await gridImages(page);
+  const classes = await page.locator('#gan-class option').allTextContents();
+  check(await page.locator('#gan-grid').getAttribute('data-dataset') === 'mnist' &&
+    digits.filter((c, i) => !c.blank && c.key !== second[i].key).length >= 12,
+    'switching to MNIST redraws the grid');
+  check(classes.slice(1).join('') === '0123456789', `the class picker lists the digits (${classes.slice(1)})`);
+
+  const sample = page.locator('#gan-grid .gan-sample').nth(5);
+  await sample.click();
+  check(await sample.getAttribute('aria-pressed') === 'true', 'a clicked sample is selected');
+  const before = (await gridImages(page))[5].key;
+  const version = Number(await sample.getAttribute('data-version'));
+  await page.locator('#gan-sliders input[type=range]').first().fill('2.5');
+  await page.waitForFunction((v) => Number(document.querySelectorAll('#gan-grid .gan-sample')[5]
+    .dataset.version) > v, version, { timeout: 60_000 });
+  check((await gridImages(page))[5].key !== before, 'moving a slider redraws the selected sample');
+
+  await page.click('#gan-interpolate');
+  await page.waitForFunction(() => Number(document.getElementById('gan-interp-canvas').dataset.frame) > 5,
+    null, { timeout: 120_000 });
+  const caption = await page.locator('#gan-interp-caption').textContent();
+  check(/frame \d+ \/ 60/.test(caption), `the interpolation animates ("${caption}")`);
+  await page.screenshot({ path: '/tmp/gan_tab.png', fullPage: true });
+  await page.click('#gan-interpolate');
+  check(await page.locator('#gan-interpolate').textContent() === 'Interpolate', '"Stop" stops the interpolation');
+}
 
 try {
   const page = await browser.newPage();
@@ -40,6 +109,9 @@ try {
   }
   check(consoleErrors.length === 0, `no console errors ${JSON.stringify(consoleErrors)}`);
 
+  await checkGanTab(page);
+  check(consoleErrors.length === 0, `no console errors after the GAN tab ${JSON.stringify(consoleErrors)}`);
+
   // A browser without WebGPU gets an explanation, not a broken page.
   const bare = await browser.newPage();
   await bare.addInitScript(() => { delete Navigator.prototype.gpu; });
@@ -48,6 +120,9 @@ try {
   const reason = await bare.locator('#no-webgpu-reason').textContent();
   check(await bare.locator('#no-webgpu').isVisible() && /WebGPU/.test(reason),
     `without WebGPU the page explains why ("${reason}")`);
+  await bare.click('#tab-gan');
+  check(await bare.locator('#panel-gan .explain').isVisible() && await bare.locator('#gan-lab').isHidden(),
+    'without WebGPU the GAN tab shows its explanation and no controls');
 } finally {
   await browser.close();
   server.close();

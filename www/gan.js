@@ -1,0 +1,420 @@
+// The GAN tab: the conditional generator draws 16 samples from seeded noise, the discriminator
+// scores each, and the reader steers one sample's noise or walks from one sample to the next.
+// Every call into the GAN goes through one queue (`serial`), so a call never starts while
+// another is pending; live controls coalesce their requests while one is in flight.
+
+const GRID = 16; // samples in the grid
+const STEERED = 4; // latent dimensions with a slider
+const FRAMES = 60; // interpolation frames, one way
+const FRAME_MS = 40; // 25 interpolation frames a second
+const SIDE = 28; // images are SIDE x SIDE
+const PIXELS = SIDE * SIDE;
+
+const DATASETS = {
+  fashion: { title: 'Fashion-MNIST' },
+  mnist: { title: 'MNIST' },
+};
+
+const els = {};
+const state = {
+  lab: null,
+  models: new Map(), // data set key -> Promise of { key, gan, classes }
+  model: null, // the model the grid shows
+  seed: 1,
+  samples: [], // { z: Float32Array, label, score, pixels }
+  selected: 0,
+  generation: 0, // grid renders so far
+  interp: { token: 0, running: false, frame: 0 },
+};
+
+// ---- Seeded noise ------------------------------------------------------------------------
+
+function mulberry32(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Box-Muller: one standard normal number from two uniform ones (1 - u keeps log away from 0).
+function gaussian(rng) {
+  const u = 1 - rng();
+  const v = rng();
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+}
+
+function drawNoise(seed, latent) {
+  const rng = mulberry32(seed);
+  return Array.from({ length: GRID }, () => Float32Array.from({ length: latent }, () => gaussian(rng)));
+}
+
+// One class for every sample, or ("any") a random one each, drawn from the seed but apart from
+// the noise, so changing the class keeps each sample's noise.
+function drawLabels(seed, choice) {
+  if (choice !== 'any') return new Array(GRID).fill(Number(choice));
+  const rng = mulberry32(seed ^ 0x9e3779b9);
+  return Array.from({ length: GRID }, () => Math.floor(rng() * 10));
+}
+
+// Spherical interpolation: normal noise lives near a sphere, and a straight line between two
+// points cuts through its less likely inside; the arc stays where the generator was trained.
+function slerp(a, b, t) {
+  const dot = a.reduce((sum, x, i) => sum + x * b[i], 0);
+  const cos = Math.min(1, Math.max(-1, dot / (Math.hypot(...a) * Math.hypot(...b))));
+  const omega = Math.acos(cos);
+  const sin = Math.sin(omega);
+  if (sin < 1e-6) return a.map((x, i) => x + t * (b[i] - x));
+  const wa = Math.sin((1 - t) * omega) / sin;
+  const wb = Math.sin(t * omega) / sin;
+  return a.map((x, i) => wa * x + wb * b[i]);
+}
+
+// ---- One GAN call at a time --------------------------------------------------------------
+
+let queue = Promise.resolve();
+
+function serial(task) {
+  const run = queue.then(task);
+  queue = run.catch(() => {});
+  return run;
+}
+
+// A request that, while one is already waiting, joins it instead of queueing another: the task
+// reads the state when it starts, so the waiting run covers every request made before then.
+function coalesced(task) {
+  let waiting = null;
+  return () => (waiting ??= serial(() => {
+    waiting = null;
+    return task();
+  }));
+}
+
+// Runs the generator and the discriminator on a batch; call it only inside `serial`.
+async function generate(gan, zs, labels) {
+  const z = new Float32Array(zs.length * gan.latent);
+  zs.forEach((v, i) => z.set(v, i * gan.latent));
+  const start = performance.now();
+  const out = await gan.generate(z, Uint32Array.from(labels));
+  const ms = performance.now() - start;
+  const result = { pixels: out.pixels, scores: out.scores };
+  out.free();
+  const n = zs.length;
+  els.timing.textContent = `last batch: ${n} image${n === 1 ? '' : 's'} in ${Math.round(ms)} ms`;
+  return result;
+}
+
+// ---- Models ------------------------------------------------------------------------------
+
+async function fetchOk(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response;
+}
+
+async function fetchModel(name) {
+  const [card, bytes] = await Promise.all([
+    fetchOk(`models/${name}.json`).then((r) => r.text()),
+    fetchOk(`models/${name}.safetensors`).then((r) => r.arrayBuffer()),
+  ]);
+  return { card, bytes: new Uint8Array(bytes) };
+}
+
+// The class names, in label order, from the generator's model card.
+function classNames(card) {
+  const classes = card.data?.classes;
+  if (!Array.isArray(classes) || classes.length !== 10) {
+    throw new Error(`the model card ${card.name} lists no 10 class names`);
+  }
+  return classes.map(String);
+}
+
+async function loadModel(key) {
+  const [g, d] = await Promise.all([
+    fetchModel(`gan_generator_${key}`),
+    fetchModel(`gan_discriminator_${key}`),
+  ]);
+  const gan = await serial(() => state.lab.loadGan(g.card, g.bytes, d.card, d.bytes));
+  return { key, gan, classes: classNames(JSON.parse(g.card)) };
+}
+
+function model(key) {
+  if (!state.models.has(key)) {
+    const loading = loadModel(key);
+    loading.catch(() => state.models.delete(key)); // a failed load may be retried
+    state.models.set(key, loading);
+  }
+  return state.models.get(key);
+}
+
+// ---- Drawing -----------------------------------------------------------------------------
+
+function drawPixels(canvas, pixels) {
+  const ctx = canvas.getContext('2d');
+  const image = ctx.createImageData(SIDE, SIDE);
+  for (let i = 0; i < PIXELS; i++) {
+    const v = Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);
+    image.data.set([v, v, v, 255], 4 * i);
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+const percent = (p) => `${Math.round(p * 100)}%`;
+
+function showScore(scoreEl, barEl, score) {
+  scoreEl.dataset.score = String(score);
+  scoreEl.textContent = `real: ${percent(score)}`;
+  barEl.style.width = percent(score);
+}
+
+function sampleElement(i) {
+  const el = document.createElement('button');
+  el.type = 'button';
+  el.className = 'gan-sample';
+  el.setAttribute('aria-pressed', 'false');
+  el.innerHTML = `<canvas width="${SIDE}" height="${SIDE}" aria-hidden="true"></canvas>` +
+    '<span class="gan-class"></span><span class="gan-score"></span>' +
+    '<span class="gan-bar" aria-hidden="true"><span></span></span>';
+  el.addEventListener('click', () => select(i));
+  return el;
+}
+
+function drawSample(i, pixels, classes) {
+  const sample = state.samples[i];
+  sample.pixels = pixels;
+  const el = els.grid.children[i] ?? els.grid.appendChild(sampleElement(i));
+  drawPixels(el.querySelector('canvas'), pixels);
+  el.querySelector('.gan-class').textContent = classes[sample.label];
+  showScore(el.querySelector('.gan-score'), el.querySelector('.gan-bar span'), sample.score);
+  el.setAttribute('aria-label', `sample ${i + 1}: ${classes[sample.label]}, real: ${percent(sample.score)}`);
+  el.dataset.version = String(Number(el.dataset.version ?? 0) + 1);
+}
+
+// The large canvas shows the selected sample while no interpolation runs.
+function showPreview() {
+  if (state.interp.running) return;
+  const sample = state.samples[state.selected];
+  if (!sample?.pixels) return;
+  drawPixels(els.interpCanvas, sample.pixels);
+  showScore(els.interpScore, els.interpBar, sample.score);
+  els.interpCaption.textContent = `sample ${state.selected + 1}: ${state.model.classes[sample.label]}`;
+}
+
+function setStatus(text, kind = 'ready') {
+  els.status.textContent = text;
+  els.status.dataset.state = kind;
+}
+
+function showError(e) {
+  console.error(e);
+  setStatus(`The GAN failed: ${e.message ?? e}`, 'error');
+}
+
+// ---- Tasks (each runs inside `serial`) ---------------------------------------------------
+
+async function renderGrid() {
+  const { gan, classes, key } = state.model;
+  const samples = state.samples;
+  const { pixels, scores } = await generate(gan, samples.map((s) => s.z), samples.map((s) => s.label));
+  samples.forEach((sample, i) => {
+    sample.score = scores[i];
+    drawSample(i, pixels.slice(i * PIXELS, (i + 1) * PIXELS), classes);
+  });
+  els.grid.dataset.dataset = key;
+  els.grid.dataset.generation = String(++state.generation);
+  setStatus(`${DATASETS[key].title} · seed ${state.seed}`);
+  markSelection();
+  syncSliders();
+  showPreview();
+}
+
+async function renderSelected() {
+  const i = state.selected;
+  const sample = state.samples[i];
+  const { pixels, scores } = await generate(state.model.gan, [sample.z], [sample.label]);
+  sample.score = scores[0];
+  drawSample(i, pixels, state.model.classes);
+  showPreview();
+}
+
+const requestGrid = coalesced(renderGrid);
+const requestSelected = coalesced(renderSelected);
+
+// ---- Controls ----------------------------------------------------------------------------
+
+function newNoise() {
+  const noise = drawNoise(state.seed, state.model.gan.latent);
+  const labels = drawLabels(state.seed, els.classPicker.value);
+  state.samples = noise.map((z, i) => ({ z, label: labels[i], score: 0, pixels: null }));
+}
+
+function relabel() {
+  const labels = drawLabels(state.seed, els.classPicker.value);
+  state.samples.forEach((sample, i) => { sample.label = labels[i]; });
+}
+
+function fillClassPicker(classes) {
+  const chosen = els.classPicker.value;
+  els.classPicker.replaceChildren(new Option('any (random each)', 'any'),
+    ...classes.map((name, i) => new Option(name, String(i))));
+  els.classPicker.value = chosen || 'any';
+}
+
+async function switchDataset(key) {
+  stopInterpolation();
+  enableControls(false);
+  setStatus(`loading the ${DATASETS[key].title} generator and discriminator…`, 'busy');
+  try {
+    state.model = await model(key);
+    fillClassPicker(state.model.classes);
+    if (!state.samples.length) newNoise();
+    await requestGrid();
+  } catch (e) {
+    if (state.model) els.dataset.value = state.model.key;
+    throw e;
+  } finally {
+    enableControls(Boolean(state.model));
+    els.dataset.disabled = false;
+  }
+}
+
+// The controls rest while a model loads (and stay off if the first load failed).
+function enableControls(on) {
+  for (const el of [els.dataset, els.classPicker, els.newSamples, els.interpolate]) el.disabled = !on;
+  els.sliders.disabled = !on;
+}
+
+function markSelection() {
+  const next = (state.selected + 1) % GRID;
+  [...els.grid.children].forEach((el, i) => {
+    el.setAttribute('aria-pressed', String(i === state.selected));
+    el.classList.toggle('is-next', i === next);
+  });
+}
+
+function select(i) {
+  stopInterpolation();
+  state.selected = i;
+  markSelection();
+  syncSliders();
+  showPreview();
+}
+
+function buildSliders() {
+  for (let d = 0; d < STEERED; d++) {
+    const row = document.createElement('div');
+    row.className = 'gan-slider';
+    row.innerHTML = `<label for="gan-z${d}">z<sub>${d}</sub></label>` +
+      `<input type="range" id="gan-z${d}" min="-3" max="3" step="0.05" value="0">` +
+      `<output for="gan-z${d}">0.00</output>`;
+    const input = row.querySelector('input');
+    input.addEventListener('input', () => steer(d, Number(input.value)));
+    els.sliders.append(row);
+  }
+}
+
+function syncSliders() {
+  const z = state.samples[state.selected]?.z;
+  if (!z) return;
+  els.sliders.querySelectorAll('.gan-slider').forEach((row, d) => {
+    row.querySelector('input').value = String(z[d]);
+    row.querySelector('output').textContent = z[d].toFixed(2);
+  });
+}
+
+function steer(d, value) {
+  const sample = state.samples[state.selected];
+  if (!sample) return;
+  stopInterpolation();
+  sample.z[d] = value;
+  els.sliders.querySelectorAll('output')[d].textContent = value.toFixed(2);
+  requestSelected().catch(showError);
+}
+
+// ---- Interpolation -----------------------------------------------------------------------
+
+async function startInterpolation() {
+  const token = ++state.interp.token;
+  const from = state.selected;
+  const to = (from + 1) % GRID;
+  const [a, b] = [state.samples[from], state.samples[to]];
+  const { gan, classes } = state.model;
+  state.interp.running = true;
+  els.interpolate.textContent = 'Stop';
+  els.interpolate.setAttribute('aria-pressed', 'true');
+  els.interpCaption.textContent = `computing ${FRAMES} frames…`;
+  const zs = Array.from({ length: FRAMES }, (_, f) => slerp(a.z, b.z, f / (FRAMES - 1)));
+  const { pixels, scores } = await serial(() => generate(gan, zs, zs.map(() => a.label)));
+  if (token !== state.interp.token) return; // stopped while the frames were computed
+  const name = `sample ${from + 1} → ${to + 1} as ${classes[a.label]}`;
+  const begin = performance.now();
+  const step = (now) => {
+    if (token !== state.interp.token) return;
+    const k = Math.floor((now - begin) / FRAME_MS) % (2 * FRAMES - 2); // there and back
+    const f = k < FRAMES ? k : 2 * FRAMES - 2 - k;
+    drawPixels(els.interpCanvas, pixels.subarray(f * PIXELS, (f + 1) * PIXELS));
+    showScore(els.interpScore, els.interpBar, scores[f]);
+    els.interpCaption.textContent = `${name}: frame ${f + 1} / ${FRAMES}`;
+    els.interpCanvas.dataset.frame = String(f);
+    requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+}
+
+function stopInterpolation() {
+  if (!state.interp.running) return;
+  state.interp.token++;
+  state.interp.running = false;
+  els.interpolate.textContent = 'Interpolate';
+  els.interpolate.setAttribute('aria-pressed', 'false');
+  delete els.interpCanvas.dataset.frame;
+  showPreview();
+}
+
+function toggleInterpolation() {
+  if (state.interp.running) {
+    stopInterpolation();
+    return;
+  }
+  startInterpolation().catch((e) => {
+    stopInterpolation();
+    showError(e);
+  });
+}
+
+// ---- Start -------------------------------------------------------------------------------
+
+function findElements() {
+  const ids = {
+    lab: 'gan-lab', dataset: 'gan-dataset', classPicker: 'gan-class', newSamples: 'gan-new',
+    status: 'gan-status', grid: 'gan-grid', timing: 'gan-timing', sliders: 'gan-sliders',
+    interpolate: 'gan-interpolate', interpCanvas: 'gan-interp-canvas',
+    interpCaption: 'gan-interp-caption', interpScore: 'gan-interp-score', interpBar: 'gan-interp-bar',
+  };
+  for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
+  els.interpBar = els.interpBar.firstElementChild;
+}
+
+// Shows the GAN controls and draws the first samples on the page's shared Lab.
+export async function initGanTab(lab) {
+  state.lab = lab;
+  findElements();
+  buildSliders();
+  els.lab.hidden = false;
+  els.dataset.addEventListener('change', () => switchDataset(els.dataset.value).catch(showError));
+  els.classPicker.addEventListener('change', () => {
+    stopInterpolation();
+    relabel();
+    requestGrid().catch(showError);
+  });
+  els.newSamples.addEventListener('click', () => {
+    stopInterpolation();
+    state.seed++;
+    newNoise();
+    requestGrid().catch(showError);
+  });
+  els.interpolate.addEventListener('click', toggleInterpolation);
+  await switchDataset(els.dataset.value).catch(showError);
+}
