@@ -5,6 +5,7 @@ use wasm_bindgen::prelude::*;
 use std::rc::Rc;
 
 use crate::models::gan::{Discriminator, Generator};
+use crate::models::nearest::NearestImages;
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
 use crate::{Gpu, Tensor};
 
@@ -86,6 +87,30 @@ impl Lab {
             discriminator: Discriminator::load(&self.gpu, discriminator_card, discriminator)
                 .map_err(js_error)?,
         })
+    }
+
+    /// Stores `images` (consecutive images of `pixels` values each) on the GPU for searching.
+    #[wasm_bindgen(js_name = imageIndex)]
+    pub fn image_index(&self, images: &[f32], pixels: usize) -> Result<ImageIndex, JsError> {
+        let index = NearestImages::new(&self.gpu, images, pixels).map_err(js_error)?;
+        Ok(ImageIndex { gpu: self.gpu.clone(), index })
+    }
+}
+
+/// Stored images searched on the GPU for the one nearest to a query ("is it a copy?").
+#[wasm_bindgen]
+pub struct ImageIndex {
+    gpu: Rc<Gpu>,
+    index: NearestImages,
+}
+
+#[wasm_bindgen]
+impl ImageIndex {
+    /// The stored image nearest to `query` (one image, pixels as stored), by Euclidean
+    /// distance: `[index, distance]`.
+    pub async fn nearest(&self, query: &[f32]) -> Result<Vec<f64>, JsError> {
+        let found = self.index.nearest(&self.gpu, query).await.map_err(js_error)?;
+        Ok(vec![found.index as f64, found.distance as f64])
     }
 }
 

@@ -19,6 +19,7 @@ fi
 py=.venv/bin/python
 
 $py fetch_data.py
+$py export_subset.py
 for ds in fashion mnist; do
   $py train_classifier.py --dataset "$ds" "${quick[@]}"
   $py train_vae.py --dataset "$ds" --latent 16 "${quick[@]}"

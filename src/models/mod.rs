@@ -2,4 +2,5 @@
 //! `training/models.py` and over the same parameter names; the ops own the GPU.
 
 pub mod gan;
+pub mod nearest;
 mod weights;
