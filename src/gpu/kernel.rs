@@ -1,6 +1,7 @@
 use wgpu::util::DeviceExt;
 
 use super::device::Gpu;
+use super::tensor::Tensor;
 use crate::{Error, Result};
 
 /// One compute entry point of a WGSL file in `shaders/`.
@@ -56,6 +57,20 @@ impl Workgroups {
     }
 }
 
+/// What makes two dispatches identical: the kernel, its parameters and its buffers.
+#[derive(PartialEq)]
+pub(crate) struct BindingKey {
+    kernel: &'static str,
+    params: Vec<u8>,
+    buffers: Vec<wgpu::Buffer>,
+}
+
+/// A dispatch's bind group (which holds its uniform buffer), kept for the next identical one.
+pub(crate) struct Bound {
+    key: BindingKey,
+    group: wgpu::BindGroup,
+}
+
 /// The bytes of a parameter struct, padded to the 16-byte multiple uniform buffers want.
 fn params_bytes<P: bytemuck::Pod>(params: &P) -> Vec<u8> {
     let mut bytes = bytemuck::bytes_of(params).to_vec();
@@ -65,33 +80,28 @@ fn params_bytes<P: bytemuck::Pod>(params: &P) -> Vec<u8> {
 
 impl Gpu {
     /// Records one dispatch of `kernel` with its parameters and buffers into the pending commands.
-    /// The pipeline is compiled on first use and cached for the life of the device.
+    /// The pipeline is compiled on first use and cached for the life of the device. `out`, the
+    /// tensor the dispatch writes, keeps the uniform buffer and bind group it made, so that a
+    /// forward pass repeated over the same tensors allocates nothing (and they go with `out`).
     pub(crate) fn dispatch<P: bytemuck::Pod>(
         &self,
         kernel: &Kernel,
         params: &P,
         buffers: &[&wgpu::Buffer],
         workgroups: Workgroups,
+        out: &Tensor,
     ) -> Result<()> {
         let pipeline = self.pipeline(kernel);
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(kernel.name),
-            contents: &params_bytes(params),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&uniform)
-            .chain(buffers.iter().copied())
-            .enumerate()
-            .map(|(i, buffer)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        let bind_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(kernel.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        });
+        let key = BindingKey {
+            kernel: kernel.name,
+            params: params_bytes(params),
+            buffers: buffers.iter().map(|&b| b.clone()).collect(),
+        };
+        let mut slot = out.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let bound = match slot.take() {
+            Some(bound) if bound.key == key => bound,
+            _ => self.bind(&pipeline, key),
+        };
         let [x, y, z] = workgroups.0;
         self.record(|encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -99,10 +109,34 @@ impl Gpu {
                 timestamp_writes: None,
             });
             pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind_group, &[]);
+            pass.set_bind_group(0, &bound.group, &[]);
             pass.dispatch_workgroups(x, y, z);
         });
+        *slot = Some(bound);
         self.check()
+    }
+
+    /// A uniform buffer holding the parameters and the bind group of one dispatch.
+    fn bind(&self, pipeline: &wgpu::ComputePipeline, key: BindingKey) -> Bound {
+        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(key.kernel),
+            contents: &key.params,
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&uniform)
+            .chain(&key.buffers)
+            .enumerate()
+            .map(|(i, buffer)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(key.kernel),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Bound { key, group }
     }
 
     /// A read-only storage buffer holding `data` (small per-dispatch inputs such as token ids).
@@ -133,5 +167,37 @@ impl Gpu {
                 })
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::activation::{activation, Activation};
+    use crate::testing::*;
+    use crate::Tensor;
+
+    fn group(t: &Tensor) -> Option<wgpu::BindGroup> {
+        t.bound.lock().unwrap().as_ref().map(|b| b.group.clone())
+    }
+
+    gpu_tests! {
+        async fn a_repeated_dispatch_reuses_its_bind_group() {
+            let gpu = gpu().await;
+            let mut rng = Rng::new(3);
+            let (x, _) = random(gpu, &mut rng, &[7, 33]);
+            let (other, _) = random(gpu, &mut rng, &[7, 33]);
+            let out = poisoned(gpu, &[7, 33]);
+            activation(gpu, Activation::Relu, &x, &out).unwrap();
+            let first = group(&out);
+            assert!(first.is_some());
+            activation(gpu, Activation::Relu, &x, &out).unwrap();
+            assert_eq!(group(&out), first, "the same dispatch made a new bind group");
+            activation(gpu, Activation::Sigmoid, &x, &out).unwrap();
+            let sigmoid = group(&out);
+            assert_ne!(sigmoid, first, "new parameters need a new uniform buffer");
+            activation(gpu, Activation::Sigmoid, &other, &out).unwrap();
+            assert_ne!(group(&out), sigmoid, "a new input needs a new bind group");
+            out.read(gpu).await.unwrap();
+        }
     }
 }

@@ -1,8 +1,10 @@
 use std::ops::Range;
+use std::sync::Mutex;
 
 use wgpu::util::DeviceExt;
 
 use super::device::Gpu;
+use super::kernel::Bound;
 use super::oneshot;
 use crate::{Error, Result};
 
@@ -12,6 +14,10 @@ pub struct Tensor {
     shape: Vec<usize>,
     /// Names the buffer: views of one buffer share it, so ops can refuse to write what they read.
     id: u64,
+    /// The bind group of the last dispatch that wrote this tensor, reused when it repeats.
+    pub(super) bound: Mutex<Option<Bound>>,
+    /// The mappable buffer the last read went through, reused by the next.
+    readback: Mutex<Option<wgpu::Buffer>>,
 }
 
 fn next_id() -> u64 {
@@ -42,6 +48,11 @@ fn checked_len(gpu: &Gpu, shape: &[usize]) -> Result<usize> {
 }
 
 impl Tensor {
+    fn wrap(buffer: wgpu::Buffer, shape: &[usize], id: u64) -> Tensor {
+        let (bound, readback) = (Mutex::new(None), Mutex::new(None));
+        Tensor { buffer, shape: shape.to_vec(), id, bound, readback }
+    }
+
     /// Uploads `data` as a tensor of `shape`.
     pub fn from_slice(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Result<Tensor> {
         let len = checked_len(gpu, shape)?;
@@ -56,7 +67,7 @@ impl Tensor {
             contents: bytemuck::cast_slice(data),
             usage: USAGE,
         });
-        Ok(Tensor { buffer, shape: shape.to_vec(), id: next_id() })
+        Ok(Tensor::wrap(buffer, shape, next_id()))
     }
 
     /// A tensor of `shape` with every element `value`.
@@ -74,7 +85,7 @@ impl Tensor {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Tensor { buffer, shape: shape.to_vec(), id: next_id() })
+        Ok(Tensor::wrap(buffer, shape, next_id()))
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -100,7 +111,7 @@ impl Tensor {
         if shape.iter().product::<usize>() != self.numel() || shape.contains(&0) {
             return Err(Error::Invalid(format!("cannot view {:?} as {shape:?}", self.shape)));
         }
-        Ok(Tensor { buffer: self.buffer.clone(), shape: shape.to_vec(), id: self.id })
+        Ok(Tensor::wrap(self.buffer.clone(), shape, self.id))
     }
 
     /// Replaces the contents, in order with the commands already recorded.
@@ -112,12 +123,10 @@ impl Tensor {
                 self.shape
             )));
         }
-        let staging = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("upload"),
-            contents: bytemuck::cast_slice(data),
-            usage: wgpu::BufferUsages::COPY_SRC,
-        });
-        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&staging, 0, &self.buffer, 0, None));
+        // The queue writes before the next submission's commands: submit the ones recorded so
+        // far first, so that they still see the old contents.
+        gpu.submit()?;
+        gpu.queue.write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -154,22 +163,32 @@ impl Tensor {
     /// Submits the pending work and copies the tensor back to the CPU.
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         let size = self.numel() as u64 * 4;
-        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("read back"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
+        // The mappable copy is kept for the next read; one already in use (an overlapping read
+        // of this tensor) is not shared, a new one is made instead.
+        let taken = self.readback.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let staging = taken.unwrap_or_else(|| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("read back"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
         });
         gpu.record(|encoder| encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, size));
         gpu.submit()?;
         let (tx, rx) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
-        gpu.wait(rx).await.map_err(|e| Error::Gpu(format!("reading a tensor back failed: {e}")))?;
+        let failed =
+            |e: &dyn std::fmt::Display| Error::Gpu(format!("reading a tensor back failed: {e}"));
+        gpu.wait(rx).await.map_err(|e| failed(&e))?;
         gpu.check()?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("reading a tensor back failed: {e}")))?;
-        Ok(bytemuck::pod_collect_to_vec(&view))
+        let values = {
+            let view = staging.get_mapped_range(..).map_err(|e| failed(&e))?;
+            bytemuck::pod_collect_to_vec(&view)
+        };
+        staging.unmap();
+        *self.readback.lock().unwrap_or_else(|e| e.into_inner()) = Some(staging);
+        Ok(values)
     }
 }
 

@@ -58,7 +58,7 @@ pub fn activation(gpu: &Gpu, act: Activation, x: &Tensor, out: &Tensor) -> Resul
     }
     let params = Params { len: to_u32("activation length", x.numel())?, op, alpha };
     let groups = Workgroups::linear(gpu, x.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[x.buffer(), out.buffer()], groups)
+    gpu.dispatch(&KERNEL, &params, &[x.buffer(), out.buffer()], groups, out)
 }
 
 /// Reference: the definitions, evaluated in f64.

@@ -142,7 +142,7 @@ pub fn attention(
     let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
     let weights = weights.map_or(&gpu.placeholder, Tensor::buffer);
     let buffers = [q.buffer(), cache.k.buffer(), cache.v.buffer(), weights, out.buffer()];
-    gpu.dispatch(&ATTENTION, &params, &buffers, groups)
+    gpu.dispatch(&ATTENTION, &params, &buffers, groups, out)
 }
 
 /// Reference in f64: returns the output `[tokens, n_heads, head_dim]` and the weights

@@ -93,7 +93,7 @@ pub fn binary(gpu: &Gpu, op: BinaryOp, a: &Tensor, b: &Tensor, out: &Tensor) -> 
         op: op as u32,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[a.buffer(), b.buffer(), out.buffer()], groups)
+    gpu.dispatch(&KERNEL, &params, &[a.buffer(), b.buffer(), out.buffer()], groups, out)
 }
 
 /// Reference: each output coordinate taken modulo the operands' dimensions (a dimension of 1

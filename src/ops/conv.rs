@@ -239,7 +239,13 @@ fn run(
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
     let bias = bias.map_or(&gpu.placeholder, Tensor::buffer);
-    gpu.dispatch(kernel, &params, &[input.buffer(), weight.buffer(), bias, out.buffer()], groups)
+    gpu.dispatch(
+        kernel,
+        &params,
+        &[input.buffer(), weight.buffer(), bias, out.buffer()],
+        groups,
+        out,
+    )
 }
 
 /// Reference conv2d on the CPU: the sum over taps for each output element, in f64, with the

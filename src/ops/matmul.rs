@@ -119,7 +119,7 @@ fn run(
     let tile = if std::ptr::eq(kernel, &TILED) { TILE } else { NAIVE_WORKGROUP };
     let groups = Workgroups::grid(gpu, [d.n.div_ceil(tile), d.m.div_ceil(tile), d.batch])?;
     let bias = bias.map_or(&gpu.placeholder, Tensor::buffer);
-    gpu.dispatch(kernel, &params, &[a.buffer(), b.buffer(), bias, out.buffer()], groups)
+    gpu.dispatch(kernel, &params, &[a.buffer(), b.buffer(), bias, out.buffer()], groups, out)
 }
 
 /// Reference: the same product on the CPU, accumulated in f64.

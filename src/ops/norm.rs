@@ -81,7 +81,7 @@ fn row_norm(
     };
     let beta = beta.map_or(&gpu.placeholder, Tensor::buffer);
     let groups = Workgroups::linear(gpu, rows, 1)?;
-    gpu.dispatch(&ROW_NORM, &params, &[x.buffer(), gamma.buffer(), beta, out.buffer()], groups)
+    gpu.dispatch(&ROW_NORM, &params, &[x.buffer(), gamma.buffer(), beta, out.buffer()], groups, out)
 }
 
 /// `nn.BatchNorm1d/2d/3d` in eval mode on `x` `[N, C, ..spatial]`: per channel,
@@ -126,7 +126,7 @@ pub fn batch_norm(gpu: &Gpu, bn: &BatchNorm, x: &Tensor, out: &Tensor) -> Result
         bn.running_mean.buffer(),
         bn.running_var.buffer(),
     ];
-    gpu.dispatch(&BATCH_NORM, &params, &buffers, groups)
+    gpu.dispatch(&BATCH_NORM, &params, &buffers, groups, out)
 }
 
 fn check_eps(what: &str, eps: f32) -> Result<()> {

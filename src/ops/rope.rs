@@ -86,7 +86,7 @@ pub fn rope(
     };
     let freq = gpu.upload(&turns_per_position(head_dim, theta));
     let groups = Workgroups::linear(gpu, pairs, WORKGROUP)?;
-    gpu.dispatch(&ROPE, &params, &[&freq, x.buffer(), out.buffer()], groups)
+    gpu.dispatch(&ROPE, &params, &[&freq, x.buffer(), out.buffer()], groups, out)
 }
 
 /// Reference in f64 for `x` of `shape` `[tokens, n_heads, head_dim]`.

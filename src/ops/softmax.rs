@@ -26,7 +26,7 @@ pub fn softmax(gpu: &Gpu, x: &Tensor, out: &Tensor) -> Result<()> {
     let params =
         Params { rows: to_u32("softmax rows", rows)?, d: to_u32("softmax row length", d)? };
     let groups = Workgroups::linear(gpu, rows, 1)?;
-    gpu.dispatch(&KERNEL, &params, &[x.buffer(), out.buffer()], groups)
+    gpu.dispatch(&KERNEL, &params, &[x.buffer(), out.buffer()], groups, out)
 }
 
 /// Reference: softmax of each row of length `d`, in f64 with the maximum subtracted.
