@@ -1,7 +1,9 @@
 // The GAN tab: the conditional generator draws 16 samples from seeded noise, the discriminator
 // scores each, and the reader steers one sample's noise or walks from one sample to the next.
-// Every call into the GAN goes through one queue (`serial`), so a call never starts while
-// another is pending; live controls coalesce their requests while one is in flight.
+// "Is it a copy?" searches a subset of the training images, on the GPU, for the one nearest to
+// the selected sample. Every call into the GAN or the search goes through one queue (`serial`),
+// so a call never starts while another is pending; live controls coalesce their requests while
+// one is in flight.
 
 const GRID = 16; // samples in the grid
 const STEERED = 4; // latent dimensions with a slider
@@ -25,6 +27,10 @@ const state = {
   selected: 0,
   generation: 0, // grid renders so far
   interp: { token: 0, running: false, frame: 0 },
+  controlsOn: false,
+  training: new Map(), // data set key -> Promise of { index, images, labels, trainIndices, count }
+  trainingReady: new Set(), // data set keys whose training images are on the GPU
+  copy: { token: 0 }, // a search shows its result only if no newer search or change came since
 };
 
 // ---- Seeded noise ------------------------------------------------------------------------
@@ -137,7 +143,8 @@ async function loadModel(key) {
     fetchModel(`gan_discriminator_${key}`),
   ]);
   const gan = await serial(() => state.lab.loadGan(g.card, g.bytes, d.card, d.bytes));
-  return { key, gan, classes: classNames(JSON.parse(g.card)) };
+  const card = JSON.parse(g.card);
+  return { key, gan, classes: classNames(card), trainSize: card.data?.train };
 }
 
 function model(key) {
@@ -147,6 +154,61 @@ function model(key) {
     state.models.set(key, loading);
   }
   return state.models.get(key);
+}
+
+// ---- Training images ("is it a copy?") ---------------------------------------------------
+
+// Cuts a grey sprite sheet (images of SIDE x SIDE, `columns` a row, in order) into `count`
+// consecutive images of PIXELS values in [0, 1]: the red channel / 255.
+async function decodeSheet(blob, count, columns) {
+  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const { width, height } = bitmap;
+  if (width !== columns * SIDE || height < Math.ceil(count / columns) * SIDE) {
+    bitmap.close();
+    throw new Error(`a ${width} x ${height} sheet cannot hold ${count} images, ${columns} a row`);
+  }
+  const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(width, height)
+    : Object.assign(document.createElement('canvas'), { width, height });
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const { data } = ctx.getImageData(0, 0, width, height);
+  const images = new Float32Array(count * PIXELS);
+  for (let k = 0; k < count; k++) {
+    const left = (k % columns) * SIDE;
+    const top = Math.floor(k / columns) * SIDE;
+    for (let y = 0; y < SIDE; y++) {
+      const row = 4 * ((top + y) * width + left);
+      for (let x = 0; x < SIDE; x++) images[k * PIXELS + y * SIDE + x] = data[row + 4 * x] / 255;
+    }
+  }
+  return images;
+}
+
+async function loadTrainingSet(key) {
+  const name = `models/train_subset_${key}`;
+  const [meta, blob] = await Promise.all([
+    fetchOk(`${name}.json`).then((r) => r.json()),
+    fetchOk(`${name}.png`).then((r) => r.blob()),
+  ]);
+  const { count, columns, labels, train_indices: trainIndices } = meta;
+  if (!(count > 0) || labels?.length !== count || trainIndices?.length !== count) {
+    throw new Error(`${name}.json does not list a label and an index for each of its ${count} images`);
+  }
+  const images = await decodeSheet(blob, count, columns);
+  const index = await serial(() => state.lab.imageIndex(images, PIXELS));
+  state.trainingReady.add(key);
+  return { index, images, labels, trainIndices, count };
+}
+
+// Loaded once per data set, the first time someone asks.
+function trainingSet(key) {
+  if (!state.training.has(key)) {
+    const loading = loadTrainingSet(key);
+    loading.catch(() => state.training.delete(key)); // a failed load may be retried
+    state.training.set(key, loading);
+  }
+  return state.training.get(key);
 }
 
 // ---- Drawing -----------------------------------------------------------------------------
@@ -182,6 +244,7 @@ function sampleElement(i) {
 }
 
 function drawSample(i, pixels, classes) {
+  if (i === state.selected) clearCopy(); // the answer was about the old image
   const sample = state.samples[i];
   sample.pixels = pixels;
   const el = els.grid.children[i] ?? els.grid.appendChild(sampleElement(i));
@@ -210,6 +273,61 @@ function setStatus(text, kind = 'ready') {
 function showError(e) {
   console.error(e);
   setStatus(`The GAN failed: ${e.message ?? e}`, 'error');
+}
+
+// ---- Is it a copy? -----------------------------------------------------------------------
+
+function setCopyStatus(text, kind = 'ready') {
+  els.copyStatus.textContent = text;
+  els.copyStatus.dataset.state = kind;
+}
+
+// Forgets the shown answer and any search still under way.
+function clearCopy() {
+  state.copy.token++;
+  els.copyResult.hidden = true;
+  delete els.copyDistance.dataset.distance;
+  setCopyStatus('');
+  els.copy.disabled = !state.controlsOn;
+}
+
+const article = (name) => (/^[aeiou8]/i.test(name) ? 'an' : 'a');
+
+async function findCopy() {
+  const token = ++state.copy.token;
+  const i = state.selected;
+  const sample = state.samples[i];
+  if (!sample?.pixels) return;
+  const { key, classes, trainSize } = state.model;
+  const pixels = sample.pixels; // redrawing the sample replaces the array, and clears this search
+  els.copy.disabled = true;
+  els.copyResult.hidden = true;
+  delete els.copyDistance.dataset.distance;
+  try {
+    if (!state.trainingReady.has(key)) setCopyStatus('loading training images…', 'busy');
+    const set = await trainingSet(key);
+    if (token !== state.copy.token) return;
+    setCopyStatus('searching the training images…', 'busy');
+    const query = Float32Array.from(pixels, (v) => Math.min(1, Math.max(0, v)));
+    const [n, distance] = await serial(() => set.index.nearest(query));
+    if (token !== state.copy.token) return;
+    drawPixels(els.copySample, pixels);
+    drawPixels(els.copyCanvas, set.images.subarray(n * PIXELS, (n + 1) * PIXELS));
+    els.copySampleCaption.textContent = `sample ${i + 1} (generated)`;
+    els.copyDistance.dataset.distance = String(distance);
+    els.copyDistance.textContent = `distance ${distance.toFixed(2)}`;
+    const name = classes[set.labels[n]];
+    els.copyNeighbour.textContent = `training image #${set.trainIndices[n]}, ${article(name)} ${name}`;
+    const perClass = set.count / classes.length;
+    const whole = trainSize ? ` of the ${trainSize.toLocaleString('en')}` : '';
+    els.copySearched.textContent = `Searched ${set.count.toLocaleString('en')}${whole} training ` +
+      `images${Number.isInteger(perClass) ? ` (${perClass} of each class)` : ''}, so a copy of ` +
+      'one of the others would go unseen.';
+    setCopyStatus('');
+    els.copyResult.hidden = false;
+  } finally {
+    if (token === state.copy.token) els.copy.disabled = !state.controlsOn;
+  }
 }
 
 // ---- Tasks (each runs inside `serial`) ---------------------------------------------------
@@ -264,6 +382,7 @@ function fillClassPicker(classes) {
 
 async function switchDataset(key) {
   stopInterpolation();
+  clearCopy();
   enableControls(false);
   setStatus(`loading the ${DATASETS[key].title} generator and discriminator…`, 'busy');
   try {
@@ -282,7 +401,10 @@ async function switchDataset(key) {
 
 // The controls rest while a model loads (and stay off if the first load failed).
 function enableControls(on) {
-  for (const el of [els.dataset, els.classPicker, els.newSamples, els.interpolate]) el.disabled = !on;
+  state.controlsOn = on;
+  for (const el of [els.dataset, els.classPicker, els.newSamples, els.interpolate, els.copy]) {
+    el.disabled = !on;
+  }
   els.sliders.disabled = !on;
 }
 
@@ -296,6 +418,7 @@ function markSelection() {
 
 function select(i) {
   stopInterpolation();
+  if (i !== state.selected) clearCopy();
   state.selected = i;
   markSelection();
   syncSliders();
@@ -392,6 +515,10 @@ function findElements() {
     status: 'gan-status', grid: 'gan-grid', timing: 'gan-timing', sliders: 'gan-sliders',
     interpolate: 'gan-interpolate', interpCanvas: 'gan-interp-canvas',
     interpCaption: 'gan-interp-caption', interpScore: 'gan-interp-score', interpBar: 'gan-interp-bar',
+    copy: 'gan-copy', copyStatus: 'gan-copy-status', copyResult: 'gan-copy-result',
+    copySample: 'gan-copy-sample', copySampleCaption: 'gan-copy-sample-caption',
+    copyCanvas: 'gan-copy-canvas', copyDistance: 'gan-copy-distance',
+    copyNeighbour: 'gan-copy-neighbour', copySearched: 'gan-copy-searched',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
   els.interpBar = els.interpBar.firstElementChild;
@@ -416,5 +543,9 @@ export async function initGanTab(lab) {
     requestGrid().catch(showError);
   });
   els.interpolate.addEventListener('click', toggleInterpolation);
+  els.copy.addEventListener('click', () => findCopy().catch((e) => {
+    console.error(e);
+    setCopyStatus(`The search failed: ${e.message ?? e}`, 'error');
+  }));
   await switchDataset(els.dataset.value).catch(showError);
 }

@@ -1,7 +1,8 @@
 // Serves www/, opens it in Debian's Chromium with WebGPU on, and checks that the page names its
 // adapter, that our kernels verified on it, that the tabs switch, that the GAN tab draws, scores
-// and steers its samples, and that nothing hit the console. Leaves a screenshot of the GAN tab in
-// /tmp/gan_tab.png.
+// and steers its samples, that "Is it a copy?" finds a training image near a sample, and that
+// nothing hit the console. Leaves screenshots of the GAN tab in /tmp/gan_tab.png and, with the
+// copy answer shown, /tmp/gan_copy.png.
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/static-server.mjs';
 
@@ -30,7 +31,35 @@ const generation = (page) => page.locator('#gan-grid').evaluate((g) => Number(g.
 const waitForGeneration = (page, after, timeout = 120_000) => page.waitForFunction(
   (n) => Number(document.getElementById('gan-grid').dataset.generation ?? 0) > n, after, { timeout });
 
-// Draws 16 samples, redraws them, switches to MNIST, steers one and interpolates.
+// Whether a canvas is blank: no pixel above 40, or all pixels equal.
+const canvasBlank = (page, selector) => page.locator(selector).evaluate((c) => {
+  const grey = c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0);
+  return !grey.some((v) => v > 40) || grey.every((v) => v === grey[0]);
+});
+
+// Asks "Is it a copy?" for one sample: a distance in (0, 28), a drawn neighbour and a caption
+// that names it; choosing another sample clears the answer.
+async function checkCopy(page) {
+  await page.locator('#gan-grid .gan-sample').nth(2).click();
+  await page.click('#gan-copy');
+  await page.waitForFunction(() => document.getElementById('gan-copy-distance').dataset.distance !== undefined,
+    null, { timeout: 120_000 });
+  const distance = Number.parseFloat(await page.locator('#gan-copy-distance').getAttribute('data-distance'));
+  check(Number.isFinite(distance) && distance > 0 && distance < 28,
+    `the nearest training image is at a distance in (0, 28) (${distance})`);
+  check(await page.locator('#gan-copy-result').isVisible() && !(await canvasBlank(page, '#gan-copy-canvas')),
+    'the nearest training image is drawn');
+  const neighbour = await page.locator('#gan-copy-neighbour').textContent();
+  check(/^training image #\d+, an? \S/.test(neighbour), `the caption names the training image ("${neighbour}")`);
+  await page.screenshot({ path: '/tmp/gan_copy.png', fullPage: true });
+  await page.locator('#gan-grid .gan-sample').nth(3).click();
+  check(await page.locator('#gan-copy-result').isHidden() &&
+    await page.locator('#gan-copy-distance').getAttribute('data-distance') === null,
+    'choosing another sample clears the answer');
+}
+
+// Draws 16 samples, asks whether one is a copy, redraws them, switches to MNIST, steers one and
+// interpolates.
 async function checkGanTab(page) {
   await page.click('#tab-gan');
   await waitForGeneration(page, 0);
@@ -44,6 +73,7 @@ async function checkGanTab(page) {
   const timing = await page.locator('#gan-timing').textContent();
   check(/last batch: 16 images in \d+ ms/.test(timing), `the page times the batch ("${timing}")`);
   await page.screenshot({ path: '/tmp/gan_tab_fashion.png', fullPage: true });
+  await checkCopy(page);
 
   let seen = await generation(page);
   await page.click('#gan-new');
