@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use crate::models::gan::{Discriminator, Generator};
 use crate::models::nearest::NearestImages;
+use crate::models::vae::{standard_normal, Vae};
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
 use crate::{Gpu, Tensor};
 
@@ -95,6 +96,14 @@ impl Lab {
         let index = NearestImages::new(&self.gpu, images, pixels).map_err(js_error)?;
         Ok(ImageIndex { gpu: self.gpu.clone(), index })
     }
+
+    /// Loads a VAE from its model card (JSON text) and checkpoint (safetensors bytes), as
+    /// `www/models/vae_<data>.*` and `vae2d_<data>.*` hold them.
+    #[wasm_bindgen(js_name = loadVae)]
+    pub fn load_vae(&self, card: &str, weights: &[u8]) -> Result<VaeModel, JsError> {
+        let vae = Vae::load(&self.gpu, card, weights).map_err(js_error)?;
+        Ok(VaeModel { gpu: self.gpu.clone(), vae })
+    }
 }
 
 /// Stored images searched on the GPU for the one nearest to a query ("is it a copy?").
@@ -161,5 +170,44 @@ impl Gan {
             self.discriminator.probabilities(gpu, images, labels).await.map_err(js_error)?;
         let pixels = images.read(gpu).await.map_err(js_error)?;
         Ok(GanOutput { pixels: pixels.iter().map(|x| (x + 1.0) / 2.0).collect(), scores })
+    }
+}
+
+/// A variational autoencoder on the GPU.
+#[wasm_bindgen(js_name = Vae)]
+pub struct VaeModel {
+    gpu: Rc<Gpu>,
+    vae: Vae,
+}
+
+#[wasm_bindgen(js_class = Vae)]
+impl VaeModel {
+    /// How many numbers a latent point has.
+    #[wasm_bindgen(getter)]
+    pub fn latent(&self) -> usize {
+        self.vae.latent()
+    }
+
+    /// Encodes `n` images (28 x 28 pixels in [0, 1] each, 0 the background): the means of
+    /// q(z | x), `n * latent` numbers, then their log-variances, as many again.
+    pub async fn encode(&mut self, images: &[f32]) -> Result<Vec<f32>, JsError> {
+        let gpu = &self.gpu;
+        let (mean, logvar) = self.vae.encode(gpu, images).map_err(js_error)?;
+        let mut out = mean.read(gpu).await.map_err(js_error)?;
+        out.extend(logvar.read(gpu).await.map_err(js_error)?);
+        Ok(out)
+    }
+
+    /// Decodes latent points (`latent` numbers each) into pixel probabilities, 784 per point.
+    pub async fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>, JsError> {
+        let pixels = self.vae.decode(&self.gpu, z).map_err(js_error)?;
+        pixels.read(&self.gpu).await.map_err(js_error)
+    }
+
+    /// `n * latent` standard normal numbers from `seed`: the same seed, the same numbers (for
+    /// sampling the prior, or the reparameterisation trick's noise).
+    #[wasm_bindgen(js_name = standardNormal)]
+    pub fn standard_normal(&self, n: usize, seed: u32) -> Vec<f32> {
+        standard_normal(seed as u64, n * self.vae.latent())
     }
 }

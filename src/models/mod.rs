@@ -3,4 +3,5 @@
 
 pub mod gan;
 pub mod nearest;
+pub mod vae;
 mod weights;
