@@ -100,8 +100,8 @@ function coalesced(task) {
 
 // Runs the generator and the discriminator on a batch; call it only inside `serial`.
 async function generate(gan, zs, labels) {
-  const z = new Float32Array(zs.length * gan.latent);
-  zs.forEach((v, i) => z.set(v, i * gan.latent));
+  const z = new Float32Array(zs.length * zs[0].length);
+  zs.forEach((v, i) => z.set(v, i * v.length));
   const start = performance.now();
   const out = await gan.generate(z, Uint32Array.from(labels));
   const ms = performance.now() - start;
@@ -144,7 +144,9 @@ async function loadModel(key) {
   ]);
   const gan = await serial(() => state.lab.loadGan(g.card, g.bytes, d.card, d.bytes));
   const card = JSON.parse(g.card);
-  return { key, gan, classes: classNames(card), trainSize: card.data?.train };
+  // Read once here: a wasm object can't be touched while one of its async calls runs.
+  const latent = gan.latent;
+  return { key, gan, latent, classes: classNames(card), trainSize: card.data?.train };
 }
 
 function model(key) {
@@ -363,7 +365,7 @@ const requestSelected = coalesced(renderSelected);
 // ---- Controls ----------------------------------------------------------------------------
 
 function newNoise() {
-  const noise = drawNoise(state.seed, state.model.gan.latent);
+  const noise = drawNoise(state.seed, state.model.latent);
   const labels = drawLabels(state.seed, els.classPicker.value);
   state.samples = noise.map((z, i) => ({ z, label: labels[i], score: 0, pixels: null }));
 }
@@ -549,3 +551,7 @@ export async function initGanTab(lab) {
   }));
   await switchDataset(els.dataset.value).catch(showError);
 }
+
+// Shared with the VAE tab: the one queue for GPU calls, the drawing and loading helpers, and the
+// cached training images.
+export { serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet };

@@ -2,6 +2,7 @@
 // none), hand the one Lab to the tabs that run models, and switch tabs.
 import init, { Lab } from './pkg/genai_lab.js';
 import { initGanTab } from './gan.js';
+import { initVaeTab } from './vae.js';
 
 const adapterLine = document.getElementById('adapter');
 
@@ -62,4 +63,8 @@ const lab = await startGpu().catch((e) => {
   showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`);
   return null;
 });
-if (lab) await initGanTab(lab);
+if (lab) {
+  const gan = initGanTab(lab); // first: it gives the shared GAN helpers the Lab
+  initVaeTab(lab); // loads its models when its tab is first shown
+  await gan;
+}

@@ -2,7 +2,9 @@
 // adapter, that our kernels verified on it, that the tabs switch, that the GAN tab draws, scores
 // and steers its samples, that "Is it a copy?" finds a training image near a sample, and that
 // nothing hit the console. Leaves screenshots of the GAN tab in /tmp/gan_tab.png and, with the
-// copy answer shown, /tmp/gan_copy.png.
+// copy answer shown, /tmp/gan_copy.png. Then checks the VAE tab: samples from the prior, the
+// 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
+// VAE; its screenshot is /tmp/vae_tab.png.
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/static-server.mjs';
 
@@ -112,6 +114,96 @@ async function checkGanTab(page) {
   check(await page.locator('#gan-interpolate').textContent() === 'Interpolate', '"Stop" stops the interpolation');
 }
 
+// Every canvas under `selector` as a string of its grey levels, with whether it is blank.
+const canvasImages = (page, selector) => page.locator(selector).evaluateAll((canvases) =>
+  canvases.map((c) => {
+    const grey = c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0);
+    return { key: grey.join(','), blank: !grey.some((v) => v > 40) || grey.every((v) => v === grey[0]) };
+  }));
+const dataNumber = (page, selector, name) => page.locator(selector).evaluate(
+  (el, key) => Number(el.dataset[key] ?? 0), name);
+const waitForData = (page, selector, name, after, timeout = 120_000) => page.waitForFunction(
+  ([sel, key, n]) => Number(document.querySelector(sel).dataset[key] ?? 0) > n,
+  [selector, name, after], { timeout });
+// Waits until the handle's preview shows the handle's current point.
+const waitForPoint = (page) => page.waitForFunction(() => {
+  const [point, shown] = ['vae-point', 'vae-point-canvas'].map((id) => document.getElementById(id).dataset);
+  return point.x === shown.x && point.y === shown.y;
+}, null, { timeout: 60_000 });
+
+// Samples the prior, draws the latent map, switches to MNIST, draws a stroke and encodes it,
+// drags the map's handle and compares the GAN with the VAE.
+async function checkVaeTab(page) {
+  await page.click('#tab-vae');
+  await waitForData(page, '#vae-samples', 'generation', 0);
+  await waitForData(page, '#vae-map', 'generation', 0);
+  const samples = await canvasImages(page, '#vae-samples canvas');
+  check(samples.length === 16 && samples.filter((c) => !c.blank).length >= 12,
+    `the VAE draws 16 samples from its prior (${samples.filter((c) => !c.blank).length} drawn)`);
+  check(!(await canvasBlank(page, '#vae-map')), 'the VAE latent map is drawn');
+  const legend = await page.locator('#vae-legend li').allTextContents();
+  check(legend.length === 10 && legend.includes('Sneaker'), `the map's legend names the classes (${legend})`);
+
+  let seen = await dataNumber(page, '#vae-samples', 'generation');
+  await page.click('#vae-sample');
+  await waitForData(page, '#vae-samples', 'generation', seen);
+  const resampled = await canvasImages(page, '#vae-samples canvas');
+  check(await page.inputValue('#vae-seed') === '2' &&
+    resampled.filter((c, i) => c.key !== samples[i].key).length >= 12, '"Sample" draws the next seed');
+
+  seen = await dataNumber(page, '#vae-map', 'generation');
+  await page.selectOption('#vae-dataset', 'mnist');
+  await waitForData(page, '#vae-map', 'generation', seen);
+  check(await page.locator('#vae-map').getAttribute('data-dataset') === 'mnist' &&
+    !(await canvasBlank(page, '#vae-map')), 'switching the VAE to MNIST redraws the map');
+
+  // A stroke like a 7, drawn with the mouse (which works in the viewport's coordinates).
+  await page.locator('#vae-draw').scrollIntoViewIfNeeded();
+  const pad = await page.locator('#vae-draw').boundingBox();
+  const at = (fx, fy) => [pad.x + fx * pad.width, pad.y + fy * pad.height];
+  await page.mouse.move(...at(0.3, 0.25));
+  await page.mouse.down();
+  await page.mouse.move(...at(0.7, 0.25), { steps: 6 });
+  await page.mouse.move(...at(0.45, 0.8), { steps: 8 });
+  await page.mouse.up();
+  check(!(await canvasBlank(page, '#vae-draw')), 'the mouse draws on the pad');
+
+  const initial = await page.locator('#vae-marker').evaluate((el) => [el.dataset.x, el.dataset.y]);
+  await page.click('#vae-encode');
+  await waitForData(page, '#vae-recon', 'version', 0);
+  check(!(await canvasBlank(page, '#vae-recon')), 'Encode draws the reconstruction');
+  const marker = await page.locator('#vae-marker').evaluate((el) => [el.dataset.x, el.dataset.y]);
+  check(marker.every((v, i) => v !== initial[i] && Number.isFinite(Number.parseFloat(v))) &&
+    await page.locator('#vae-marker').isVisible(), `the map marks the encoded mean (${marker})`);
+  await waitForData(page, '#vae-interp', 'version', 0);
+  const strip = await canvasImages(page, '#vae-interp canvas');
+  check(strip.length === 12 && strip.filter((c) => !c.blank).length >= 10,
+    `the interpolation shows 10 steps between the two images (${strip.filter((c) => !c.blank).length} of 12 drawn)`);
+
+  await waitForPoint(page);
+  const point = await page.locator('#vae-point').evaluate((el) => [el.dataset.x, el.dataset.y]);
+  check(point[0] === marker[0] && point[1] === marker[1], 'Encode moves the handle to the mean');
+  const before = (await canvasImages(page, '#vae-point-canvas'))[0].key;
+  await page.locator('#vae-point').scrollIntoViewIfNeeded();
+  const handle = await page.locator('#vae-point').boundingBox();
+  await page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(handle.x + handle.width / 2 + 50, handle.y + handle.height / 2 - 40, { steps: 5 });
+  await page.mouse.up();
+  await waitForPoint(page);
+  const moved = await page.locator('#vae-point').evaluate((el) => [el.dataset.x, el.dataset.y]);
+  check(moved[0] !== point[0] && (await canvasImages(page, '#vae-point-canvas'))[0].key !== before,
+    `dragging the handle decodes its new point (${moved})`);
+
+  await page.waitForFunction(() => document.getElementById('vae-vs-gan-row').dataset.label !== undefined,
+    null, { timeout: 120_000 });
+  const gan = await canvasImages(page, '#vae-vs-gan-row canvas');
+  const vae = await canvasImages(page, '#vae-vs-vae-row canvas');
+  check(gan.length === 8 && vae.length === 8 && [...gan, ...vae].filter((c) => !c.blank).length >= 14,
+    'GAN samples and VAE reconstructions of one class stand side by side');
+  await page.screenshot({ path: '/tmp/vae_tab.png', fullPage: true });
+}
+
 try {
   const page = await browser.newPage();
   const consoleErrors = [];
@@ -142,6 +234,9 @@ try {
   await checkGanTab(page);
   check(consoleErrors.length === 0, `no console errors after the GAN tab ${JSON.stringify(consoleErrors)}`);
 
+  await checkVaeTab(page);
+  check(consoleErrors.length === 0, `no console errors after the VAE tab ${JSON.stringify(consoleErrors)}`);
+
   // A browser without WebGPU gets an explanation, not a broken page.
   const bare = await browser.newPage();
   await bare.addInitScript(() => { delete Navigator.prototype.gpu; });
@@ -153,6 +248,9 @@ try {
   await bare.click('#tab-gan');
   check(await bare.locator('#panel-gan .explain').isVisible() && await bare.locator('#gan-lab').isHidden(),
     'without WebGPU the GAN tab shows its explanation and no controls');
+  await bare.click('#tab-vae');
+  check(await bare.locator('#panel-vae .explain').isVisible() && await bare.locator('#vae-lab').isHidden(),
+    'without WebGPU the VAE tab shows its explanation and no controls');
 } finally {
   await browser.close();
   server.close();
