@@ -2,6 +2,7 @@
 //! `training/models.py` and over the same parameter names; the ops own the GPU.
 
 pub mod gan;
+pub mod gpt;
 pub mod nearest;
 pub mod vae;
 mod weights;
