@@ -6,6 +6,8 @@ pub mod formats;
 pub mod gpu;
 pub mod models;
 pub mod ops;
+pub mod rng;
+pub mod text;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

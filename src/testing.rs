@@ -54,21 +54,17 @@ async fn open() -> Gpu {
     }
 }
 
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-pub struct Rng(u64);
+/// Random test data from the crate's seeded generator, so failures reproduce.
+pub struct Rng(crate::rng::Rng);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        Rng(crate::rng::Rng::new(seed))
     }
 
-    /// Uniform in [-1, 1).
+    /// Uniform in [-1, 1].
     pub fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let bits = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-        bits as f32 / (1u64 << 23) as f32 - 1.0
+        (self.0.uniform() * 2.0 - 1.0) as f32
     }
 
     pub fn vec(&mut self, len: usize) -> Vec<f32> {

@@ -10,6 +10,7 @@ use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
 use crate::ops::conv::{conv2d, conv_transpose2d, Conv2dGeometry};
 use crate::ops::matmul::matmul;
+use crate::rng::Rng;
 use crate::{Error, Gpu, Result, Tensor};
 
 pub const IMAGE: usize = 28;
@@ -162,22 +163,11 @@ pub fn reparameterise(mean: &[f32], logvar: &[f32], eps: &[f32]) -> Vec<f32> {
     mean.iter().zip(logvar).zip(eps).map(|((m, lv), e)| m + e * (0.5 * lv).exp()).collect()
 }
 
-/// `n` standard normal numbers from `seed` (xorshift64* and Box-Muller): the same seed gives
-/// the same numbers in the browser and natively.
+/// `n` standard normal numbers from `seed`: the same seed gives the same numbers in the browser
+/// and natively.
 pub fn standard_normal(seed: u64, n: usize) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut uniform = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        ((state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    };
-    (0..n)
-        .map(|_| {
-            let (u1, u2) = (uniform(), uniform());
-            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-        })
-        .collect()
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.normal() as f32).collect()
 }
 
 #[cfg(test)]
