@@ -128,7 +128,7 @@ async function fetchModel(name) {
   return { card, bytes: new Uint8Array(bytes) };
 }
 
-// The class names, in label order, from the generator's model card.
+// The class names, in label order, from an image model's card.
 function classNames(card) {
   const classes = card.data?.classes;
   if (!Array.isArray(classes) || classes.length !== 10) {
@@ -554,4 +554,4 @@ export async function initGanTab(lab) {
 
 // Shared with the VAE tab: the one queue for GPU calls, the drawing and loading helpers, and the
 // cached training images.
-export { serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet };
+export { serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet, classNames };

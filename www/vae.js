@@ -7,7 +7,9 @@
 // getters and seeded noise included: wasm-bindgen refuses any use of an object while an async
 // call on it is in flight. Live controls coalesce their requests while one is in flight. The
 // comparison loads its own GAN, so it never holds the GAN tab's generator.
-import { serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet } from './gan.js';
+import {
+  serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet, classNames,
+} from './gan.js';
 
 const SIDE = 28; // images are SIDE x SIDE
 const PIXELS = SIDE * SIDE;
@@ -42,14 +44,6 @@ const state = {
 };
 
 // ---- Models ------------------------------------------------------------------------------
-
-function classNames(card) {
-  const classes = card.data?.classes;
-  if (!Array.isArray(classes) || classes.length !== 10) {
-    throw new Error(`the model card ${card.name} lists no 10 class names`);
-  }
-  return classes.map(String);
-}
 
 async function loadModel(key) {
   const [full, flat, map] = await Promise.all([
