@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# cargo install puts wasm-pack and wasm-bindgen here; a fresh shell may not have it on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 scripts/build-web.sh
 exec node scripts/static-server.mjs www "${PORT:-8080}"

@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
+# cargo install puts wasm-pack and wasm-bindgen here; a fresh shell may not have it on PATH.
+export PATH="$HOME/.cargo/bin:$PATH"
 
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 chmod 700 "$XDG_RUNTIME_DIR"

@@ -193,9 +193,9 @@ impl Gpt {
             slot.insert(Buffers::new(gpu, t, c, v)?);
         }
         let b = &self.buffers[&t];
-        let positions: Vec<u32> = (past..past + t).map(|p| p as u32).collect();
         embedding(gpu, &self.wte, ids, &b.tok)?;
-        embedding(gpu, &self.wpe, &positions, &b.pos)?;
+        // The positions are consecutive: their embeddings are one block of wpe's rows.
+        b.pos.copy_range(gpu, &self.wpe, past * c..(past + t) * c, 0)?;
         binary(gpu, BinaryOp::Add, &b.tok, &b.pos, &b.x)?;
         let heads = [t, self.n_head, c / self.n_head];
         let scale = 1.0 / ((c / self.n_head) as f32).sqrt();
