@@ -2,7 +2,8 @@
 // q and out are [t, n_heads, head_dim]: the t newest tokens, at positions past..past+t.
 // k and v are [capacity, n_kv_heads, head_dim] with rows 0..past+t filled; query head h reads
 // kv head h / group. Query i sees keys 0..=past+i. When has_weights is 1, weights
-// [n_heads, t, past+t] receives the softmax probabilities, 0 for the masked (future) keys.
+// [n_heads, t, capacity] receives the softmax probabilities over every cache row, 0 for the
+// rows it cannot see (future or unfilled): one shape for any past, so its buffer is reused.
 // One workgroup per (head, query). Keys are walked in chunks with an online softmax (running
 // max and denominator, accumulators rescaled when the max grows), so any context length fits
 // in workgroup memory; thread lid owns output dims lid, lid + 64, ...
@@ -16,6 +17,7 @@ struct Params {
     group: u32, // n_heads / n_kv_heads
     scale: f32,
     has_weights: u32,
+    capacity: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -104,9 +106,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
         }
     }
     if (p.has_weights == 1u) {
-        let n_cols = p.past + p.t;
-        let w_base = (h * p.t + i) * n_cols;
-        for (var j = lid; j < n_cols; j += REDUCE_THREADS) {
+        let w_base = (h * p.t + i) * p.capacity;
+        for (var j = lid; j < p.capacity; j += REDUCE_THREADS) {
             var w = 0.0;
             if (j < n_keys) {
                 w = exp(score(j, kv_offset) - m) / total;

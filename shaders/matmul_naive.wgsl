@@ -1,5 +1,7 @@
 // The same product as matmul_tiled.wgsl, one thread per output element reading straight from
-// global memory: the baseline the tiled kernel is measured against.
+// global memory: the baseline the tiled kernel is measured against (`main`, 16 x 16 threads),
+// and the kernel for a few rows (`rows`, 64 x 1 threads), such as one token's decode step,
+// where a 128-row tile would compute mostly padding.
 
 struct Params {
     m: u32,
@@ -19,9 +21,15 @@ struct Params {
 
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    let col = id.x;
-    let row = id.y;
-    let batch = id.z;
+    product(id.y, id.x, id.z);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn rows(@builtin(global_invocation_id) id: vec3<u32>) {
+    product(id.y, id.x, id.z);
+}
+
+fn product(row: u32, col: u32, batch: u32) {
     if (row >= p.m || col >= p.n) {
         return;
     }

@@ -17,6 +17,8 @@ use crate::ops::norm::layer_norm;
 use crate::{Error, Gpu, Result, Tensor};
 
 const EPS: f32 = 1e-5;
+/// How many of a pass's last queries keep their attention weights, for the page's heatmap.
+pub const ATTENTION_ROWS: usize = 24;
 
 /// A linear layer `y = x W^T + b`, weight `[out, in]` as `nn.Linear` keeps it.
 struct Linear {
@@ -54,6 +56,12 @@ struct Block {
     cache: KvCache,
 }
 
+/// What one pass returns: logits `[t, vocab]`, and the attention weights when asked for.
+pub struct Output<'a> {
+    pub logits: &'a Tensor,
+    pub attention: Option<&'a Tensor>,
+}
+
 pub struct Gpt {
     vocab: Vec<String>,
     block_size: usize,
@@ -80,6 +88,29 @@ struct Buffers {
     fc: Tensor,
     act: Tensor,
     logits: Tensor,
+    /// Made on the first pass of this size that asks for attention weights.
+    attention: Option<AttentionBuffers>,
+}
+
+/// One layer's weights `[n_head, t, block_size]`, and the last rows of every layer's gathered
+/// into `[n_layer, n_head, rows, block_size]`.
+struct AttentionBuffers {
+    layer: Tensor,
+    recent: Tensor,
+}
+
+impl AttentionBuffers {
+    /// Copies the last rows of each head of layer `l`'s weights into `recent`.
+    fn keep_last_rows(&self, gpu: &Gpu, l: usize) -> Result<()> {
+        let (shape, rows) = (self.layer.shape(), self.recent.shape()[2]);
+        let (n_head, t, row) = (shape[0], shape[1], shape[2]);
+        for head in 0..n_head {
+            let from = (head * t + t - rows) * row;
+            let at = (l * n_head + head) * rows * row;
+            self.recent.copy_range(gpu, &self.layer, from..from + rows * row, at)?;
+        }
+        Ok(())
+    }
 }
 
 impl Buffers {
@@ -97,6 +128,7 @@ impl Buffers {
             fc: z(&[t, 4 * c])?,
             act: z(&[t, 4 * c])?,
             logits: z(&[t, vocab])?,
+            attention: None,
         })
     }
 }
@@ -179,9 +211,25 @@ impl Gpt {
         self.block_size
     }
 
+    pub fn n_layer(&self) -> usize {
+        self.h.len()
+    }
+
+    pub fn n_head(&self) -> usize {
+        self.n_head
+    }
+
     /// Next-token logits `[t, vocab]` for tokens `ids` at positions `past..past + t`; the caches
     /// must already hold positions `0..past` (from earlier calls), and get these `t` tokens.
-    pub fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize) -> Result<&Tensor> {
+    /// With `watch_attention`, also the attention weights of the last `min(t, ATTENTION_ROWS)`
+    /// queries, `[n_layer, n_head, rows, block_size]`, each row over the cache positions.
+    pub fn forward(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        watch_attention: bool,
+    ) -> Result<Output<'_>> {
         let (t, c, v) = (ids.len(), self.n_embd, self.vocab.len());
         if t == 0 || past + t > self.block_size {
             return Err(Error::Invalid(format!(
@@ -189,10 +237,19 @@ impl Gpt {
                 self.block_size
             )));
         }
-        if let Entry::Vacant(slot) = self.buffers.entry(t) {
-            slot.insert(Buffers::new(gpu, t, c, v)?);
+        let b = match self.buffers.entry(t) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => slot.insert(Buffers::new(gpu, t, c, v)?),
+        };
+        if watch_attention && b.attention.is_none() {
+            let rows = t.min(ATTENTION_ROWS);
+            b.attention = Some(AttentionBuffers {
+                layer: Tensor::zeros(gpu, &[self.n_head, t, self.block_size])?,
+                recent: Tensor::zeros(gpu, &[self.h.len(), self.n_head, rows, self.block_size])?,
+            });
         }
-        let b = &self.buffers[&t];
+        let watched = b.attention.as_ref().filter(|_| watch_attention);
+        let b = &*b;
         embedding(gpu, &self.wte, ids, &b.tok)?;
         // The positions are consecutive: their embeddings are one block of wpe's rows.
         b.pos.copy_range(gpu, &self.wpe, past * c..(past + t) * c, 0)?;
@@ -200,7 +257,7 @@ impl Gpt {
         let heads = [t, self.n_head, c / self.n_head];
         let scale = 1.0 / ((c / self.n_head) as f32).sqrt();
         let [q, k, v] = &b.qkv;
-        for block in &self.h {
+        for (l, block) in self.h.iter().enumerate() {
             block.ln_1.forward(gpu, &b.x, &b.h)?;
             block.q.forward(gpu, &b.h, q)?;
             block.k.forward(gpu, &b.h, k)?;
@@ -212,9 +269,12 @@ impl Gpt {
                 &block.cache,
                 past,
                 scale,
-                None,
+                watched.map(|w| &w.layer),
                 &b.att.view(&heads)?,
             )?;
+            if let Some(w) = watched {
+                w.keep_last_rows(gpu, l)?;
+            }
             block.c_proj.forward(gpu, &b.att, &b.proj)?;
             binary(gpu, BinaryOp::Add, &b.x, &b.proj, &b.y)?;
             block.ln_2.forward(gpu, &b.y, &b.h)?;
@@ -225,7 +285,7 @@ impl Gpt {
         }
         self.ln_f.forward(gpu, &b.x, &b.h)?;
         self.lm_head.forward(gpu, &b.h, &b.logits)?;
-        Ok(&b.logits)
+        Ok(Output { logits: &b.logits, attention: watched.map(|w| &w.recent) })
     }
 }
 
@@ -248,19 +308,54 @@ mod tests {
             let ids = fixture.i64("ids", &[1, 97]).unwrap();
             let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
             let want = fixture.f32("logits", &[1, 97, v]).unwrap();
-            let full = gpt.forward(gpu, &ids, 0).unwrap().read(gpu).await.unwrap();
+            let full = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
             // Logits of size ~10 after 6 blocks of sums over 180-720 products each, in another
             // order than PyTorch's: 1.2e-5 at most on lavapipe.
             assert_close("GPT logits, one pass", &full, &want, 6e-5, 1e-5);
 
             // A 40-token prompt, then one token at a time through the caches: every row is
             // computed in the same order either way, so this is exact on lavapipe.
-            let mut stepped = gpt.forward(gpu, &ids[..40], 0).unwrap().read(gpu).await.unwrap();
+            let mut stepped = gpt.forward(gpu, &ids[..40], 0, false).unwrap().logits.read(gpu).await.unwrap();
             for p in 40..97 {
-                let step = gpt.forward(gpu, &ids[p..p + 1], p).unwrap();
-                stepped.extend(step.read(gpu).await.unwrap());
+                let step = gpt.forward(gpu, &ids[p..p + 1], p, false).unwrap();
+                stepped.extend(step.logits.read(gpu).await.unwrap());
             }
             assert_close("GPT logits, cached steps", &stepped, &full, 2e-5, 1e-5);
+        }
+
+        async fn attention_weights_are_causal_and_agree_between_prompt_and_steps() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let (layers, heads, cap) = (gpt.n_layer(), gpt.n_head(), gpt.block_size());
+            let ids: Vec<u32> = (0..37).map(|i| (i * 29 % 81) as u32).collect();
+            let plain = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
+            let out = gpt.forward(gpu, &ids, 0, true).unwrap();
+            let watched = out.logits.read(gpu).await.unwrap();
+            assert_eq!(watched, plain, "watching attention changes the logits");
+            let rows = ATTENTION_ROWS;
+            let prompt = out.attention.unwrap().read(gpu).await.unwrap();
+            assert_eq!(prompt.len(), layers * heads * rows * cap);
+            for (n, row) in prompt.chunks(cap).enumerate() {
+                let query = ids.len() - rows + n % rows;
+                let sum: f32 = row[..=query].iter().sum();
+                assert!((sum - 1.0).abs() < 1e-5, "row {n} (query {query}) sums to {sum}");
+                assert!(row[..=query].iter().all(|&w| w > 0.0), "row {n} misses a key");
+                assert!(row[query + 1..].iter().all(|&w| w == 0.0), "row {n} sees the future");
+            }
+            // The heads differ: attention is not one pattern copied.
+            assert_ne!(prompt[..cap], prompt[rows * cap..(rows + 1) * cap]);
+
+            // The prompt's last query again, as one cached step: the same rows of every layer.
+            let last = ids.len() - 1;
+            gpt.forward(gpu, &ids[..last], 0, false).unwrap();
+            let step = gpt.forward(gpu, &ids[last..], last, true).unwrap();
+            let stepped = step.attention.unwrap().read(gpu).await.unwrap();
+            let from_prompt: Vec<f32> = prompt
+                .chunks(rows * cap)
+                .flat_map(|head| &head[(rows - 1) * cap..])
+                .copied()
+                .collect();
+            assert_close("last query's attention, cached step", &stepped, &from_prompt, 1e-6, 1e-5);
         }
 
         async fn bad_input_is_an_error() {
@@ -270,9 +365,9 @@ mod tests {
             let seven_heads = CARD.replace("\"n_head\": 6", "\"n_head\": 7");
             invalid(Gpt::load(gpu, &seven_heads, WEIGHTS).map(drop));
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
-            invalid(gpt.forward(gpu, &[], 0).map(drop));
-            invalid(gpt.forward(gpu, &[1, 2], 255).map(drop));
-            invalid(gpt.forward(gpu, &[81], 0).map(drop));
+            invalid(gpt.forward(gpu, &[], 0, false).map(drop));
+            invalid(gpt.forward(gpu, &[1, 2], 255, true).map(drop));
+            invalid(gpt.forward(gpu, &[81], 0, false).map(drop));
             gpu.check().unwrap();
         }
     }

@@ -84,9 +84,10 @@ impl AttentionDims {
         self.past + self.tokens
     }
 
-    /// Shape of the optional attention weights: one row of probabilities per head and query.
-    pub fn weights_shape(&self) -> [usize; 3] {
-        [self.n_heads, self.tokens, self.keys()]
+    /// Shape of the optional attention weights: one row of probabilities per head and query,
+    /// over every row of a cache of `capacity`.
+    pub fn weights_shape(&self, capacity: usize) -> [usize; 3] {
+        [self.n_heads, self.tokens, capacity]
     }
 }
 
@@ -101,11 +102,12 @@ struct Params {
     group: u32,
     scale: f32,
     has_weights: u32,
+    capacity: u32,
 }
 
 /// `out = softmax(scale * q k^T, causal) v` for the new tokens in `q`, whose keys and values the
 /// caller has already written into `cache` at rows `past..past + tokens`. `weights`, when given,
-/// receives the probabilities `[n_heads, tokens, past + tokens]` (0 for future keys).
+/// receives the probabilities `[n_heads, tokens, capacity]` (0 for rows a query cannot see).
 pub fn attention(
     gpu: &Gpu,
     q: &Tensor,
@@ -122,7 +124,7 @@ pub fn attention(
         expect_output(
             "attention weights",
             weights,
-            &d.weights_shape(),
+            &d.weights_shape(cache.capacity()),
             [q, &cache.k, &cache.v, out],
         )?;
     }
@@ -138,6 +140,7 @@ pub fn attention(
         group: to_u32("group", d.n_heads / d.n_kv_heads)?,
         scale,
         has_weights: weights.is_some() as u32,
+        capacity: to_u32("capacity", cache.capacity())?,
     };
     let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
     let weights = weights.map_or(&gpu.placeholder, Tensor::buffer);
@@ -248,13 +251,15 @@ mod tests {
         attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
 
-        let weights = poisoned(gpu, &d.weights_shape());
+        let weights = poisoned(gpu, &d.weights_shape(capacity));
         let out = poisoned(gpu, &q_shape);
         attention(gpu, &q, &cache, c.past, scale, Some(&weights), &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
         let got_weights = weights.read(gpu).await.unwrap();
-        assert_close(&format!("{what} weights"), &got_weights, &want_weights, tol, 0.0);
-        for (r, row) in got_weights.chunks(d.keys()).enumerate() {
+        let seen: Vec<f32> =
+            got_weights.chunks(capacity).flat_map(|row| &row[..d.keys()]).copied().collect();
+        assert_close(&format!("{what} weights"), &seen, &want_weights, tol, 0.0);
+        for (r, row) in got_weights.chunks(capacity).enumerate() {
             let visible = c.past + r % c.tokens + 1;
             assert!(row[visible..].iter().all(|&w| w == 0.0), "{what}: row {r} sees the future");
             // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.

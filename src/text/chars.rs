@@ -51,7 +51,12 @@ impl CharTokenizer {
         if unknown.is_empty() {
             Ok(ids)
         } else {
-            Err(Error::Invalid(format!("characters the model does not know: {unknown:?}")))
+            let listed: Vec<String> = unknown.iter().map(|c| format!("{c:?}")).collect();
+            Err(Error::Invalid(format!(
+                "the model knows only the {} characters of its training text, not {}",
+                self.len(),
+                listed.join(", ")
+            )))
         }
     }
 

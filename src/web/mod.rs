@@ -10,19 +10,21 @@ use crate::models::vae::{standard_normal, Vae};
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
 use crate::{Gpu, Tensor};
 
+mod gpt;
+
 #[wasm_bindgen(start)]
 pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-fn js_error(e: crate::Error) -> JsError {
+pub(crate) fn js_error(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
 /// A WebGPU device with our kernels compiled for it.
 #[wasm_bindgen]
 pub struct Lab {
-    gpu: Rc<Gpu>,
+    pub(crate) gpu: Rc<Gpu>,
 }
 
 #[wasm_bindgen]

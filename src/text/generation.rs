@@ -1,0 +1,204 @@
+//! Writing text with the GPT, one token per step: the prompt is read in one pass, then each new
+//! token in one pass over one position, through the KV caches. When the text outgrows the
+//! model's context, the window slides: its older half is dropped and the rest read again, which
+//! costs one prompt pass per half a context of new tokens.
+
+use super::sampling::{probabilities, sample, Sampling};
+use crate::error::invalid;
+use crate::models::gpt::Gpt;
+use crate::rng::Rng;
+use crate::{Gpu, Result};
+
+/// The most tokens one generation may write: a guard against absurd requests, not a limit of
+/// the model (its window slides).
+pub const MAX_LENGTH: usize = 100_000;
+
+pub struct Generation {
+    /// The tokens the model reads, oldest first: at most its block size.
+    window: Vec<u32>,
+    /// How many of `window` the caches hold already.
+    cached: usize,
+    /// The window was cut since the last step.
+    slid: bool,
+    remaining: usize,
+    sampling: Sampling,
+    rng: Rng,
+}
+
+/// One written token and what the model saw when it chose it.
+pub struct Step {
+    pub id: u32,
+    /// The model's own next-token probabilities (temperature 1), whatever the sampling.
+    pub probabilities: Vec<f32>,
+    /// How many tokens the model read for this prediction: the last `window` of the text.
+    pub window: usize,
+    /// Attention weights `[n_layer, n_head, rows, block_size]` of the last `rows` queries of
+    /// this step's pass, when watched; empty otherwise.
+    pub attention: Vec<f32>,
+    pub rows: usize,
+    /// The window was cut before this step, and read again.
+    pub slid: bool,
+    /// Tokens still to write after this one.
+    pub remaining: usize,
+}
+
+impl Generation {
+    /// A generation of `length` tokens after `prompt`, drawing with `sampling` from `seed`. A
+    /// prompt longer than the model's context keeps only its end, and the first step says so.
+    pub fn new(
+        gpt: &Gpt,
+        prompt: &[u32],
+        sampling: Sampling,
+        seed: u64,
+        length: usize,
+    ) -> Result<Generation> {
+        sampling.check()?;
+        if prompt.is_empty() {
+            invalid!("the prompt is empty: give the model at least one character to continue");
+        }
+        if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= gpt.vocab().len()) {
+            invalid!("token id {bad} is outside the vocabulary of {}", gpt.vocab().len());
+        }
+        if !(1..=MAX_LENGTH).contains(&length) {
+            invalid!("the length must be from 1 to {MAX_LENGTH} tokens; got {length}");
+        }
+        let start = prompt.len().saturating_sub(gpt.block_size());
+        Ok(Generation {
+            window: prompt[start..].to_vec(),
+            cached: 0,
+            slid: start > 0,
+            remaining: length,
+            sampling,
+            rng: Rng::new(seed),
+        })
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.remaining
+    }
+
+    /// Reads what the caches lack (the prompt, or the last token), draws the next token and
+    /// appends it. With `watch_attention`, the step carries the pass's attention weights.
+    pub async fn step(&mut self, gpu: &Gpu, gpt: &mut Gpt, watch_attention: bool) -> Result<Step> {
+        if self.remaining == 0 {
+            invalid!("this generation has written all its tokens; start a new one");
+        }
+        let (fresh, window) = (&self.window[self.cached..], self.window.len());
+        let out = gpt.forward(gpu, fresh, self.cached, watch_attention)?;
+        let (rows, attention) = match out.attention {
+            Some(a) => (a.shape()[2], a.read(gpu).await?),
+            None => (0, Vec::new()),
+        };
+        let logits = out.logits.read(gpu).await?;
+        let last = &logits[logits.len() - gpt.vocab().len()..];
+        let id = sample(last, &self.sampling, &mut self.rng)? as u32;
+        let slid = std::mem::take(&mut self.slid);
+        self.cached = window;
+        self.window.push(id);
+        self.remaining -= 1;
+        if self.window.len() > gpt.block_size() {
+            self.window.drain(..self.window.len() - gpt.block_size() / 2);
+            (self.cached, self.slid) = (0, true);
+        }
+        let probabilities = probabilities(last, 1.0);
+        Ok(Step { id, probabilities, window, attention, rows, slid, remaining: self.remaining })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::*;
+    use crate::Error;
+
+    const CARD: &str = include_str!("../../www/models/gpt_shakespeare.json");
+    const WEIGHTS: &[u8] = include_bytes!("../../www/models/gpt_shakespeare.safetensors");
+
+    fn sampling(temperature: f32) -> Sampling {
+        Sampling { temperature, top_k: 0, top_p: 1.0 }
+    }
+
+    /// Writes `n` tokens after `prompt`.
+    async fn write(gpt: &mut Gpt, prompt: &[u32], s: Sampling, seed: u64, n: usize) -> Vec<Step> {
+        let gpu = gpu().await;
+        let mut generation = Generation::new(gpt, prompt, s, seed, n).unwrap();
+        let mut steps = Vec::new();
+        while generation.remaining() > 0 {
+            steps.push(generation.step(gpu, gpt, false).await.unwrap());
+        }
+        steps
+    }
+
+    gpu_tests! {
+        async fn greedy_steps_match_full_passes_and_seeds_repeat() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let prompt: Vec<u32> = (0..11).map(|i| (i * 7 % 81) as u32).collect();
+            let greedy = write(&mut gpt, &prompt, sampling(0.0), 1, 20).await;
+            // Each greedy token is the argmax of a full pass over everything before it.
+            let mut text = prompt.clone();
+            for step in &greedy {
+                let logits = gpt.forward(gpu, &text, 0, false).unwrap().logits;
+                let logits = logits.read(gpu).await.unwrap();
+                let last = &logits[logits.len() - 81..];
+                let best = (0..81).max_by(|&a, &b| last[a].total_cmp(&last[b])).unwrap();
+                assert_eq!(step.id as usize, best, "greedy token {} of {text:?}", text.len());
+                let want = probabilities(last, 1.0);
+                assert_close("step probabilities", &step.probabilities, &want, 1e-6, 1e-5);
+                text.push(step.id);
+            }
+            assert_eq!(greedy.last().unwrap().remaining, 0);
+
+            let ids = |steps: Vec<Step>| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+            let warm = Sampling { temperature: 0.9, top_k: 20, top_p: 0.95 };
+            let a = ids(write(&mut gpt, &prompt, warm, 7, 30).await);
+            assert_eq!(a, ids(write(&mut gpt, &prompt, warm, 7, 30).await), "same seed");
+            assert_ne!(a, ids(write(&mut gpt, &prompt, warm, 8, 30).await), "another seed");
+        }
+
+        async fn the_window_slides_when_the_context_is_full() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let block = gpt.block_size();
+            // A prompt longer than the context: the first step reads its last `block` tokens.
+            let long: Vec<u32> = (0..block + 9).map(|i| (i * 13 % 81) as u32).collect();
+            let mut g = Generation::new(&gpt, &long, sampling(0.0), 1, block / 2 + 10).unwrap();
+            let first = g.step(gpu, &mut gpt, true).await.unwrap();
+            assert!(first.slid && first.window == block, "{} {}", first.slid, first.window);
+            assert_eq!(first.rows, crate::models::gpt::ATTENTION_ROWS);
+            let want = gpt.forward(gpu, &long[9..], 0, false).unwrap().logits;
+            let want = want.read(gpu).await.unwrap();
+            let want = probabilities(&want[want.len() - 81..], 1.0);
+            assert_close("a cut prompt's first step", &first.probabilities, &want, 1e-6, 1e-5);
+            // That token overflowed the window: the next step reads its newer half again.
+            let second = g.step(gpu, &mut gpt, true).await.unwrap();
+            assert!(second.slid && second.window == block / 2 && second.rows > 1);
+            let mut windows = vec![first.window, second.window];
+            while g.remaining() > 0 {
+                let step = g.step(gpu, &mut gpt, true).await.unwrap();
+                assert_eq!(step.slid, step.window == block / 2);
+                assert_eq!(step.rows == 1, !step.slid, "a slide reads the window again");
+                windows.push(step.window);
+            }
+            assert!(windows.iter().all(|&w| w <= block), "{windows:?}");
+            assert_eq!(windows.iter().filter(|&&w| w == block / 2).count(), 2, "{windows:?}");
+        }
+
+        async fn bad_settings_are_refused() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let invalid = |r: Result<Generation>| {
+                assert!(matches!(r, Err(Error::Invalid(_))), "{:?}", r.map(|_| ()))
+            };
+            invalid(Generation::new(&gpt, &[], sampling(1.0), 1, 10));
+            invalid(Generation::new(&gpt, &[1, 81], sampling(1.0), 1, 10));
+            invalid(Generation::new(&gpt, &[1], sampling(-1.0), 1, 10));
+            invalid(Generation::new(&gpt, &[1], Sampling { top_p: 0.0, ..sampling(1.0) }, 1, 10));
+            invalid(Generation::new(&gpt, &[1], sampling(1.0), 1, 0));
+            invalid(Generation::new(&gpt, &[1], sampling(1.0), 1, MAX_LENGTH + 1));
+            let mut done = Generation::new(&gpt, &[1], sampling(1.0), 1, 1).unwrap();
+            done.step(gpu, &mut gpt, false).await.unwrap();
+            assert!(matches!(done.step(gpu, &mut gpt, false).await, Err(Error::Invalid(_))));
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The character GPT for JavaScript: start a generation, then ask for one character at a time,
+//! each with the probabilities and attention weights the page draws.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_error, Lab};
+use crate::models::gpt::Gpt;
+use crate::text::chars::CharTokenizer;
+use crate::text::generation::{Generation, Step, MAX_LENGTH};
+use crate::text::sampling::Sampling;
+use crate::{Error, Gpu};
+
+#[wasm_bindgen]
+impl Lab {
+    /// Loads the character GPT from its model card (JSON text, whose vocabulary is the
+    /// tokenizer) and checkpoint (safetensors bytes), as `www/models/gpt_shakespeare.*` hold them.
+    #[wasm_bindgen(js_name = loadGpt)]
+    pub fn load_gpt(&self, card: &str, weights: &[u8]) -> Result<GptModel, JsError> {
+        let gpt = Gpt::load(&self.gpu, card, weights).map_err(js_error)?;
+        let tokenizer = CharTokenizer::new(gpt.vocab()).map_err(js_error)?;
+        Ok(GptModel { gpu: self.gpu.clone(), gpt, tokenizer, generation: None })
+    }
+}
+
+/// A character-level GPT on the GPU, and the generation it is writing.
+#[wasm_bindgen(js_name = Gpt)]
+pub struct GptModel {
+    gpu: Rc<Gpu>,
+    gpt: Gpt,
+    tokenizer: CharTokenizer,
+    generation: Option<Generation>,
+}
+
+/// A whole number from JavaScript in `min..=max`, or an error that names it.
+fn whole(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Error> {
+    if value.fract() != 0.0 || !(min..=max).contains(&value) {
+        return Err(Error::Invalid(format!(
+            "{name} must be a whole number from {min} to {max}; got {value}"
+        )));
+    }
+    Ok(value as u64)
+}
+
+#[wasm_bindgen(js_class = Gpt)]
+impl GptModel {
+    /// The characters the model knows, indexed by token id.
+    #[wasm_bindgen(getter)]
+    pub fn vocab(&self) -> Vec<String> {
+        self.gpt.vocab().to_vec()
+    }
+
+    /// How many characters the model reads at most.
+    #[wasm_bindgen(getter, js_name = blockSize)]
+    pub fn block_size(&self) -> usize {
+        self.gpt.block_size()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn layers(&self) -> usize {
+        self.gpt.n_layer()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn heads(&self) -> usize {
+        self.gpt.n_head()
+    }
+
+    /// Starts writing `length` characters after `prompt`. Temperature 0 is greedy; `top_k` 0
+    /// keeps every character; the same seed gives the same text. Throws for characters the
+    /// model does not know and for settings out of range.
+    pub fn start(
+        &mut self,
+        prompt: &str,
+        temperature: f64,
+        top_k: f64,
+        top_p: f64,
+        seed: f64,
+        length: f64,
+    ) -> Result<(), JsError> {
+        self.generation = None;
+        let vocab = self.gpt.vocab().len();
+        let started = (|| {
+            let top_k = whole("top-k", top_k, 0.0, vocab as f64)? as usize;
+            let sampling = Sampling { temperature: temperature as f32, top_k, top_p: top_p as f32 };
+            let seed = whole("the seed", seed, 0.0, 2f64.powi(53))?;
+            let length = whole("the length", length, 1.0, MAX_LENGTH as f64)? as usize;
+            let ids = self.tokenizer.encode(prompt)?;
+            Generation::new(&self.gpt, &ids, sampling, seed, length)
+        })();
+        self.generation = Some(started.map_err(js_error)?);
+        Ok(())
+    }
+
+    /// Writes the next character of the generation `start` began.
+    pub async fn step(&mut self) -> Result<GptStep, JsError> {
+        let generation = self
+            .generation
+            .as_mut()
+            .ok_or_else(|| JsError::new("no generation in progress: call start() first"))?;
+        let step = generation.step(&self.gpu, &mut self.gpt, true).await.map_err(js_error)?;
+        let text = self.tokenizer.decode(&[step.id]).map_err(js_error)?;
+        Ok(GptStep { text, step })
+    }
+}
+
+/// One written character, with what the model saw when it chose it.
+#[wasm_bindgen]
+pub struct GptStep {
+    text: String,
+    step: Step,
+}
+
+#[wasm_bindgen]
+impl GptStep {
+    /// The new character.
+    #[wasm_bindgen(getter)]
+    pub fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    /// The model's next-character probabilities (temperature 1), indexed by token id.
+    #[wasm_bindgen(getter)]
+    pub fn probabilities(&self) -> Vec<f32> {
+        self.step.probabilities.clone()
+    }
+
+    /// How many characters the model read: the last `window` of the text before this one.
+    #[wasm_bindgen(getter)]
+    pub fn window(&self) -> usize {
+        self.step.window
+    }
+
+    /// How many query rows `attention` holds: the last `rows` characters of the window.
+    #[wasm_bindgen(getter)]
+    pub fn rows(&self) -> usize {
+        self.step.rows
+    }
+
+    /// Attention weights `[layers, heads, rows, blockSize]`: row r is the query at window
+    /// position `window - rows + r`, its entry j the weight on window character j.
+    #[wasm_bindgen(getter)]
+    pub fn attention(&self) -> Vec<f32> {
+        self.step.attention.clone()
+    }
+
+    /// The window was cut before this step (the text outgrew the context) and read again.
+    #[wasm_bindgen(getter)]
+    pub fn slid(&self) -> bool {
+        self.step.slid
+    }
+
+    /// Characters still to write.
+    #[wasm_bindgen(getter)]
+    pub fn remaining(&self) -> usize {
+        self.step.remaining
+    }
+}
