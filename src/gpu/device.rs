@@ -100,6 +100,11 @@ impl Gpu {
         &self.limits
     }
 
+    /// The most bytes one storage buffer can hold and be bound whole.
+    pub fn max_storage_bytes(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
     /// Runs `record` on the pending command encoder, creating it if needed.
     pub(super) fn record(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
         let mut pending = lock(&self.pending);

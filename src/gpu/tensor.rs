@@ -38,7 +38,7 @@ fn checked_len(gpu: &Gpu, shape: &[usize]) -> Result<usize> {
     let too_large = || Error::TooLarge(format!("tensor of shape {shape:?} overflows memory"));
     let len = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(too_large)?;
     let bytes = (len as u64).checked_mul(4).ok_or_else(too_large)?;
-    let max = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let max = gpu.max_storage_bytes();
     if bytes > max {
         return Err(Error::TooLarge(format!(
             "tensor of shape {shape:?} needs {bytes} bytes; this device binds at most {max}"
@@ -228,7 +228,7 @@ mod tests {
             assert!(invalid(Tensor::zeros(gpu, &[3, 0, 2])));
             assert!(invalid(Tensor::from_slice(gpu, &[2, 3], &[1.0; 5])));
             assert!(too_large(Tensor::zeros(gpu, &[usize::MAX, 2])));
-            let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+            let limit = gpu.max_storage_bytes();
             assert!(too_large(Tensor::zeros(gpu, &[(limit / 4 + 1) as usize])));
             let t = Tensor::zeros(gpu, &[4, 4]).unwrap();
             assert!(matches!(t.write(gpu, &[0.0; 15]), Err(Error::Invalid(_))));

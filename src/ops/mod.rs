@@ -11,6 +11,7 @@ pub mod conv;
 pub mod embedding;
 pub mod matmul;
 pub mod norm;
+pub mod quant;
 pub mod rope;
 pub mod softmax;
 
