@@ -1,25 +1,20 @@
-// Weights that stay Q4_1-quantized on the GPU (llama.cpp's format), dequantized as they are
-// read. A matrix is [n, k] (a linear layer's [out, in]; an embedding's [vocab, width]), each
-// row k / 32 blocks of 5 words: word 0 holds the block's scale d and minimum m as two f16,
-// words 1..4 its 16 bytes of 4-bit codes. Weight e of a block is q * d + m, q being the low
-// nibble of byte e for e < 16 and the high nibble of byte e - 16 after.
+// Q4_1 blocks (llama.cpp's format), for the quantized kernels (matmul_quant.wgsl,
+// embedding_quant.wgsl). A matrix is [n, k] (a linear layer's [out, in]; an embedding's
+// [vocab, width]), each row k / 32 blocks of 5 words: word 0 holds the block's scale d and
+// minimum m as two f16, words 1..4 its 16 bytes of 4-bit codes. Weight e of a block is
+// q * d + m, q being the low nibble of byte e for e < 16 and the high nibble of byte e - 16 after.
 
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 
 const BLOCK_WORDS: u32 = 5u;
 
-// Word offset of block b of row `row`, in a matrix of k columns.
-fn block_base(row: u32, b: u32, k: u32) -> u32 {
-    return (row * (k / 32u) + b) * BLOCK_WORDS;
-}
-
-// (d, m) of the block at `base`.
+// (d, m) of the block at word `base`.
 fn block_scale(base: u32) -> vec2<f32> {
     return unpack2x16float(w[base]);
 }
 
-// The 4-bit code of weight e (0..31) of the block at `base`.
-fn block_code(base: u32, e: u32) -> u32 {
+// The code q of weight e (0..31) of the block at word `base`.
+fn block_code(base: u32, e: u32) -> f32 {
     let byte = e % 16u;
-    return (w[base + 1u + byte / 4u] >> (8u * (byte % 4u) + 4u * (e / 16u))) & 15u;
+    return f32((w[base + 1u + byte / 4u] >> (8u * (byte % 4u) + 4u * (e / 16u))) & 15u);
 }

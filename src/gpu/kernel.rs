@@ -20,7 +20,7 @@ pub struct Kernel {
 macro_rules! kernel {
     ($file:literal, $entry:literal $(, uses $lib:literal)*) => {
         $crate::gpu::Kernel {
-            name: concat!($file, "::", $entry),
+            name: concat!($file, "::", $entry $(, "+", $lib)*),
             source: concat!(
                 $(include_str!(concat!("../../shaders/", $lib)),)*
                 include_str!(concat!("../../shaders/", $file))

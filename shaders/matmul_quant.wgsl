@@ -1,6 +1,8 @@
-// out = x w^T for x [m, k] in f32 and w [n, k] in Q4_1 (see q4_1.wgsl), without a dequantized
-// copy of w. Thread (col, row group) dots weight row col with up to ROWS rows of x, unpacking
-// each block once for all of them; per block it adds d * (x . q) + m * sum(x).
+// out = x w^T for x [m, k] in f32 and a quantized w [n, k], without a dequantized copy of w.
+// Prefixed with the block format's functions (q4_1.wgsl or q8_0.wgsl): binding 2 `w`,
+// BLOCK_WORDS, block_scale and block_code, rows of k / 32 blocks. Thread (col, row group) dots
+// weight row col with up to ROWS rows of x, unpacking each block once for all of them; per block
+// it adds d * (x . q) + m * sum(x).
 
 struct Params {
     m: u32,
@@ -22,13 +24,14 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
         return;
     }
     let rows = min(ROWS, p.m - row0);
+    let blocks = p.k / 32u;
     var acc: array<f32, ROWS>;
     var q: array<f32, 32>;
-    for (var b = 0u; b < p.k / 32u; b++) {
-        let base = block_base(col, b, p.k);
+    for (var b = 0u; b < blocks; b++) {
+        let base = (col * blocks + b) * BLOCK_WORDS;
         let dm = block_scale(base);
         for (var e = 0u; e < 32u; e++) {
-            q[e] = f32(block_code(base, e));
+            q[e] = block_code(base, e);
         }
         for (var r = 0u; r < rows; r++) {
             let xb = (row0 + r) * p.k + b * 32u;

@@ -1,6 +1,7 @@
-// out[t, j] = w[ids[t], j] for a Q4_1 table w [vocab, k] (see q4_1.wgsl): a token embedding
-// lookup, dequantized. Ids are checked on the host. One thread per output element, in 64-wide
-// workgroups that wrap into y past 65535 of them.
+// out[t, j] = w[ids[t], j] for a quantized table w [vocab, k]: a token embedding lookup,
+// dequantized. Prefixed with the block format's functions (q4_1.wgsl or q8_0.wgsl). Ids are
+// checked on the host. One thread per output element, in 64-wide workgroups that wrap into y
+// past 65535 of them.
 
 struct Params {
     len: u32,
@@ -18,7 +19,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let j = i % p.k;
-    let base = block_base(ids[i / p.k], j / 32u, p.k);
+    let base = (ids[i / p.k] * (p.k / 32u) + j / 32u) * BLOCK_WORDS;
     let dm = block_scale(base);
-    out[i] = f32(block_code(base, j % 32u)) * dm.x + dm.y;
+    out[i] = fma(block_code(base, j % 32u), dm.x, dm.y);
 }
