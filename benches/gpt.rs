@@ -11,6 +11,7 @@ use std::time::Instant;
 use common::{check, millis, read, read_text};
 use genai_lab::formats::SafeTensors;
 use genai_lab::models::gpt::Gpt;
+use genai_lab::models::LanguageModel;
 use genai_lab::text::generation::Generation;
 use genai_lab::text::sampling::Sampling;
 use genai_lab::{Gpu, Result};
@@ -28,7 +29,7 @@ fn main() -> Result<()> {
     let got = pollster::block_on(gpt.forward(&gpu, &ids, 0, false)?.logits.read(&gpu))?;
     check("logits", &got, &want, 1e-4)?;
 
-    let block = gpt.block_size();
+    let block = gpt.context();
     let prompt: Vec<u32> = (0..block).map(|i| ids[i % ids.len()]).collect();
     for t in [64, block] {
         let ms = millis(&gpu, || gpt.forward(&gpu, &prompt[..t], 0, false).map(drop))?;

@@ -21,5 +21,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let j = i % p.k;
     let base = (ids[i / p.k] * (p.k / 32u) + j / 32u) * BLOCK_WORDS;
     let dm = block_scale(base);
-    out[i] = fma(block_code(base, j % 32u), dm.x, dm.y);
+    out[i] = fma(block_codes(base, (j % 32u) / 4u)[j % 4u], dm.x, dm.y);
 }

@@ -13,8 +13,9 @@ fn block_scale(base: u32) -> vec2<f32> {
     return unpack2x16float(w[base]);
 }
 
-// The code q of weight e (0..31) of the block at word `base`.
-fn block_code(base: u32, e: u32) -> f32 {
-    let byte = e % 16u;
-    return f32((w[base + 1u + byte / 4u] >> (8u * (byte % 4u) + 4u * (e / 16u))) & 15u);
+// The codes of weights 4g .. 4g + 3 (g in 0..8) of the block at word `base`: the low nibbles
+// of word g, or for g >= 4 the high nibbles of word g - 4.
+fn block_codes(base: u32, g: u32) -> vec4<f32> {
+    let v = w[base + 1u + g % 4u] >> (4u * (g / 4u));
+    return vec4<f32>(vec4<u32>(v, v >> 8u, v >> 16u, v >> 24u) & vec4<u32>(15u));
 }

@@ -12,8 +12,9 @@ fn block_scale(base: u32) -> vec2<f32> {
     return vec2<f32>(bitcast<f32>(w[base]), 0.0);
 }
 
-// The signed code q of weight e (0..31) of the block at word `base`.
-fn block_code(base: u32, e: u32) -> f32 {
-    let word = bitcast<i32>(w[base + 1u + e / 4u]);
-    return f32((word << (24u - 8u * (e % 4u))) >> 24u);
+// The signed codes of weights 4g .. 4g + 3 (g in 0..8) of the block at word `base`.
+fn block_codes(base: u32, g: u32) -> vec4<f32> {
+    // Each byte shifted to the top, then arithmetically back down: sign-extended.
+    let v = bitcast<i32>(w[base + 1u + g]);
+    return vec4<f32>(vec4<i32>(v << 24u, v << 16u, v << 8u, v) >> vec4<u32>(24u));
 }

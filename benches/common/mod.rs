@@ -1,6 +1,9 @@
 //! What the model benchmarks share: reading the committed files, checking a result against
 //! PyTorch's fixture, and timing.
 
+// Each benchmark uses some of these.
+#![allow(dead_code)]
+
 use std::time::Instant;
 
 use genai_lab::{Error, Gpu, Result};

@@ -162,11 +162,22 @@ impl Tensor {
 
     /// Submits the pending work and copies the tensor back to the CPU.
     pub async fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        let size = self.numel() as u64 * 4;
-        // The mappable copy is kept for the next read; one already in use (an overlapping read
-        // of this tensor) is not shared, a new one is made instead.
+        self.read_range(gpu, 0..self.numel()).await
+    }
+
+    /// Submits the pending work and copies elements `range` back (the last row of logits, say).
+    pub async fn read_range(&self, gpu: &Gpu, range: Range<usize>) -> Result<Vec<f32>> {
+        if range.start >= range.end || range.end > self.numel() {
+            return Err(Error::Invalid(format!(
+                "elements {range:?} are not a range of a tensor of shape {:?}",
+                self.shape
+            )));
+        }
+        let (from, size) = (range.start as u64 * 4, range.len() as u64 * 4);
+        // The mappable copy is kept for the next read of the same size; one already in use (an
+        // overlapping read of this tensor) is not shared, a new one is made instead.
         let taken = self.readback.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let staging = taken.unwrap_or_else(|| {
+        let staging = taken.filter(|b| b.size() == size).unwrap_or_else(|| {
             gpu.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("read back"),
                 size,
@@ -174,7 +185,7 @@ impl Tensor {
                 mapped_at_creation: false,
             })
         });
-        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&self.buffer, 0, &staging, 0, size));
+        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&self.buffer, from, &staging, 0, size));
         gpu.submit()?;
         let (tx, rx) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
@@ -218,6 +229,10 @@ mod tests {
             let got = target.read(gpu).await.unwrap();
             assert_eq!(&got[5..35], &replaced[7..37]);
             assert!(got[..5].iter().chain(&got[35..]).all(|v| v.is_nan()), "copied outside");
+            assert_eq!(target.read_range(gpu, 6..9).await.unwrap(), &replaced[8..11]);
+            assert_eq!(target.read_range(gpu, 30..35).await.unwrap(), &replaced[32..37]);
+            assert!(target.read_range(gpu, 30..41).await.is_err());
+            assert!(target.read_range(gpu, 3..3).await.is_err());
         }
 
         async fn bad_sizes_are_errors() {

@@ -7,6 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use super::weights::Weights;
+use super::{LanguageModel, Output};
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
 use crate::ops::attention::{attention, KvCache};
@@ -54,12 +55,6 @@ struct Block {
     c_fc: Linear,
     mlp_proj: Linear,
     cache: KvCache,
-}
-
-/// What one pass returns: logits `[t, vocab]`, and the attention weights when asked for.
-pub struct Output<'a> {
-    pub logits: &'a Tensor,
-    pub attention: Option<&'a Tensor>,
 }
 
 pub struct Gpt {
@@ -207,10 +202,6 @@ impl Gpt {
         &self.vocab
     }
 
-    pub fn block_size(&self) -> usize {
-        self.block_size
-    }
-
     pub fn n_layer(&self) -> usize {
         self.h.len()
     }
@@ -218,12 +209,20 @@ impl Gpt {
     pub fn n_head(&self) -> usize {
         self.n_head
     }
+}
 
-    /// Next-token logits `[t, vocab]` for tokens `ids` at positions `past..past + t`; the caches
-    /// must already hold positions `0..past` (from earlier calls), and get these `t` tokens.
+impl LanguageModel for Gpt {
+    fn vocab_size(&self) -> usize {
+        self.vocab.len()
+    }
+
+    fn context(&self) -> usize {
+        self.block_size
+    }
+
     /// With `watch_attention`, also the attention weights of the last `min(t, ATTENTION_ROWS)`
     /// queries, `[n_layer, n_head, rows, block_size]`, each row over the cache positions.
-    pub fn forward(
+    fn forward(
         &mut self,
         gpu: &Gpu,
         ids: &[u32],
@@ -293,6 +292,7 @@ impl Gpt {
 mod tests {
     use super::*;
     use crate::formats::safetensors::SafeTensors;
+    use crate::models::LanguageModel;
     use crate::testing::*;
 
     const CARD: &str = include_str!("../../www/models/gpt_shakespeare.json");
@@ -326,7 +326,7 @@ mod tests {
         async fn attention_weights_are_causal_and_agree_between_prompt_and_steps() {
             let gpu = gpu().await;
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
-            let (layers, heads, cap) = (gpt.n_layer(), gpt.n_head(), gpt.block_size());
+            let (layers, heads, cap) = (gpt.n_layer(), gpt.n_head(), gpt.context());
             let ids: Vec<u32> = (0..37).map(|i| (i * 29 % 81) as u32).collect();
             let plain = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
             let out = gpt.forward(gpu, &ids, 0, true).unwrap();

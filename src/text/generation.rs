@@ -1,11 +1,11 @@
-//! Writing text with the GPT, one token per step: the prompt is read in one pass, then each new
+//! Writing text with a language model, one token per step: the prompt is read in one pass, then each new
 //! token in one pass over one position, through the KV caches. When the text outgrows the
 //! model's context, the window slides: its older half is dropped and the rest read again, which
 //! costs one prompt pass per half a context of new tokens.
 
 use super::sampling::{probabilities, sample, Sampling};
 use crate::error::invalid;
-use crate::models::gpt::Gpt;
+use crate::models::LanguageModel;
 use crate::rng::Rng;
 use crate::{Gpu, Result};
 
@@ -21,6 +21,8 @@ pub struct Generation {
     /// The window was cut since the last step.
     slid: bool,
     remaining: usize,
+    /// Tokens that end the generation once written (a chat model's end of turn).
+    stop: Vec<u32>,
     sampling: Sampling,
     rng: Rng,
 }
@@ -32,13 +34,16 @@ pub struct Step {
     pub probabilities: Vec<f32>,
     /// How many tokens the model read for this prediction: the last `window` of the text.
     pub window: usize,
+    /// How many of them this step's pass read (the rest were in the caches).
+    pub fresh: usize,
     /// Attention weights `[n_layer, n_head, rows, block_size]` of the last `rows` queries of
     /// this step's pass, when watched; empty otherwise.
     pub attention: Vec<f32>,
     pub rows: usize,
     /// The window was cut before this step, and read again.
     pub slid: bool,
-    /// Tokens still to write after this one.
+    /// Tokens still to write after this one: 0 once the length is reached or a stop token
+    /// was written.
     pub remaining: usize,
 }
 
@@ -46,7 +51,7 @@ impl Generation {
     /// A generation of `length` tokens after `prompt`, drawing with `sampling` from `seed`. A
     /// prompt longer than the model's context keeps only its end, and the first step says so.
     pub fn new(
-        gpt: &Gpt,
+        model: &impl LanguageModel,
         prompt: &[u32],
         sampling: Sampling,
         seed: u64,
@@ -56,21 +61,28 @@ impl Generation {
         if prompt.is_empty() {
             invalid!("the prompt is empty: give the model at least one character to continue");
         }
-        if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= gpt.vocab().len()) {
-            invalid!("token id {bad} is outside the vocabulary of {}", gpt.vocab().len());
+        if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= model.vocab_size()) {
+            invalid!("token id {bad} is outside the vocabulary of {}", model.vocab_size());
         }
         if !(1..=MAX_LENGTH).contains(&length) {
             invalid!("the length must be from 1 to {MAX_LENGTH} tokens; got {length}");
         }
-        let start = prompt.len().saturating_sub(gpt.block_size());
+        let start = prompt.len().saturating_sub(model.context());
         Ok(Generation {
             window: prompt[start..].to_vec(),
             cached: 0,
             slid: start > 0,
             remaining: length,
+            stop: Vec::new(),
             sampling,
             rng: Rng::new(seed),
         })
+    }
+
+    /// Ends the generation as soon as one of `stop` is written (it is still returned).
+    pub fn stop_at(mut self, stop: &[u32]) -> Generation {
+        self.stop = stop.to_vec();
+        self
     }
 
     pub fn remaining(&self) -> usize {
@@ -79,35 +91,45 @@ impl Generation {
 
     /// Reads what the caches lack (the prompt, or the last token), draws the next token and
     /// appends it. With `watch_attention`, the step carries the pass's attention weights.
-    pub async fn step(&mut self, gpu: &Gpu, gpt: &mut Gpt, watch_attention: bool) -> Result<Step> {
+    pub async fn step(
+        &mut self,
+        gpu: &Gpu,
+        model: &mut impl LanguageModel,
+        watch_attention: bool,
+    ) -> Result<Step> {
         if self.remaining == 0 {
             invalid!("this generation has written all its tokens; start a new one");
         }
         let (fresh, window) = (&self.window[self.cached..], self.window.len());
-        let out = gpt.forward(gpu, fresh, self.cached, watch_attention)?;
+        let fresh_len = fresh.len();
+        let out = model.forward(gpu, fresh, self.cached, watch_attention)?;
         let (rows, attention) = match out.attention {
             Some(a) => (a.shape()[2], a.read(gpu).await?),
             None => (0, Vec::new()),
         };
-        let logits = out.logits.read(gpu).await?;
-        let last = &logits[logits.len() - gpt.vocab().len()..];
+        let vocab = out.logits.shape()[1];
+        let last =
+            out.logits.read_range(gpu, out.logits.numel() - vocab..out.logits.numel()).await?;
+        let last = &last[..];
         let id = sample(last, &self.sampling, &mut self.rng)? as u32;
         let slid = std::mem::take(&mut self.slid);
         self.cached = window;
         self.window.push(id);
-        self.remaining -= 1;
-        if self.window.len() > gpt.block_size() {
-            self.window.drain(..self.window.len() - gpt.block_size() / 2);
+        self.remaining = if self.stop.contains(&id) { 0 } else { self.remaining - 1 };
+        if self.window.len() > model.context() {
+            self.window.drain(..self.window.len() - model.context() / 2);
             (self.cached, self.slid) = (0, true);
         }
         let probabilities = probabilities(last, 1.0);
-        Ok(Step { id, probabilities, window, attention, rows, slid, remaining: self.remaining })
+        let remaining = self.remaining;
+        Ok(Step { id, probabilities, window, fresh: fresh_len, attention, rows, slid, remaining })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::gpt::Gpt;
     use crate::testing::*;
     use crate::Error;
 
@@ -159,7 +181,7 @@ mod tests {
         async fn the_window_slides_when_the_context_is_full() {
             let gpu = gpu().await;
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
-            let block = gpt.block_size();
+            let block = gpt.context();
             // A prompt longer than the context: the first step reads its last `block` tokens.
             let long: Vec<u32> = (0..block + 9).map(|i| (i * 13 % 81) as u32).collect();
             let mut g = Generation::new(&gpt, &long, sampling(0.0), 1, block / 2 + 10).unwrap();
@@ -184,7 +206,7 @@ mod tests {
             assert_eq!(windows.iter().filter(|&&w| w == block / 2).count(), 2, "{windows:?}");
         }
 
-        async fn bad_settings_are_refused() {
+        async fn a_stop_token_ends_it_and_bad_settings_are_refused() {
             let gpu = gpu().await;
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
             let invalid = |r: Result<Generation>| {
@@ -196,6 +218,11 @@ mod tests {
             invalid(Generation::new(&gpt, &[1], Sampling { top_p: 0.0, ..sampling(1.0) }, 1, 10));
             invalid(Generation::new(&gpt, &[1], sampling(1.0), 1, 0));
             invalid(Generation::new(&gpt, &[1], sampling(1.0), 1, MAX_LENGTH + 1));
+            // Greedy after "\n" writes some token first: stopping at it ends at once.
+            let first = write(&mut gpt, &[0], sampling(0.0), 1, 1).await[0].id;
+            let mut stopping = Generation::new(&gpt, &[0], sampling(0.0), 1, 50).unwrap().stop_at(&[first]);
+            let step = stopping.step(gpu, &mut gpt, false).await.unwrap();
+            assert_eq!((step.id, step.remaining, step.fresh), (first, 0, 1));
             let mut done = Generation::new(&gpt, &[1], sampling(1.0), 1, 1).unwrap();
             done.step(gpu, &mut gpt, false).await.unwrap();
             assert!(matches!(done.step(gpu, &mut gpt, false).await, Err(Error::Invalid(_))));

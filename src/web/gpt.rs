@@ -5,12 +5,12 @@ use std::rc::Rc;
 
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, Lab};
+use super::{js_error, Lab, Settings};
 use crate::models::gpt::Gpt;
+use crate::models::LanguageModel;
 use crate::text::chars::CharTokenizer;
-use crate::text::generation::{Generation, Step, MAX_LENGTH};
-use crate::text::sampling::Sampling;
-use crate::{Error, Gpu};
+use crate::text::generation::{Generation, Step};
+use crate::Gpu;
 
 #[wasm_bindgen]
 impl Lab {
@@ -33,16 +33,6 @@ pub struct GptModel {
     generation: Option<Generation>,
 }
 
-/// A whole number from JavaScript in `min..=max`, or an error that names it.
-fn whole(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Error> {
-    if value.fract() != 0.0 || !(min..=max).contains(&value) {
-        return Err(Error::Invalid(format!(
-            "{name} must be a whole number from {min} to {max}; got {value}"
-        )));
-    }
-    Ok(value as u64)
-}
-
 #[wasm_bindgen(js_class = Gpt)]
 impl GptModel {
     /// The characters the model knows, indexed by token id.
@@ -54,7 +44,7 @@ impl GptModel {
     /// How many characters the model reads at most.
     #[wasm_bindgen(getter, js_name = blockSize)]
     pub fn block_size(&self) -> usize {
-        self.gpt.block_size()
+        self.gpt.context()
     }
 
     #[wasm_bindgen(getter)]
@@ -80,14 +70,11 @@ impl GptModel {
         length: f64,
     ) -> Result<(), JsError> {
         self.generation = None;
-        let vocab = self.gpt.vocab().len();
+        let vocab = self.gpt.vocab_size();
         let started = (|| {
-            let top_k = whole("top-k", top_k, 0.0, vocab as f64)? as usize;
-            let sampling = Sampling { temperature: temperature as f32, top_k, top_p: top_p as f32 };
-            let seed = whole("the seed", seed, 0.0, 2f64.powi(53))?;
-            let length = whole("the length", length, 1.0, MAX_LENGTH as f64)? as usize;
+            let s = Settings::new(temperature, top_k, top_p, seed, length, vocab)?;
             let ids = self.tokenizer.encode(prompt)?;
-            Generation::new(&self.gpt, &ids, sampling, seed, length)
+            Generation::new(&self.gpt, &ids, s.sampling, s.seed, s.length)
         })();
         self.generation = Some(started.map_err(js_error)?);
         Ok(())

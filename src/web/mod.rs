@@ -8,8 +8,11 @@ use crate::models::gan::{Discriminator, Generator};
 use crate::models::nearest::NearestImages;
 use crate::models::vae::{standard_normal, Vae};
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
-use crate::{Gpu, Tensor};
+use crate::text::generation::MAX_LENGTH;
+use crate::text::sampling::Sampling;
+use crate::{Error, Gpu, Tensor};
 
+mod chat;
 mod gpt;
 
 #[wasm_bindgen(start)]
@@ -19,6 +22,42 @@ pub fn start() {
 
 pub(crate) fn js_error(e: crate::Error) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// Text generation settings from JavaScript numbers, each checked, so that NaN, fractions and
+/// negative counts are refused with a message rather than wrapped or truncated.
+pub(crate) struct Settings {
+    pub sampling: Sampling,
+    pub seed: u64,
+    pub length: usize,
+}
+
+impl Settings {
+    pub fn new(
+        temperature: f64,
+        top_k: f64,
+        top_p: f64,
+        seed: f64,
+        length: f64,
+        vocab: usize,
+    ) -> Result<Settings, Error> {
+        let top_k = whole("top-k", top_k, 0.0, vocab as f64)? as usize;
+        Ok(Settings {
+            sampling: Sampling { temperature: temperature as f32, top_k, top_p: top_p as f32 },
+            seed: whole("the seed", seed, 0.0, 2f64.powi(53))?,
+            length: whole("the length", length, 1.0, MAX_LENGTH as f64)? as usize,
+        })
+    }
+}
+
+/// A whole number from JavaScript in `min..=max`, or an error that names it.
+fn whole(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Error> {
+    if value.fract() != 0.0 || !(min..=max).contains(&value) {
+        return Err(Error::Invalid(format!(
+            "{name} must be a whole number from {min} to {max}; got {value}"
+        )));
+    }
+    Ok(value as u64)
 }
 
 /// A WebGPU device with our kernels compiled for it.

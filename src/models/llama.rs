@@ -1,0 +1,247 @@
+//! A Llama-architecture decoder read from a GGUF file (SmolLM2-135M-Instruct): token embedding,
+//! blocks of RMS-normed grouped-query attention with rotary positions and a SwiGLU MLP, a final
+//! RMS norm and the head (the embedding again when tied). Named as llama.cpp names the tensors
+//! (`blk.N.attn_q`, `ffn_gate`, ...). The matrices stay quantized on the GPU.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+
+use super::{LanguageModel, Output};
+use crate::error::invalid;
+use crate::formats::gguf::{dequantize, GgmlType, Gguf};
+use crate::ops::activation::{activation, Activation};
+use crate::ops::attention::{attention, KvCache};
+use crate::ops::binary::{binary, BinaryOp};
+use crate::ops::norm::rms_norm;
+use crate::ops::quant::{embedding_quant, matmul_quant, QuantTensor};
+use crate::ops::rope::{rope, RopeStyle};
+use crate::{Gpu, Result, Tensor};
+
+/// The hyperparameters, from the file's `llama.*` metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub n_layer: usize,
+    pub n_embd: usize,
+    pub n_ff: usize,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub vocab: usize,
+    /// The context the model was trained for.
+    pub context_length: usize,
+    pub rope_theta: f32,
+    pub rms_eps: f32,
+}
+
+impl Config {
+    pub fn read(file: &Gguf) -> Result<Config> {
+        let arch = file.str("general.architecture")?;
+        if arch != "llama" {
+            invalid!("gguf: architecture '{arch}' is not supported (llama is)");
+        }
+        let c = Config {
+            n_layer: file.usize("llama.block_count")?,
+            n_embd: file.usize("llama.embedding_length")?,
+            n_ff: file.usize("llama.feed_forward_length")?,
+            n_head: file.usize("llama.attention.head_count")?,
+            n_kv_head: file.usize("llama.attention.head_count_kv")?,
+            vocab: file.tensor("token_embd.weight")?.shape[0],
+            context_length: file.usize("llama.context_length")?,
+            rope_theta: file.f32("llama.rope.freq_base")?,
+            rms_eps: file.f32("llama.attention.layer_norm_rms_epsilon")?,
+        };
+        let sizes = [c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_kv_head, c.context_length];
+        let uneven = !c.n_embd.is_multiple_of(c.n_head) || !c.n_head.is_multiple_of(c.n_kv_head);
+        if sizes.contains(&0) || uneven {
+            invalid!("gguf: the model's sizes do not fit together: {c:?}");
+        }
+        let rope_dims = file.get("llama.rope.dimension_count").and_then(|v| v.as_u64());
+        if rope_dims.is_some_and(|d| d != c.head_dim() as u64) {
+            invalid!(
+                "gguf: rotary embedding on {rope_dims:?} of {} dims is not supported",
+                c.head_dim()
+            );
+        }
+        if !(c.rope_theta > 0.0 && c.rms_eps > 0.0) {
+            invalid!(
+                "gguf: rope theta {} and RMS epsilon {} must be positive",
+                c.rope_theta,
+                c.rms_eps
+            );
+        }
+        Ok(c)
+    }
+
+    pub fn head_dim(&self) -> usize {
+        self.n_embd / self.n_head
+    }
+}
+
+struct Block {
+    attn_norm: Tensor,
+    attn_q: QuantTensor,
+    attn_k: QuantTensor,
+    attn_v: QuantTensor,
+    attn_output: QuantTensor,
+    ffn_norm: Tensor,
+    ffn_gate: QuantTensor,
+    ffn_up: QuantTensor,
+    ffn_down: QuantTensor,
+    cache: KvCache,
+}
+
+pub struct Llama {
+    config: Config,
+    /// Positions the caches hold: the trained context, or less to save memory.
+    context: usize,
+    token_embd: QuantTensor,
+    blocks: Vec<Block>,
+    output_norm: Tensor,
+    /// `None` when the head is tied to the token embedding.
+    output: Option<QuantTensor>,
+    buffers: HashMap<usize, Buffers>,
+}
+
+/// Activations for a chunk of `t` tokens; `x` and `y` take turns as the residual stream.
+struct Buffers {
+    x: Tensor,
+    y: Tensor,
+    h: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    q_rot: Tensor,
+    k_rot: Tensor,
+    att: Tensor,
+    proj: Tensor,
+    gate: Tensor,
+    up: Tensor,
+    act: Tensor,
+    gated: Tensor,
+    logits: Tensor,
+}
+
+impl Buffers {
+    fn new(gpu: &Gpu, t: usize, c: &Config) -> Result<Buffers> {
+        let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
+        let (q_heads, kv_heads) = ([t, c.n_head, c.head_dim()], [t, c.n_kv_head, c.head_dim()]);
+        Ok(Buffers {
+            x: z(&[t, c.n_embd])?,
+            y: z(&[t, c.n_embd])?,
+            h: z(&[t, c.n_embd])?,
+            q: z(&q_heads)?,
+            k: z(&kv_heads)?,
+            v: z(&kv_heads)?,
+            q_rot: z(&q_heads)?,
+            k_rot: z(&kv_heads)?,
+            att: z(&q_heads)?,
+            proj: z(&[t, c.n_embd])?,
+            gate: z(&[t, c.n_ff])?,
+            up: z(&[t, c.n_ff])?,
+            act: z(&[t, c.n_ff])?,
+            gated: z(&[t, c.n_ff])?,
+            logits: z(&[t, c.vocab])?,
+        })
+    }
+}
+
+impl Llama {
+    /// Loads the model from GGUF bytes, with caches for `max_context` positions at most (the
+    /// trained context may need more memory than a browser tab should take).
+    pub fn load(gpu: &Gpu, bytes: &[u8], max_context: usize) -> Result<Llama> {
+        let file = Gguf::parse(bytes)?;
+        let c = Config::read(&file)?;
+        let (d, kv) = (c.n_embd, c.n_kv_head * c.head_dim());
+        let matrix = |name: &str, shape: [usize; 2]| -> Result<QuantTensor> {
+            let (info, data) = file.data(name, &shape)?;
+            QuantTensor::new(gpu, info.ty, shape, data)
+        };
+        let vector = |name: &str| -> Result<Tensor> {
+            let (info, data) = file.data(name, &[d])?;
+            if info.ty != GgmlType::F32 {
+                invalid!("gguf: norm '{name}' is {:?}; f32 expected", info.ty);
+            }
+            Tensor::from_slice(gpu, &[d], &dequantize(info.ty, data)?)
+        };
+        let context = c.context_length.min(max_context);
+        let mut blocks = Vec::with_capacity(c.n_layer);
+        for i in 0..c.n_layer {
+            let name = |part: &str| format!("blk.{i}.{part}.weight");
+            blocks.push(Block {
+                attn_norm: vector(&name("attn_norm"))?,
+                attn_q: matrix(&name("attn_q"), [d, d])?,
+                attn_k: matrix(&name("attn_k"), [kv, d])?,
+                attn_v: matrix(&name("attn_v"), [kv, d])?,
+                attn_output: matrix(&name("attn_output"), [d, d])?,
+                ffn_norm: vector(&name("ffn_norm"))?,
+                ffn_gate: matrix(&name("ffn_gate"), [c.n_ff, d])?,
+                ffn_up: matrix(&name("ffn_up"), [c.n_ff, d])?,
+                ffn_down: matrix(&name("ffn_down"), [d, c.n_ff])?,
+                cache: KvCache::new(gpu, context, c.n_kv_head, c.head_dim())?,
+            });
+        }
+        let output = match file.tensor("output.weight") {
+            Ok(_) => Some(matrix("output.weight", [c.vocab, d])?),
+            Err(_) => None,
+        };
+        Ok(Llama {
+            token_embd: matrix("token_embd.weight", [c.vocab, d])?,
+            output_norm: vector("output_norm.weight")?,
+            output,
+            blocks,
+            context,
+            config: c,
+            buffers: HashMap::new(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl LanguageModel for Llama {
+    fn vocab_size(&self) -> usize {
+        self.config.vocab
+    }
+
+    fn context(&self) -> usize {
+        self.context
+    }
+
+    /// Attention weights are not watched for this model: `attention` is always `None`.
+    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: bool) -> Result<Output<'_>> {
+        let (t, c) = (ids.len(), &self.config);
+        if t == 0 || past + t > self.context {
+            invalid!("{t} tokens after {past} do not fit the context of {}", self.context);
+        }
+        let b = match self.buffers.entry(t) {
+            Entry::Occupied(slot) => slot.into_mut(),
+            Entry::Vacant(slot) => slot.insert(Buffers::new(gpu, t, c)?),
+        };
+        let flat = |x: &Tensor| x.view(&[t, x.numel() / t]);
+        let scale = 1.0 / (c.head_dim() as f32).sqrt();
+        embedding_quant(gpu, &self.token_embd, ids, &b.x)?;
+        for block in &self.blocks {
+            rms_norm(gpu, &b.x, &block.attn_norm, c.rms_eps, &b.h)?;
+            matmul_quant(gpu, &b.h, &block.attn_q, &flat(&b.q)?)?;
+            matmul_quant(gpu, &b.h, &block.attn_k, &flat(&b.k)?)?;
+            matmul_quant(gpu, &b.h, &block.attn_v, &flat(&b.v)?)?;
+            rope(gpu, &b.q, past, c.rope_theta, RopeStyle::Adjacent, &b.q_rot)?;
+            rope(gpu, &b.k, past, c.rope_theta, RopeStyle::Adjacent, &b.k_rot)?;
+            block.cache.append(gpu, &b.k_rot, &b.v, past)?;
+            attention(gpu, &b.q_rot, &block.cache, past, scale, None, &b.att)?;
+            matmul_quant(gpu, &flat(&b.att)?, &block.attn_output, &b.proj)?;
+            binary(gpu, BinaryOp::Add, &b.x, &b.proj, &b.y)?;
+            rms_norm(gpu, &b.y, &block.ffn_norm, c.rms_eps, &b.h)?;
+            matmul_quant(gpu, &b.h, &block.ffn_gate, &b.gate)?;
+            matmul_quant(gpu, &b.h, &block.ffn_up, &b.up)?;
+            activation(gpu, Activation::Silu, &b.gate, &b.act)?;
+            binary(gpu, BinaryOp::Mul, &b.act, &b.up, &b.gated)?;
+            matmul_quant(gpu, &b.gated, &block.ffn_down, &b.proj)?;
+            binary(gpu, BinaryOp::Add, &b.y, &b.proj, &b.x)?;
+        }
+        rms_norm(gpu, &b.x, &self.output_norm, c.rms_eps, &b.h)?;
+        matmul_quant(gpu, &b.h, self.output.as_ref().unwrap_or(&self.token_embd), &b.logits)?;
+        Ok(Output { logits: &b.logits, attention: None })
+    }
+}

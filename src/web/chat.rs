@@ -1,0 +1,186 @@
+//! The pretrained chat model for JavaScript: load it from its GGUF bytes, start an answer to a
+//! conversation, then ask for one token at a time, each with the text it adds and the
+//! candidates the model weighed.
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+
+use super::{js_error, Lab, Settings};
+use crate::formats::gguf::Gguf;
+use crate::models::llama::Llama;
+use crate::models::LanguageModel;
+use crate::text::bpe::{take_utf8, BpeTokenizer};
+use crate::text::chat::{ChatTemplate, Message};
+use crate::text::generation::Generation;
+use crate::{Error, Gpu};
+
+/// Positions the caches hold: SmolLM2 was trained on 8192, but 2048 keep the caches at 94 MB.
+const CONTEXT: usize = 2048;
+/// Candidates each step reports.
+const TOP: usize = 5;
+
+#[wasm_bindgen]
+impl Lab {
+    /// Loads a Llama-architecture chat model (SmolLM2-135M-Instruct) from its GGUF file: the
+    /// weights stay quantized on the GPU, the tokenizer and chat template come from the file.
+    #[wasm_bindgen(js_name = loadChat)]
+    pub fn load_chat(&self, gguf: &[u8]) -> Result<ChatModel, JsError> {
+        let load = || -> Result<ChatModel, Error> {
+            let file = Gguf::parse(gguf)?;
+            let tokenizer = BpeTokenizer::from_gguf(&file)?;
+            let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)?;
+            let name = match (file.str("general.basename"), file.str("general.size_label")) {
+                (Ok(base), Ok(size)) => format!("{base} {size}"),
+                _ => file.str("general.name").unwrap_or("a chat model").to_string(),
+            };
+            let model = Llama::load(&self.gpu, gguf, CONTEXT)?;
+            let gpu = self.gpu.clone();
+            Ok(ChatModel {
+                gpu,
+                model,
+                tokenizer,
+                template,
+                name,
+                generation: None,
+                pending: vec![],
+            })
+        };
+        load().map_err(js_error)
+    }
+}
+
+#[wasm_bindgen(js_name = Chat)]
+pub struct ChatModel {
+    gpu: Rc<Gpu>,
+    model: Llama,
+    tokenizer: BpeTokenizer,
+    template: ChatTemplate,
+    name: String,
+    generation: Option<Generation>,
+    /// Bytes of a character whose tokens are not all written yet.
+    pending: Vec<u8>,
+}
+
+#[wasm_bindgen(js_class = Chat)]
+impl ChatModel {
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// How many tokens of conversation the model can read.
+    #[wasm_bindgen(getter)]
+    pub fn context(&self) -> usize {
+        self.model.context()
+    }
+
+    /// Starts the answer to `messages` (JSON: `[{role, content}, ...]`, ending with the user's)
+    /// of at most `max_tokens` tokens. Throws for bad messages or settings, and for a
+    /// conversation longer than the context.
+    pub fn start(
+        &mut self,
+        messages: &str,
+        temperature: f64,
+        top_k: f64,
+        top_p: f64,
+        seed: f64,
+        max_tokens: f64,
+    ) -> Result<(), JsError> {
+        self.generation = None;
+        self.pending.clear();
+        let started = (|| {
+            let s = Settings::new(
+                temperature,
+                top_k,
+                top_p,
+                seed,
+                max_tokens,
+                self.model.vocab_size(),
+            )?;
+            let messages = Message::parse_list(messages)?;
+            let ids = self.template.encode(&self.tokenizer, &messages)?;
+            if ids.len() >= self.model.context() {
+                return Err(Error::Invalid(format!(
+                    "the conversation is {} tokens; the model reads at most {}: start a new chat",
+                    ids.len(),
+                    self.model.context()
+                )));
+            }
+            let stop: Vec<u32> = self.tokenizer.eos.into_iter().collect();
+            Ok(Generation::new(&self.model, &ids, s.sampling, s.seed, s.length)?.stop_at(&stop))
+        })();
+        self.generation = Some(started.map_err(js_error)?);
+        Ok(())
+    }
+
+    /// Writes the next token of the answer `start` began.
+    pub async fn step(&mut self) -> Result<ChatStep, JsError> {
+        let generation = self
+            .generation
+            .as_mut()
+            .ok_or_else(|| JsError::new("no answer in progress: call start() first"))?;
+        let step = generation.step(&self.gpu, &mut self.model, false).await.map_err(js_error)?;
+        let done = step.remaining == 0;
+        if Some(step.id) != self.tokenizer.eos {
+            self.pending.extend(self.tokenizer.decode_bytes(&[step.id]).map_err(js_error)?);
+        }
+        let mut text = take_utf8(&mut self.pending);
+        if done && !self.pending.is_empty() {
+            text += &String::from_utf8_lossy(&std::mem::take(&mut self.pending));
+        }
+        let p = &step.probabilities;
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        let top = TOP.min(p.len());
+        order.sort_unstable_by(|&a, &b| p[b].total_cmp(&p[a]));
+        order.truncate(top);
+        let top_tokens =
+            order.iter().map(|&i| self.tokenizer.decode(&[i as u32]).unwrap_or_default()).collect();
+        let top_probabilities = order.iter().map(|&i| p[i]).collect();
+        Ok(ChatStep { text, done, prompt_tokens: step.fresh, top_tokens, top_probabilities })
+    }
+}
+
+/// One token of an answer.
+#[wasm_bindgen]
+pub struct ChatStep {
+    text: String,
+    done: bool,
+    prompt_tokens: usize,
+    top_tokens: Vec<String>,
+    top_probabilities: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl ChatStep {
+    /// The text this token adds: empty while a character's bytes are still incomplete, and for
+    /// the end-of-turn token.
+    #[wasm_bindgen(getter)]
+    pub fn text(&self) -> String {
+        self.text.clone()
+    }
+
+    /// The answer has ended: the model closed its turn, or the token budget ran out.
+    #[wasm_bindgen(getter)]
+    pub fn done(&self) -> bool {
+        self.done
+    }
+
+    /// How many tokens this step's pass read: the conversation on the first step, then 1.
+    #[wasm_bindgen(getter, js_name = promptTokens)]
+    pub fn prompt_tokens(&self) -> usize {
+        self.prompt_tokens
+    }
+
+    /// The likeliest next tokens at this step, most likely first, as text.
+    #[wasm_bindgen(getter, js_name = topTokens)]
+    pub fn top_tokens(&self) -> Vec<String> {
+        self.top_tokens.clone()
+    }
+
+    /// Their probabilities (temperature 1).
+    #[wasm_bindgen(getter, js_name = topProbabilities)]
+    pub fn top_probabilities(&self) -> Vec<f32> {
+        self.top_probabilities.clone()
+    }
+}

@@ -1,0 +1,144 @@
+//! SmolLM2-135M-Instruct from its GGUF file against an independent reference: Hugging Face
+//! transformers and tokenizers reading the same file (`training/smollm_fixtures.py`). Native
+//! only: the 98 MB file is read from disk (`scripts/fetch-smollm.sh` puts it there; the test
+//! command runs that first). The page test covers the browser.
+#![cfg(not(target_arch = "wasm32"))]
+
+use genai_lab::formats::gguf::Gguf;
+use genai_lab::formats::{Json, SafeTensors};
+use genai_lab::models::llama::Llama;
+use genai_lab::models::LanguageModel;
+use genai_lab::text::bpe::BpeTokenizer;
+use genai_lab::text::chat::{ChatTemplate, Message};
+use genai_lab::Gpu;
+
+const GGUF: &str = "www/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+
+fn gguf_bytes() -> Vec<u8> {
+    std::fs::read(GGUF).unwrap_or_else(|e| panic!("{GGUF}: {e}; run scripts/fetch-smollm.sh"))
+}
+
+fn ids(json: &Json) -> Vec<u32> {
+    let items = json.as_array().expect("an array of token ids");
+    items.iter().map(|i| i.as_usize().expect("a token id") as u32).collect()
+}
+
+#[test]
+fn tokenizer_matches_the_reference_on_every_case() {
+    let bytes = gguf_bytes();
+    let tok = BpeTokenizer::from_gguf(&Gguf::parse(&bytes).unwrap()).unwrap();
+    let text = std::fs::read_to_string("tests/fixtures/smollm2_tokens.json").unwrap();
+    let fixture = Json::parse(&text).unwrap();
+    let cases = fixture.get("cases").and_then(Json::as_array).unwrap();
+    assert!(cases.len() >= 300, "{} cases", cases.len());
+    let mut wrong = Vec::new();
+    for case in cases {
+        let text = case.get("text").and_then(Json::as_str).unwrap();
+        // `ids`: control tokens in the text parsed (as the chat template's text is); `ids_plain`,
+        // where given, the same text with them tokenized as plain text.
+        let want = ids(case.get("ids").unwrap());
+        let got = tok.encode(text, true);
+        if got != want {
+            wrong.push(format!("{text:?}: got {got:?}, want {want:?}"));
+        }
+        if let Some(plain) = case.get("ids_plain") {
+            if tok.encode(text, false) != ids(plain) {
+                wrong.push(format!("{text:?} as plain text"));
+            }
+        }
+        assert_eq!(tok.decode(&want).unwrap(), text, "decoding the reference's ids");
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases differ:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[test]
+fn chat_template_renders_and_encodes_as_the_reference() {
+    let bytes = gguf_bytes();
+    let file = Gguf::parse(&bytes).unwrap();
+    let tok = BpeTokenizer::from_gguf(&file).unwrap();
+    let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template").unwrap()).unwrap();
+    let text = std::fs::read_to_string("tests/fixtures/smollm2_tokens.json").unwrap();
+    let fixture = Json::parse(&text).unwrap();
+    let chat = fixture.get("chat").unwrap();
+    let question = chat.get("question").unwrap();
+    let asked =
+        Message::parse_list(r#"[{"role":"user","content":"What is the capital of France?"}]"#);
+    let asked = asked.unwrap();
+    assert_eq!(Some(template.render(&asked).as_str()), question.get("text").and_then(Json::as_str));
+    assert_eq!(template.encode(&tok, &asked).unwrap(), ids(question.get("ids").unwrap()));
+    let two = chat.get("two_turns").unwrap();
+    let messages: Vec<Message> = two
+        .get("messages")
+        .and_then(Json::as_array)
+        .unwrap()
+        .iter()
+        .map(|m| Message {
+            role: m.get("role").and_then(Json::as_str).unwrap().into(),
+            content: m.get("content").and_then(Json::as_str).unwrap().into(),
+        })
+        .collect();
+    assert_eq!(Some(template.render(&messages).as_str()), two.get("text").and_then(Json::as_str));
+    assert_eq!(template.encode(&tok, &messages).unwrap(), ids(two.get("ids").unwrap()));
+}
+
+/// |got - want| <= atol + rtol |want| everywhere; returns the largest difference.
+fn close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let mut worst = 0.0f32;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs();
+        assert!(err <= atol + rtol * w.abs(), "{what}: element {i} is {g}, reference {w}");
+        worst = worst.max(err);
+    }
+    println!("{what}: largest difference {worst:.2e}");
+    worst
+}
+
+#[test]
+fn logits_and_greedy_tokens_match_the_reference() {
+    let bytes = gguf_bytes();
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let mut model = Llama::load(&gpu, &bytes, 512).unwrap();
+    let vocab = model.vocab_size();
+    let fixture_bytes = std::fs::read("tests/fixtures/smollm2_logits.safetensors").unwrap();
+    let fixture = SafeTensors::parse(&fixture_bytes).unwrap();
+    let tokens = |name: &str| -> Vec<u32> {
+        let n = fixture.shape(name).unwrap()[0];
+        fixture.i64(name, &[n]).unwrap().iter().map(|&i| i as u32).collect()
+    };
+    // Logits of size ~20 after 30 blocks of sums over 576-1536 products, in another order than
+    // PyTorch's (which multiplies the same weights, dequantized): 8.5e-5 at most on lavapipe.
+    let (atol, rtol) = (4e-4, 1e-5);
+    for n in 0..3 {
+        let ids = tokens(&format!("ids_{n}"));
+        let logits = model.forward(&gpu, &ids, 0, false).unwrap().logits;
+        let got = pollster::block_on(logits.read(&gpu)).unwrap();
+        let last = fixture.f32(&format!("last_logits_{n}"), &[vocab]).unwrap();
+        close(&format!("prompt {n}, last position"), &got[got.len() - vocab..], &last, atol, rtol);
+        if n == 0 {
+            let all = fixture.f32("logits_0", &[ids.len(), vocab]).unwrap();
+            close("prompt 0, every position", &got, &all, atol, rtol);
+        }
+    }
+
+    // Greedy decoding through the cache, one token per pass: the same 32 tokens.
+    let want = tokens("greedy_ids");
+    let mut fresh = tokens("greedy_prompt_ids");
+    let (mut past, mut got) = (0, Vec::new());
+    while got.len() < want.len() {
+        let logits = model.forward(&gpu, &fresh, past, false).unwrap().logits;
+        let n = logits.numel();
+        let last = pollster::block_on(logits.read_range(&gpu, n - vocab..n)).unwrap();
+        let best = (0..vocab).max_by(|&a, &b| last[a].total_cmp(&last[b])).unwrap() as u32;
+        past += fresh.len();
+        fresh = vec![best];
+        got.push(best);
+    }
+    assert_eq!(got, want, "greedy tokens");
+}
