@@ -1,7 +1,9 @@
 // A small static file server for www/ (node only, no dependencies), with the MIME types the
-// page needs (.wasm must be application/wasm for streaming compilation).
+// page needs (.wasm must be application/wasm for streaming compilation). Files are streamed
+// with their Content-Length, so the page can show a large download's progress.
+import { createReadStream } from 'node:fs';
 import { createServer } from 'node:http';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,14 +23,26 @@ export function serve(root, port) {
       res.writeHead(403).end();
       return;
     }
+    let info;
     try {
-      if ((await stat(file)).isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-      res.end(body);
+      info = await stat(file);
+      if (info.isDirectory()) {
+        file = join(file, 'index.html');
+        info = await stat(file);
+      }
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
     }
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'content-length': info.size,
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    createReadStream(file).on('error', () => res.destroy()).pipe(res);
   });
   return new Promise((done, fail) => {
     server.once('error', fail);

@@ -3,6 +3,8 @@
 import init, { Lab } from './pkg/genai_lab.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
+import { initGptTab } from './gpt.js';
+import { initModelPicker, initChatTab } from './chat.js';
 
 const adapterLine = document.getElementById('adapter');
 
@@ -58,6 +60,7 @@ function selectTab(tab) {
 for (const tab of document.querySelectorAll('[role="tab"]')) {
   tab.addEventListener('click', () => selectTab(tab));
 }
+initModelPicker(); // the Transformer tab's two models, explained even without WebGPU
 
 const lab = await startGpu().catch((e) => {
   showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`);
@@ -66,5 +69,7 @@ const lab = await startGpu().catch((e) => {
 if (lab) {
   const gan = initGanTab(lab); // first: it gives the shared GAN helpers the Lab
   initVaeTab(lab); // loads its models when its tab is first shown
+  initGptTab(lab); // likewise
+  initChatTab(lab); // downloads its model only when asked
   await gan;
 }

@@ -1,0 +1,511 @@
+// The Transformer tab's second model: SmolLM2-135M-Instruct, a small pretrained chat model, in
+// 4-bit GGUF form. Its 98 MB are fetched only when the reader asks, with a progress bar, and kept
+// with the Cache API so a reload does not fetch them again. The conversation is a list of
+// { role, content }; each turn hands the whole list to the model, which renders its chat template
+// and answers one token per step. Every call into the model goes through the queue the other
+// tabs use (`serial`): wasm-bindgen refuses any use of an object while one of its async calls is
+// in flight. The answer loop checks a stop flag between steps, and the page redraws at most once
+// per animation frame.
+import { serial } from './gan.js';
+
+const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+const URL_PATH = `models/${FILE}`;
+const TITLE = 'SmolLM2-135M-Instruct'; // the file's own name ("smollm2 135M") says less
+const CACHE = 'genai-lab-models-v1'; // bump the version to drop files cached by older pages
+const TOP = 5; // probability bars
+
+const els = {};
+const state = {
+  lab: null,
+  loading: null, // Promise of the model while it loads
+  model: null, // { chat, name, context } once loaded
+  messages: [], // the conversation: { role: 'user' | 'assistant', content }
+  turn: null, // the answer being written or last written (see newTurn)
+  turns: 0, // answers asked for, for the page test
+  running: false,
+  stop: false,
+  frame: 0, // a requested animation frame, or 0
+};
+
+// ---- Helpers -----------------------------------------------------------------------------
+
+const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const duration = (ms) => (ms < 10_000 ? `${Math.round(ms)} ms` : seconds(ms));
+const plural = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
+
+// Spaces and newlines drawn so they can be seen (a token often starts with a space).
+const shown = (token) => (token === '' ? '(part of a character)'
+  : token.replaceAll(' ', '␣').replaceAll('\n', '↵').replaceAll('\t', '⇥'));
+
+function setStatus(text, kind = 'ready') {
+  els.status.textContent = text;
+  els.status.dataset.state = kind;
+}
+
+function showMessage(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+const errorText = (e) => e?.message ?? String(e);
+
+// Lets the browser paint (the status line, the full progress bar) before a long synchronous call.
+const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+
+// A number from an input; an empty field is an error that names it. The model checks the
+// ranges (and that counts are whole) itself.
+function number(el, name) {
+  const value = el.valueAsNumber;
+  if (Number.isNaN(value)) throw new Error(`The ${name} is not a number.`);
+  return value;
+}
+
+function readSettings() {
+  return {
+    temperature: number(els.temperature, 'temperature'),
+    topK: number(els.topK, 'top-k'),
+    topP: number(els.topP, 'top-p'),
+    seed: number(els.seed, 'seed'),
+    maxTokens: number(els.max, 'number of tokens'),
+  };
+}
+
+// ---- The file: from the cache, or downloaded with progress -------------------------------
+
+// The cache, or null where the browser offers none (an insecure origin, some private modes).
+async function openCache() {
+  if (!('caches' in window)) return null;
+  try {
+    return await caches.open(CACHE);
+  } catch {
+    return null;
+  }
+}
+
+async function cachedResponse() {
+  const cache = await openCache();
+  try {
+    return (await cache?.match(URL_PATH)) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+// Reads a response's body to its end, reporting the bytes read so far; `total` is the expected
+// size (0 if unknown), and the result grows past it if the body is longer.
+async function readBody(response, total, progress) {
+  const reader = response.body.getReader();
+  let bytes = new Uint8Array(total);
+  let length = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (length + value.length > bytes.length) {
+      const grown = new Uint8Array(Math.max(2 * bytes.length, length + value.length));
+      grown.set(bytes.subarray(0, length));
+      bytes = grown;
+    }
+    bytes.set(value, length);
+    length += value.length;
+    progress(length);
+  }
+  return length === bytes.length ? bytes : bytes.slice(0, length);
+}
+
+// Draws the progress bar, at most once per animation frame.
+function progressMeter(total, verb) {
+  let read = 0;
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    els.progress.max = total || 1;
+    els.progress.value = total ? Math.min(read, total) : 0;
+    els.progressText.textContent = total ? `${verb} ${megabytes(read)} of ${megabytes(total)} MB`
+      : `${verb} ${megabytes(read)} MB`;
+  };
+  draw();
+  return {
+    update(n) {
+      read = n;
+      frame ||= requestAnimationFrame(draw);
+    },
+    finish() {
+      cancelAnimationFrame(frame);
+      total ||= read;
+      draw();
+    },
+  };
+}
+
+// The GGUF's bytes and where they came from: the cache if it holds them, else the server.
+async function fetchFile() {
+  els.download.hidden = false;
+  const cached = await cachedResponse();
+  if (cached) {
+    const total = Number(cached.headers.get('content-length')) || 0;
+    const meter = progressMeter(total, 'Reading from the cache:');
+    const bytes = await readBody(cached, total, meter.update);
+    meter.finish();
+    return { bytes, source: 'cache' };
+  }
+  let response;
+  try {
+    response = await fetch(URL_PATH);
+  } catch (e) {
+    throw new Error(`The download of ${FILE} failed: ${errorText(e)}`);
+  }
+  if (!response.ok) {
+    throw new Error(response.status === 404
+      ? `The server has no ${URL_PATH} (HTTP 404). The file is not part of the repository: ` +
+        'whoever runs the server must fetch it with scripts/fetch-smollm.sh.'
+      : `The download of ${FILE} failed: HTTP ${response.status} ${response.statusText}`);
+  }
+  const total = Number(response.headers.get('content-length')) || 0;
+  const meter = progressMeter(total, 'Downloaded');
+  const bytes = await readBody(response, total, meter.update);
+  meter.finish();
+  if (total && bytes.length !== total) {
+    throw new Error(`The download of ${FILE} was cut short: ${bytes.length} of ${total} bytes.`);
+  }
+  return { bytes, source: 'network' };
+}
+
+// Keeps the file for the next visit. Resolves to '' or to why it was not kept; never throws.
+async function keep(bytes) {
+  const cache = await openCache();
+  if (!cache) return 'this browser offers no cache here';
+  try {
+    // The Response copies the bytes, so the caller may hand them on at once.
+    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
+    await cache.put(URL_PATH, new Response(bytes, { headers }));
+    return '';
+  } catch (e) {
+    return errorText(e);
+  }
+}
+
+// ---- Loading -----------------------------------------------------------------------------
+
+async function load() {
+  const begin = performance.now();
+  setStatus('Fetching the model…', 'busy');
+  const { bytes, source } = await fetchFile();
+  const fetched = performance.now();
+  const kept = source === 'network' ? keep(bytes) : Promise.resolve('');
+  setStatus(`Loading ${megabytes(bytes.length)} MB onto the GPU…`, 'busy');
+  await nextPaint();
+  // Read the getters once, here: later they could meet a step in flight. Nothing keeps the
+  // bytes once loadChat has copied them, so they can be collected.
+  const model = await serial(() => {
+    const chat = state.lab.loadChat(bytes);
+    return { chat, name: chat.name, context: chat.context };
+  });
+  const loaded = performance.now();
+  const notKept = await kept;
+  model.size = bytes.length;
+  model.source = source;
+  model.fetchMs = fetched - begin;
+  model.loadMs = loaded - fetched;
+  model.notKept = notKept;
+  return model;
+}
+
+async function startLoading() {
+  if (state.loading || state.model) return;
+  els.load.disabled = true;
+  showMessage(els.error, '');
+  state.loading = load();
+  try {
+    const m = await state.loading;
+    state.model = m;
+    const from = m.source === 'cache' ? `read ${megabytes(m.size)} MB from this browser's cache`
+      : `downloaded ${megabytes(m.size)} MB in ${seconds(m.fetchMs)}`;
+    const kept = m.notKept ? ` (not cached: ${m.notKept})` : '';
+    setStatus(`${TITLE} (Q4_1) · ${plural(m.context, 'token')} of context · ${from}${kept}, ` +
+      `loaded in ${seconds(m.loadMs)}`);
+    els.status.dataset.source = m.source;
+    els.status.dataset.name = m.name;
+    els.status.dataset.loadMs = String(Math.round(m.fetchMs + m.loadMs));
+    els.intro.hidden = true;
+    els.ui.hidden = false;
+  } catch (e) {
+    // A missing file or a bad one: the message says what to do; the button may try again.
+    setStatus('The model did not load.', 'error');
+    showMessage(els.error, errorText(e));
+    els.download.hidden = true;
+    els.load.disabled = false;
+    await showCached();
+  } finally {
+    state.loading = null;
+  }
+}
+
+// Says whether the file is already in this browser's cache, and names the button to match.
+async function showCached() {
+  const cached = Boolean(await cachedResponse());
+  els.cacheNote.dataset.cached = String(cached);
+  if (cached) {
+    els.cacheNote.textContent = 'Cached in this browser: it loads without downloading.';
+    els.load.textContent = 'Load (cached, 98 MB)';
+  }
+}
+
+// ---- Answering ---------------------------------------------------------------------------
+
+function newTurn(element, maxTokens) {
+  return {
+    element, // the assistant's message
+    maxTokens,
+    answer: '',
+    steps: 0,
+    promptTokens: 0,
+    prefillMs: 0, // the first step: reading the conversation (the prefill) and drawing one token
+    firstEnd: 0,
+    lastEnd: 0,
+    top: null, // the last step's candidates: { tokens, probabilities, text }
+    stopped: false,
+    ended: false,
+  };
+}
+
+function addMessage(role, content) {
+  els.messages.querySelector('.chat-empty')?.remove();
+  const div = document.createElement('div');
+  div.className = 'chat-msg';
+  div.dataset.role = role;
+  div.textContent = content;
+  els.messages.append(div);
+  els.messages.scrollTop = els.messages.scrollHeight;
+  return div;
+}
+
+// Takes what the page needs from one step and frees it; returns whether the answer ended.
+function record(turn, s, ms) {
+  const step = {
+    text: s.text, done: s.done, promptTokens: s.promptTokens,
+    tokens: s.topTokens, probabilities: s.topProbabilities,
+  };
+  s.free();
+  turn.answer += step.text;
+  turn.steps++;
+  turn.lastEnd = performance.now();
+  if (turn.steps === 1) {
+    turn.promptTokens = step.promptTokens;
+    turn.prefillMs = ms;
+    turn.firstEnd = turn.lastEnd;
+  }
+  turn.top = { tokens: step.tokens, probabilities: step.probabilities, text: step.text };
+  return step.done;
+}
+
+function setRunning(on) {
+  state.running = on;
+  els.send.disabled = on;
+  els.reset.disabled = on;
+  els.stop.disabled = !on;
+  if (on) els.messages.dataset.state = 'running';
+}
+
+async function send() {
+  const m = state.model;
+  const text = els.input.value.trim();
+  if (!m || state.running || !text) return;
+  els.messages.dataset.turn = String(++state.turns);
+  showMessage(els.error, '');
+  const messages = [...state.messages, { role: 'user', content: text }];
+  let settings;
+  try {
+    settings = readSettings();
+    const { temperature, topK, topP, seed, maxTokens } = settings;
+    await serial(() => m.chat.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens));
+  } catch (e) {
+    // Bad settings, or a conversation longer than the context: the message says what to change.
+    showMessage(els.error, errorText(e));
+    els.messages.dataset.state = 'error';
+    return;
+  }
+  state.messages = messages;
+  els.input.value = '';
+  addMessage('user', text);
+  const turn = newTurn(addMessage('assistant', ''), settings.maxTokens);
+  turn.element.classList.add('streaming');
+  state.turn = turn;
+  state.stop = false;
+  setRunning(true);
+  render();
+  let outcome = 'done';
+  try {
+    let done = false;
+    while (!done && !state.stop) {
+      const begin = performance.now();
+      const s = await serial(() => m.chat.step());
+      done = record(turn, s, performance.now() - begin);
+      requestRender();
+    }
+    turn.ended = done;
+    turn.stopped = !done;
+  } catch (e) {
+    console.error(e);
+    showMessage(els.error, `The model failed: ${errorText(e)}`);
+    outcome = 'error';
+  } finally {
+    // What it said so far is part of the conversation, even when stopped.
+    state.messages.push({ role: 'assistant', content: turn.answer });
+    turn.element.classList.remove('streaming');
+    setRunning(false);
+    cancelAnimationFrame(state.frame);
+    state.frame = 0;
+    render();
+    els.messages.dataset.state = outcome;
+  }
+}
+
+function reset() {
+  if (state.running) return;
+  state.messages = [];
+  state.turn = null;
+  els.messages.replaceChildren();
+  const empty = document.createElement('p');
+  empty.className = 'chat-empty gpt-note';
+  empty.textContent = 'Ask it something.';
+  els.messages.append(empty);
+  els.messages.dataset.state = 'idle';
+  showMessage(els.error, '');
+  els.speed.textContent = '';
+  delete els.speed.dataset.tokensPerSecond;
+  els.barsCaption.textContent = 'Send a message to see what the model chooses between.';
+  clearBars();
+  els.input.focus();
+}
+
+// ---- Drawing -----------------------------------------------------------------------------
+
+function requestRender() {
+  state.frame ||= requestAnimationFrame(() => {
+    state.frame = 0;
+    render();
+  });
+}
+
+function render() {
+  const turn = state.turn;
+  if (!turn) return;
+  const list = els.messages;
+  const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+  turn.element.textContent = turn.answer;
+  if (atBottom) list.scrollTop = list.scrollHeight;
+  drawSpeed(turn);
+  drawBars(turn);
+}
+
+// Prefill: the first step reads the whole rendered conversation. Decode: the steps after it,
+// one token each, over the time from the end of the first step to the end of the last.
+function drawSpeed(turn) {
+  const parts = [];
+  if (turn.steps > 0) {
+    parts.push(`prefill: ${plural(turn.promptTokens, 'prompt token')} in ${duration(turn.prefillMs)}`);
+  }
+  if (turn.steps > 1) {
+    const perSecond = ((turn.steps - 1) * 1000) / (turn.lastEnd - turn.firstEnd);
+    els.speed.dataset.tokensPerSecond = String(perSecond);
+    parts.push(`decode: ${plural(turn.steps - 1, 'token')} at ${perSecond.toFixed(perSecond < 1 ? 2 : 1)} tokens/s`);
+  } else {
+    delete els.speed.dataset.tokensPerSecond;
+  }
+  if (turn.stopped) parts.push('stopped');
+  else if (turn.ended && turn.steps >= turn.maxTokens) parts.push(`cut at the ${turn.maxTokens}-token limit`);
+  else if (turn.ended) parts.push('the model ended its turn');
+  els.speed.textContent = parts.join(' · ');
+}
+
+// The five likeliest tokens (at temperature 1) the step just taken drew from; the one drawn is
+// marked when it is among them and wrote a whole token's text.
+function drawBars(turn) {
+  const top = turn.top;
+  if (!top) return;
+  els.barsCaption.textContent = `Token ${turn.steps} of the answer: the model chose between`;
+  [...els.bars.children].forEach((row, i) => {
+    const token = top.tokens[i];
+    const p = top.probabilities[i];
+    row.hidden = token === undefined;
+    if (token === undefined) return;
+    const percent = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%';
+    // The end-of-turn token writes no text: mark it by its special-token look.
+    const chosen = top.text !== '' ? token === top.text : turn.ended && /^<\|.+\|>$/.test(token);
+    row.querySelector('.gpt-char').textContent = shown(token);
+    row.querySelector('.gpt-fill').style.width = `${p * 100}%`;
+    row.querySelector('.gpt-percent').textContent = percent;
+    row.classList.toggle('chosen', chosen);
+    row.setAttribute('aria-label', `${JSON.stringify(token)}: ${percent}${chosen ? ', drawn' : ''}`);
+  });
+}
+
+function clearBars() {
+  for (const row of els.bars.children) {
+    row.hidden = false;
+    row.classList.remove('chosen');
+    row.querySelector('.gpt-char').textContent = '';
+    row.querySelector('.gpt-fill').style.width = '0';
+    row.querySelector('.gpt-percent').textContent = '';
+    row.removeAttribute('aria-label');
+  }
+}
+
+// ---- Start -------------------------------------------------------------------------------
+
+function buildBars() {
+  els.bars.replaceChildren(...Array.from({ length: TOP }, () => {
+    const row = document.createElement('div');
+    row.className = 'gpt-bar chat-bar';
+    row.setAttribute('role', 'listitem');
+    row.innerHTML = '<span class="gpt-char"></span><span class="gpt-track" aria-hidden="true">' +
+      '<span class="gpt-fill"></span></span><span class="gpt-percent"></span>';
+    return row;
+  }));
+}
+
+function findElements() {
+  const ids = {
+    lab: 'chat-lab', intro: 'chat-intro', cacheNote: 'chat-cache-note', load: 'chat-load',
+    download: 'chat-download', progress: 'chat-progress', progressText: 'chat-progress-text',
+    status: 'chat-status', error: 'chat-error', ui: 'chat-ui', temperature: 'chat-temperature',
+    topP: 'chat-top-p', topK: 'chat-top-k', seed: 'chat-seed', max: 'chat-max',
+    messages: 'chat-messages', form: 'chat-form', input: 'chat-input', send: 'chat-send',
+    stop: 'chat-stop', reset: 'chat-reset', speed: 'chat-speed', bars: 'chat-bars',
+    barsCaption: 'chat-bars-caption',
+  };
+  for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
+}
+
+// The Transformer tab's model picker: the character GPT or the chat model. Works without
+// WebGPU too, to show each model's explanation.
+export function initModelPicker() {
+  const picker = document.getElementById('tf-model');
+  const show = () => {
+    const choice = picker.querySelector('input:checked')?.value ?? 'gpt';
+    document.getElementById('tf-gpt').hidden = choice !== 'gpt';
+    document.getElementById('tf-chat').hidden = choice !== 'chat';
+  };
+  picker.addEventListener('change', show);
+  show();
+}
+
+// Shows the chat controls; nothing is downloaded until the reader asks.
+export async function initChatTab(lab) {
+  state.lab = lab;
+  findElements();
+  buildBars();
+  els.lab.hidden = false;
+  els.load.addEventListener('click', () => startLoading());
+  els.form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    send();
+  });
+  els.stop.addEventListener('click', () => {
+    state.stop = true;
+    els.stop.disabled = true;
+  });
+  els.reset.addEventListener('click', reset);
+  await showCached();
+}

@@ -1,0 +1,426 @@
+// The Transformer tab: a character-level GPT writes text one character at a time on WebGPU.
+// After each character the page shows the model's ten likeliest next characters and, for one
+// layer and head, how much each recent character attended to each earlier one. Every call into
+// the model goes through the queue the other tabs use (`serial`): wasm-bindgen refuses any use
+// of an object while one of its async calls is in flight. The writing loop checks a stop flag
+// between steps, and the page redraws at most once per animation frame.
+import { serial, fetchModel } from './gan.js';
+
+const TOP = 10; // probability bars
+const ROWS = 24; // heatmap rows: the most recent characters read
+const COLS = 48; // heatmap columns: the most recent characters they may attend to
+const CELL = 14; // heatmap cell side, CSS pixels
+const MARGIN = 22; // room for the characters along the heatmap's top and left
+const LEGEND = 40; // room for the colour scale under the cells
+const WIDTH = MARGIN + COLS * CELL + 8;
+const HEIGHT = MARGIN + ROWS * CELL + LEGEND;
+
+// ColorBrewer BuPu: a sequential ramp whose lightness falls evenly, near white to dark purple.
+const RAMP = ['#f7fcfd', '#e0ecf4', '#bfd3e6', '#9ebcda', '#8c96c6', '#8c6bb1', '#88419d', '#810f7c',
+  '#4d004b'].map((hex) => [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16)));
+
+const els = {};
+const state = {
+  lab: null,
+  model: null, // Promise of { gpt, vocab, ids, blockSize, layers, heads, title }
+  loaded: null, // the model, once loaded
+  run: null, // the current or last generation (see newRun)
+  stop: false,
+  frame: 0, // a requested animation frame, or 0
+  runs: 0, // generations asked for, for the page test
+};
+
+// ---- The model ---------------------------------------------------------------------------
+
+async function loadModel() {
+  const { card, bytes } = await fetchModel('gpt_shakespeare');
+  // Read the getters once, here: later they could meet a step in flight.
+  const m = await serial(() => {
+    const gpt = state.lab.loadGpt(card, bytes);
+    return { gpt, vocab: gpt.vocab, blockSize: gpt.blockSize, layers: gpt.layers, heads: gpt.heads };
+  });
+  m.ids = new Map(m.vocab.map((c, i) => [c, i]));
+  m.title = JSON.parse(card).data?.title ?? 'Shakespeare';
+  return m;
+}
+
+function model() {
+  if (!state.model) {
+    state.model = loadModel();
+    state.model.catch(() => { state.model = null; }); // a failed load may be retried
+  }
+  return state.model;
+}
+
+// ---- Helpers -----------------------------------------------------------------------------
+
+// Newline and space drawn so they can be seen.
+const shown = (c) => ({ '\n': '↵', ' ': '␣' }[c] ?? c);
+
+const plural = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
+
+function setStatus(text, kind = 'ready') {
+  els.status.textContent = text;
+  els.status.dataset.state = kind;
+}
+
+function showMessage(el, text) {
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+// A number from an input; an empty field is an error that names it. The model checks the
+// ranges (and that counts are whole) itself.
+function number(el, name) {
+  const value = el.valueAsNumber;
+  if (Number.isNaN(value)) throw new Error(`The ${name} is not a number.`);
+  return value;
+}
+
+function readSettings() {
+  return {
+    prompt: els.prompt.value,
+    temperature: number(els.temperature, 'temperature'),
+    topK: number(els.topK, 'top-k'),
+    topP: number(els.topP, 'top-p'),
+    seed: number(els.seed, 'seed'),
+    length: number(els.length, 'length'),
+  };
+}
+
+// ---- Generation --------------------------------------------------------------------------
+
+function newRun(prompt) {
+  return {
+    prompt,
+    generated: '',
+    steps: 0,
+    firstMs: 0, // the first step: reading the prompt (the prefill) and drawing one character
+    firstWindow: 0,
+    firstEnd: 0,
+    lastEnd: 0,
+    rows: [], // the last ROWS attention rows: { pos, first, count, weights }
+    latest: null, // the last prediction: { probabilities, chosen, before }
+    notice: '',
+    stopped: false,
+  };
+}
+
+// Keeps the attention rows of one step, by text position: query r read the text position
+// text.length - rows + r, and its key j is the position text.length - window + j. Only the keys
+// the heatmap can show are kept: the COLS positions up to the query.
+function keepAttention(run, m, step) {
+  const { window, rows, attention } = step;
+  const length = run.prompt.length + run.generated.length;
+  const start = length - window;
+  const planes = m.layers * m.heads;
+  const fresh = [];
+  for (let r = 0; r < rows; r++) {
+    const pos = length - rows + r;
+    const first = Math.max(start, pos - COLS + 1);
+    const count = pos - first + 1;
+    const weights = new Float32Array(planes * count);
+    for (let p = 0; p < planes; p++) {
+      const from = (p * rows + r) * m.blockSize + (first - start);
+      weights.set(attention.subarray(from, from + count), p * count);
+    }
+    fresh.push({ pos, first, count, weights });
+  }
+  // A re-read after a slide sends rows again for positions already kept: the new ones win.
+  run.rows = [...run.rows.filter((row) => row.pos < fresh[0].pos), ...fresh].slice(-ROWS);
+}
+
+function noticeFor(run, m, step) {
+  if (!step.slid) return run.notice;
+  if (run.steps === 0) {
+    return `The prompt is longer than the model's ${m.blockSize}-character context: it reads only ` +
+      `its last ${step.window} characters.`;
+  }
+  return `The text is longer than the model's ${m.blockSize}-character context: it now reads only ` +
+    `the last ${step.window} characters.`;
+}
+
+// Takes what the page needs from one step and frees it.
+function record(run, m, s, ms) {
+  const step = {
+    text: s.text, probabilities: s.probabilities, window: s.window, rows: s.rows,
+    attention: s.attention, slid: s.slid, remaining: s.remaining,
+  };
+  s.free();
+  keepAttention(run, m, step);
+  run.notice = noticeFor(run, m, step);
+  run.latest = {
+    probabilities: step.probabilities,
+    chosen: m.ids.get(step.text),
+    before: (run.prompt + run.generated).slice(-12),
+  };
+  run.generated += step.text;
+  run.steps++;
+  run.lastEnd = performance.now();
+  if (run.steps === 1) {
+    run.firstMs = ms;
+    run.firstWindow = step.window;
+    run.firstEnd = run.lastEnd;
+  }
+  return step.remaining;
+}
+
+function setRunning(on) {
+  els.generate.disabled = on;
+  els.stop.disabled = !on;
+  if (on) els.output.dataset.state = 'running';
+}
+
+async function generate() {
+  els.output.dataset.run = String(++state.runs);
+  showMessage(els.error, '');
+  const m = state.loaded;
+  let settings;
+  try {
+    settings = readSettings();
+    await serial(() => m.gpt.start(settings.prompt, settings.temperature, settings.topK, settings.topP,
+      settings.seed, settings.length));
+  } catch (e) {
+    // Bad input: the message says what to change; nothing went wrong in the page.
+    showMessage(els.error, e.message ?? String(e));
+    els.output.dataset.state = 'error';
+    return;
+  }
+  const run = newRun(settings.prompt);
+  state.run = run;
+  state.stop = false;
+  els.promptText.textContent = run.prompt;
+  setRunning(true);
+  render();
+  let outcome = 'done';
+  try {
+    let remaining = settings.length;
+    while (remaining > 0 && !state.stop) {
+      const begin = performance.now();
+      const s = await serial(() => m.gpt.step());
+      remaining = record(run, m, s, performance.now() - begin);
+      requestRender();
+    }
+    run.stopped = remaining > 0;
+  } catch (e) {
+    console.error(e);
+    showMessage(els.error, `The model failed: ${e.message ?? e}`);
+    outcome = 'error';
+  } finally {
+    setRunning(false);
+    cancelAnimationFrame(state.frame);
+    state.frame = 0;
+    render();
+    els.output.dataset.state = outcome;
+  }
+}
+
+// ---- Drawing -----------------------------------------------------------------------------
+
+function requestRender() {
+  state.frame ||= requestAnimationFrame(() => {
+    state.frame = 0;
+    render();
+  });
+}
+
+function render() {
+  const run = state.run;
+  if (!run) return;
+  const out = els.output;
+  const atBottom = out.scrollTop + out.clientHeight >= out.scrollHeight - 4;
+  els.generated.textContent = run.generated;
+  if (atBottom) out.scrollTop = out.scrollHeight;
+  showMessage(els.notice, run.notice);
+  drawSpeed(run);
+  drawBars(run);
+  drawHeatmap();
+}
+
+// Decode speed: the steps after the first (one pass over one position each, but a slide's
+// re-read too), over the time from the end of the first step to the end of the last.
+function drawSpeed(run) {
+  const parts = [`${plural(run.generated.length, 'character')} written`];
+  if (run.steps > 1) {
+    const perSecond = ((run.steps - 1) * 1000) / (run.lastEnd - run.firstEnd);
+    els.speed.dataset.tokensPerSecond = String(perSecond);
+    parts.push(`${perSecond.toFixed(1)} tokens/s`);
+  } else {
+    delete els.speed.dataset.tokensPerSecond;
+  }
+  if (run.steps > 0) {
+    parts.push(`first step ${Math.round(run.firstMs)} ms (reading ${plural(run.firstWindow, 'character')})`);
+  }
+  if (run.stopped) parts.push('stopped');
+  els.speed.textContent = parts.join(' · ');
+}
+
+// The ten likeliest next characters; the one drawn takes the last row if it is not among them.
+function drawBars(run) {
+  const latest = run.latest;
+  if (!latest) return;
+  const { probabilities, chosen, before } = latest;
+  const order = [...probabilities.keys()].sort((a, b) => probabilities[b] - probabilities[a]).slice(0, TOP);
+  if (!order.includes(chosen)) order[TOP - 1] = chosen;
+  const vocab = state.loaded.vocab;
+  els.barsCaption.textContent = `After “${[...before].map(shown).join('')}” the model predicted:`;
+  [...els.bars.children].forEach((row, i) => {
+    const id = order[i];
+    const p = probabilities[id];
+    const percent = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%';
+    row.querySelector('.gpt-char').textContent = shown(vocab[id]);
+    row.querySelector('.gpt-fill').style.width = `${p * 100}%`;
+    row.querySelector('.gpt-percent').textContent = percent;
+    row.classList.toggle('chosen', id === chosen);
+    row.setAttribute('aria-label', `${JSON.stringify(vocab[id])}: ${percent}${id === chosen ? ', drawn' : ''}`);
+  });
+}
+
+// Colour for an attention weight. The square root spreads out the small weights a long row
+// shares out; darker still means more attention.
+function colour(weight) {
+  const t = Math.sqrt(Math.min(1, Math.max(0, weight))) * (RAMP.length - 1);
+  const i = Math.min(RAMP.length - 2, Math.floor(t));
+  const f = t - i;
+  const [r, g, b] = RAMP[i].map((v, k) => Math.round(v + f * (RAMP[i + 1][k] - v)));
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+function drawLegend(ctx, top) {
+  const left = MARGIN;
+  const width = 160;
+  ctx.fillStyle = '#5b6475';
+  ctx.textAlign = 'left';
+  ctx.fillText('attention weight', left, top + 7);
+  const barLeft = left + 110;
+  for (let x = 0; x < width; x++) {
+    ctx.fillStyle = colour((x / (width - 1)) ** 2);
+    ctx.fillRect(barLeft + x, top, 1, 10);
+  }
+  ctx.fillStyle = '#5b6475';
+  ctx.textAlign = 'center';
+  for (const w of [0, 0.1, 0.5, 1]) {
+    const x = barLeft + Math.sqrt(w) * (width - 1);
+    ctx.fillRect(x, top + 10, 1, 3);
+    ctx.fillText(String(w), x, top + 22);
+  }
+}
+
+// Rows: the last ROWS characters read; columns: the last COLS characters, up to the newest
+// query. Causal: a row has no cells right of its own character. (A row's window always reaches
+// back past the columns: a slide keeps three quarters of the context.)
+function drawHeatmap() {
+  const canvas = els.heatmap;
+  const ctx = canvas.getContext('2d');
+  const scale = canvas.width / WIDTH;
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  ctx.clearRect(0, 0, WIDTH, HEIGHT);
+  const run = state.run;
+  const m = state.loaded;
+  if (!run?.rows.length || !m) return;
+  const layer = Number(els.layer.value);
+  const head = Number(els.head.value);
+  const plane = (layer - 1) * m.heads + head - 1;
+  const text = run.prompt + run.generated;
+  const rows = run.rows;
+  const last = rows.at(-1).pos;
+  const firstKey = Math.max(0, last - COLS + 1);
+  ctx.font = '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
+  ctx.textBaseline = 'middle';
+  ctx.textAlign = 'center';
+  ctx.fillStyle = '#1d2330';
+  for (let k = firstKey; k <= last; k++) {
+    ctx.fillText(shown(text[k]), MARGIN + (k - firstKey + 0.5) * CELL, MARGIN / 2);
+  }
+  rows.forEach((row, i) => {
+    const y = MARGIN + i * CELL;
+    ctx.fillStyle = '#1d2330';
+    ctx.fillText(shown(text[row.pos]), MARGIN / 2, y + CELL / 2);
+    for (let k = Math.max(firstKey, row.first); k <= row.pos; k++) {
+      ctx.fillStyle = colour(row.weights[plane * row.count + k - row.first]);
+      ctx.fillRect(MARGIN + (k - firstKey) * CELL, y, CELL, CELL);
+    }
+  });
+  drawLegend(ctx, MARGIN + ROWS * CELL + 12);
+  canvas.setAttribute('aria-label', `Attention of layer ${layer}, head ${head}: each of the last ` +
+    `${plural(rows.length, 'character')} read (rows) over the last ${plural(last - firstKey + 1, 'character')} ` +
+    '(columns); darker cells got more attention.');
+}
+
+// ---- Start -------------------------------------------------------------------------------
+
+function buildBars() {
+  els.bars.replaceChildren(...Array.from({ length: TOP }, () => {
+    const row = document.createElement('div');
+    row.className = 'gpt-bar';
+    row.setAttribute('role', 'listitem');
+    row.innerHTML = '<span class="gpt-char"></span><span class="gpt-track" aria-hidden="true">' +
+      '<span class="gpt-fill"></span></span><span class="gpt-percent"></span>';
+    return row;
+  }));
+}
+
+function fillPicker(select, count) {
+  select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(String(i + 1))));
+}
+
+// The canvas at the screen's pixel density, so the labels stay sharp.
+function sizeHeatmap() {
+  const density = Math.max(1, Math.round(window.devicePixelRatio || 1));
+  els.heatmap.width = WIDTH * density;
+  els.heatmap.height = HEIGHT * density;
+  els.heatmap.style.width = `${WIDTH}px`;
+}
+
+async function start() {
+  setStatus('loading the model…', 'busy');
+  try {
+    const m = await model();
+    state.loaded = m;
+    fillPicker(els.layer, m.layers);
+    fillPicker(els.head, m.heads);
+    setStatus(`${m.title} · ${m.layers} layers × ${m.heads} heads · ${m.vocab.length} characters · ` +
+      `${m.blockSize}-character context`);
+    els.generate.disabled = false;
+  } catch (e) {
+    console.error(e);
+    setStatus(`The model failed to load: ${e.message ?? e}`, 'error');
+  }
+}
+
+function findElements() {
+  const ids = {
+    lab: 'gpt-lab', prompt: 'gpt-prompt', length: 'gpt-length', temperature: 'gpt-temperature',
+    topK: 'gpt-top-k', topP: 'gpt-top-p', seed: 'gpt-seed', generate: 'gpt-generate', stop: 'gpt-stop',
+    status: 'gpt-status', speed: 'gpt-speed', notice: 'gpt-notice', error: 'gpt-error',
+    output: 'gpt-output', generated: 'gpt-generated', bars: 'gpt-bars', barsCaption: 'gpt-bars-caption',
+    layer: 'gpt-layer', head: 'gpt-head', heatmap: 'gpt-heatmap',
+  };
+  for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
+  els.promptText = els.output.querySelector('.gpt-prompt-text');
+}
+
+// Shows the Transformer controls; the model loads the first time the tab is shown.
+export async function initGptTab(lab) {
+  state.lab = lab;
+  findElements();
+  els.lab.hidden = false;
+  buildBars();
+  sizeHeatmap();
+  els.generate.disabled = true;
+  els.stop.disabled = true;
+  els.generate.addEventListener('click', () => generate());
+  els.stop.addEventListener('click', () => {
+    state.stop = true;
+    els.stop.disabled = true;
+  });
+  for (const picker of [els.layer, els.head]) picker.addEventListener('change', drawHeatmap);
+
+  const panel = document.getElementById('panel-transformer');
+  if (panel.hidden) {
+    await new Promise((resolve) => {
+      document.getElementById('tab-transformer').addEventListener('click', resolve, { once: true });
+    });
+  }
+  await start();
+}
