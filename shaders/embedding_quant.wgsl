@@ -5,6 +5,7 @@
 
 struct Params {
     len: u32,
+    n: u32, // rows of the table (its vocabulary)
     k: u32,
 }
 
@@ -18,8 +19,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.len) {
         return;
     }
+    let token = ids[i / p.k];
     let j = i % p.k;
-    let base = (ids[i / p.k] * (p.k / 32u) + j / 32u) * BLOCK_WORDS;
-    let dm = block_scale(base);
-    out[i] = fma(block_codes(base, (j % 32u) / 4u)[j % 4u], dm.x, dm.y);
+    let blocks = p.k / 32u;
+    let dm = block_scale(p.n, blocks, token, j / 32u);
+    out[i] = fma(block_codes(p.n, blocks, token, j / 32u, (j % 32u) / 4u)[j % 4u], dm.x, dm.y);
 }

@@ -17,8 +17,6 @@ const MATMUL_Q8_0: Kernel = kernel!("matmul_quant.wgsl", "main", uses "q8_0.wgsl
 const EMBEDDING_Q4_1: Kernel = kernel!("embedding_quant.wgsl", "main", uses "q4_1.wgsl");
 const EMBEDDING_Q8_0: Kernel = kernel!("embedding_quant.wgsl", "main", uses "q8_0.wgsl");
 const WORKGROUP: usize = 64;
-/// Rows of x each matmul thread handles (`ROWS` in the shader).
-const ROWS: usize = 8;
 const BLOCK: usize = 32;
 
 /// A quantized matrix `[rows, cols]` on the GPU, each row `cols / 32` blocks.
@@ -30,7 +28,7 @@ pub struct QuantTensor {
 
 impl QuantTensor {
     /// Uploads the blocks of a `[rows, cols]` matrix of `ty` (Q4_1 or Q8_0), as GGUF stores
-    /// them. Q8_0's 34-byte blocks are repacked into 9 words (see `q8_0.wgsl`).
+    /// them, rearranged so that neighbouring rows' blocks sit side by side (see `interleave`).
     pub fn new(gpu: &Gpu, ty: GgmlType, shape: [usize; 2], blocks: &[u8]) -> Result<QuantTensor> {
         let [rows, cols] = shape;
         if !matches!(ty, GgmlType::Q4_1 | GgmlType::Q8_0) {
@@ -44,13 +42,7 @@ impl QuantTensor {
         if bytes != Some(blocks.len()) {
             invalid!("a {ty:?} matrix {shape:?} takes {bytes:?} bytes; got {}", blocks.len());
         }
-        let words: Vec<u32> = match ty {
-            GgmlType::Q8_0 => blocks.chunks_exact(block_bytes).flat_map(repack_q8_0).collect(),
-            _ => blocks
-                .chunks_exact(4)
-                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                .collect(),
-        };
+        let words = interleave(ty, rows, cols / BLOCK, blocks);
         let size = words.len() as u64 * 4;
         if size > gpu.max_storage_bytes() {
             return Err(Error::TooLarge(format!(
@@ -66,12 +58,25 @@ impl QuantTensor {
     }
 }
 
-/// One Q8_0 block (f16 scale, 32 codes) as 9 words: the scale as f32, then the codes.
-fn repack_q8_0(block: &[u8]) -> [u32; 9] {
-    let mut words = [0; 9];
-    words[0] = f16_to_f32(u16::from_le_bytes([block[0], block[1]])).to_bits();
-    for (word, codes) in words[1..].iter_mut().zip(block[2..].chunks_exact(4)) {
-        *word = u32::from_le_bytes([codes[0], codes[1], codes[2], codes[3]]);
+/// The blocks of a `[rows, blocks per row]` matrix as two planes of words, in which threads
+/// that work on neighbouring rows read neighbouring words: first each block's scale word (Q4_1:
+/// d and m as two f16; Q8_0: d as f32), indexed `b * rows + row`; then its code words (Q4_1: 4,
+/// Q8_0: 8), indexed `(b * code_words + g) * rows + row`.
+fn interleave(ty: GgmlType, rows: usize, blocks: usize, bytes: &[u8]) -> Vec<u32> {
+    let block_bytes = ty.block().1;
+    let (header, code_words) = if ty == GgmlType::Q8_0 { (2, 8) } else { (4, 4) };
+    let mut words = vec![0u32; rows * blocks * (1 + code_words)];
+    let (scales, codes) = words.split_at_mut(rows * blocks);
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    for (i, block) in bytes.chunks_exact(block_bytes).enumerate() {
+        let (row, b) = (i / blocks, i % blocks);
+        scales[b * rows + row] = match ty {
+            GgmlType::Q8_0 => f16_to_f32(u16::from_le_bytes([block[0], block[1]])).to_bits(),
+            _ => word(block),
+        };
+        for (g, code) in block[header..].chunks_exact(4).enumerate() {
+            codes[(b * code_words + g) * rows + row] = word(code);
+        }
     }
     words
 }
@@ -96,7 +101,7 @@ pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Res
     let out_shape: Vec<usize> = lead.iter().copied().chain([n]).collect();
     expect_output("quantized matmul output", out, &out_shape, [x])?;
     let params = MatmulParams { m: to_u32("m", m)?, n: to_u32("n", n)?, k: to_u32("k", k)? };
-    let groups = Workgroups::grid(gpu, [n.div_ceil(WORKGROUP), m.div_ceil(ROWS), 1])?;
+    let groups = Workgroups::grid(gpu, [n.div_ceil(WORKGROUP), m, 1])?;
     let kernel = if w.ty == GgmlType::Q8_0 { &MATMUL_Q8_0 } else { &MATMUL_Q4_1 };
     gpu.dispatch(kernel, &params, &[x.buffer(), &w.buffer, out.buffer()], groups, out)
 }
@@ -105,6 +110,7 @@ pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Res
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct EmbeddingParams {
     len: u32,
+    n: u32,
     k: u32,
 }
 
@@ -119,8 +125,11 @@ pub fn embedding_quant(gpu: &Gpu, w: &QuantTensor, ids: &[u32], out: &Tensor) ->
         invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
     }
     expect_output("quantized embedding output", out, &[ids.len(), k], [])?;
-    let params =
-        EmbeddingParams { len: to_u32("embedding size", out.numel())?, k: to_u32("k", k)? };
+    let params = EmbeddingParams {
+        len: to_u32("embedding size", out.numel())?,
+        n: to_u32("vocabulary", vocab)?,
+        k: to_u32("k", k)?,
+    };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP as u32)?;
     let kernel = if w.ty == GgmlType::Q8_0 { &EMBEDDING_Q8_0 } else { &EMBEDDING_Q4_1 };
     gpu.dispatch(kernel, &params, &[&gpu.upload(ids), &w.buffer, out.buffer()], groups, out)
@@ -203,7 +212,7 @@ mod tests {
 
     gpu_tests! {
         async fn matmul_matches_reference() {
-            // One token (decode), a few, and more rows than one thread's group of 8.
+            // One token (decode), a few, and many.
             for ty in [GgmlType::Q4_1, GgmlType::Q8_0] {
                 check(1, ty, &[1], 65, 576).await;
                 check(2, ty, &[7], 257, 32).await;
