@@ -85,6 +85,19 @@ impl Generation {
         self
     }
 
+    /// Keeps what `previous` (the last generation on the same model) left in the caches, for
+    /// the longest start this prompt shares with it: a chat's next turn reads only its new
+    /// tokens. Rows past the shared start are rewritten before anything reads them.
+    pub fn reuse(mut self, previous: &Generation) -> Generation {
+        if !self.slid {
+            let held = &previous.window[..previous.cached];
+            let shared = held.iter().zip(&self.window).take_while(|(a, b)| a == b).count();
+            // At least the last prompt token is read again: its pass gives the next logits.
+            self.cached = shared.min(self.window.len() - 1);
+        }
+        self
+    }
+
     pub fn remaining(&self) -> usize {
         self.remaining
     }
@@ -176,6 +189,35 @@ mod tests {
             let a = ids(write(&mut gpt, &prompt, warm, 7, 30).await);
             assert_eq!(a, ids(write(&mut gpt, &prompt, warm, 7, 30).await), "same seed");
             assert_ne!(a, ids(write(&mut gpt, &prompt, warm, 8, 30).await), "another seed");
+        }
+
+        async fn a_next_turn_reuses_the_caches_and_writes_the_same() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let warm = Sampling { temperature: 0.9, top_k: 20, top_p: 0.95 };
+            let prompt: Vec<u32> = (0..23).map(|i| (i * 11 % 81) as u32).collect();
+            let mut first = Generation::new(&gpt, &prompt, warm, 3, 9).unwrap();
+            let mut text = prompt.clone();
+            while first.remaining() > 0 {
+                text.push(first.step(gpu, &mut gpt, false).await.unwrap().id);
+            }
+            // The next turn: everything so far, the last written token changed, and more.
+            *text.last_mut().unwrap() = 5;
+            text.extend([40, 41, 42]);
+            let ids = |steps: Vec<Step>| steps.iter().map(|s| s.id).collect::<Vec<_>>();
+            let want = ids(write(&mut gpt, &text, warm, 4, 12).await);
+            let mut first = Generation::new(&gpt, &prompt, warm, 3, 9).unwrap();
+            while first.remaining() > 0 {
+                first.step(gpu, &mut gpt, false).await.unwrap();
+            }
+            let mut next = Generation::new(&gpt, &text, warm, 4, 12).unwrap().reuse(&first);
+            let mut got = vec![next.step(gpu, &mut gpt, false).await.unwrap()];
+            // The caches held the prompt and 8 written tokens (the 9th was never read).
+            assert_eq!(got[0].fresh, text.len() - (prompt.len() + 8));
+            while next.remaining() > 0 {
+                got.push(next.step(gpu, &mut gpt, false).await.unwrap());
+            }
+            assert_eq!(ids(got), want, "reusing the caches changes nothing");
         }
 
         async fn the_window_slides_when_the_context_is_full() {

@@ -76,8 +76,9 @@ impl ChatModel {
     }
 
     /// Starts the answer to `messages` (JSON: `[{role, content}, ...]`, ending with the user's)
-    /// of at most `max_tokens` tokens. Throws for bad messages or settings, and for a
-    /// conversation longer than the context.
+    /// of at most `max_tokens` tokens. The start it shares with the last conversation (the
+    /// earlier turns) is not read again: the caches still hold it. Throws for bad messages or
+    /// settings, and for a conversation longer than the context.
     pub fn start(
         &mut self,
         messages: &str,
@@ -87,7 +88,7 @@ impl ChatModel {
         seed: f64,
         max_tokens: f64,
     ) -> Result<(), JsError> {
-        self.generation = None;
+        let previous = self.generation.take();
         self.pending.clear();
         let started = (|| {
             let s = Settings::new(
@@ -108,7 +109,12 @@ impl ChatModel {
                 )));
             }
             let stop: Vec<u32> = self.tokenizer.eos.into_iter().collect();
-            Ok(Generation::new(&self.model, &ids, s.sampling, s.seed, s.length)?.stop_at(&stop))
+            let generation = Generation::new(&self.model, &ids, s.sampling, s.seed, s.length)?;
+            let generation = generation.stop_at(&stop);
+            Ok(match &previous {
+                Some(previous) => generation.reuse(previous),
+                None => generation,
+            })
         })();
         self.generation = Some(started.map_err(js_error)?);
         Ok(())

@@ -382,15 +382,24 @@ async function checkChatTab(page, consoleErrors) {
   const sum = bars.reduce((total, bar) => total + bar.width, 0);
   check(bars.length === 5 && bars.every((b, i) => b.token && (i === 0 || b.width <= bars[i - 1].width)) &&
     sum <= 100.001, `five candidate tokens, likeliest first (${bars.map((b) => b.token).join(' ')})`);
+  // A second turn reads only what is new: the caches still hold the first.
+  const first = Number(speed.match(/prefill: (\d+) prompt tokens/)[1]);
+  const followUp = 'And of Italy?';
+  const second = await ask(page, followUp, { temperature: 0, max: 12 });
+  const secondSpeed = await page.locator('#chat-speed').textContent();
+  const read = Number(secondSpeed.match(/prefill: (\d+) prompt tokens/)?.[1]);
+  console.log(`  user: ${followUp}\n  assistant: ${second}\n--- (${secondSpeed})`);
+  check(second.trim().length > 0 && read > 0 && read < first,
+    `a second turn is answered, reading ${read} new tokens rather than the whole conversation`);
   const roles = await page.locator('#chat-messages .chat-msg').evaluateAll((els) => els.map((el) => el.dataset.role));
-  check(roles.join() === 'user,assistant', `the conversation shows both messages (${roles})`);
+  check(roles.join() === 'user,assistant,user,assistant', `the conversation shows all four messages (${roles})`);
   await page.locator('#panel-transformer h2').scrollIntoViewIfNeeded();
   await page.screenshot({ path: '/tmp/chat_tab.png', fullPage: true });
 
   await ask(page, 'Thanks', { temperature: -1 });
   const refusal = await page.locator('#chat-error').textContent();
   check(await page.locator('#chat-error').isVisible() && /temperature/i.test(refusal) &&
-    await page.locator('#chat-messages .chat-msg').count() === 2 &&
+    await page.locator('#chat-messages .chat-msg').count() === 4 &&
     await page.inputValue('#chat-input') === 'Thanks',
     `a bad setting is refused and the message kept to send again ("${refusal}")`);
   await page.click('#chat-reset');
