@@ -1,5 +1,5 @@
 // Q4_1 blocks (llama.cpp's format) for the quantized kernels (matmul_quant.wgsl,
-// embedding_quant.wgsl). A matrix is [n, k] (a linear layer's [out, in]; an embedding's
+// dequantize.wgsl). A matrix is [n, k] (a linear layer's [out, in]; an embedding's
 // [vocab, width]), each row k / 32 blocks of 32 weights. Weight e of a block is q * d + m: d and
 // m are two f16 in the block's scale word, q the low nibble of code byte e for e < 16 and the
 // high nibble of byte e - 16 after. The upload interleaves the rows (ops/quant.rs): scale

@@ -1,5 +1,5 @@
 // Q8_0 blocks (llama.cpp's format) for the quantized kernels (matmul_quant.wgsl,
-// embedding_quant.wgsl). A matrix is [n, k], each row k / 32 blocks of 32 weights; weight e of
+// dequantize.wgsl). A matrix is [n, k], each row k / 32 blocks of 32 weights; weight e of
 // a block is q * d, q its signed code byte e. The upload converts d from f16 to f32 and
 // interleaves the rows (ops/quant.rs): scales at b * n + row, then the 8 code words of each
 // block at (b * 8 + g) * n + row, four codes a word, the first in the lowest byte.

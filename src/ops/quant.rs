@@ -1,6 +1,7 @@
 //! Ops on weights that stay quantized on the GPU, in llama.cpp's blocks of 32: Q4_1 (5 bits a
 //! weight) and Q8_0 (9 bits once word-aligned), instead of f32's 32. A matmul and an embedding
-//! lookup dequantize blocks as they read them. The references dequantize with
+//! lookup dequantize blocks as they read them; a pass over many tokens dequantizes a whole
+//! matrix into an f32 scratch tensor and runs the tiled matmul on it. The references dequantize with
 //! `formats::gguf::dequantize` and compute in f64.
 
 use bytemuck::{Pod, Zeroable};
@@ -14,8 +15,8 @@ use crate::{Error, Gpu, Result, Tensor};
 
 const MATMUL_Q4_1: Kernel = kernel!("matmul_quant.wgsl", "main", uses "q4_1.wgsl");
 const MATMUL_Q8_0: Kernel = kernel!("matmul_quant.wgsl", "main", uses "q8_0.wgsl");
-const EMBEDDING_Q4_1: Kernel = kernel!("embedding_quant.wgsl", "main", uses "q4_1.wgsl");
-const EMBEDDING_Q8_0: Kernel = kernel!("embedding_quant.wgsl", "main", uses "q8_0.wgsl");
+const DEQUANTIZE_Q4_1: Kernel = kernel!("dequantize.wgsl", "main", uses "q4_1.wgsl");
+const DEQUANTIZE_Q8_0: Kernel = kernel!("dequantize.wgsl", "main", uses "q8_0.wgsl");
 const WORKGROUP: usize = 64;
 const BLOCK: usize = 32;
 
@@ -108,10 +109,11 @@ pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Res
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct EmbeddingParams {
+struct DequantizeParams {
     len: u32,
     n: u32,
     k: u32,
+    all_rows: u32,
 }
 
 /// `out[t] = w[ids[t]]`, dequantized, for a quantized table `w` `[vocab, k]`; `out` is
@@ -125,14 +127,33 @@ pub fn embedding_quant(gpu: &Gpu, w: &QuantTensor, ids: &[u32], out: &Tensor) ->
         invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
     }
     expect_output("quantized embedding output", out, &[ids.len(), k], [])?;
-    let params = EmbeddingParams {
-        len: to_u32("embedding size", out.numel())?,
-        n: to_u32("vocabulary", vocab)?,
+    dequantize_rows(gpu, w, Some(&gpu.upload(ids)), out)
+}
+
+/// `out = w` as f32 `[n, k]`: for a pass over many tokens, where the tiled f32 matmul then
+/// reuses each weight across the tokens.
+pub fn dequantize_quant(gpu: &Gpu, w: &QuantTensor, out: &Tensor) -> Result<()> {
+    expect_output("dequantized matrix", out, &w.shape, [])?;
+    dequantize_rows(gpu, w, None, out)
+}
+
+fn dequantize_rows(
+    gpu: &Gpu,
+    w: &QuantTensor,
+    ids: Option<&wgpu::Buffer>,
+    out: &Tensor,
+) -> Result<()> {
+    let [n, k] = w.shape;
+    let params = DequantizeParams {
+        len: to_u32("dequantized size", out.numel())?,
+        n: to_u32("rows", n)?,
         k: to_u32("k", k)?,
+        all_rows: ids.is_none() as u32,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP as u32)?;
-    let kernel = if w.ty == GgmlType::Q8_0 { &EMBEDDING_Q8_0 } else { &EMBEDDING_Q4_1 };
-    gpu.dispatch(kernel, &params, &[&gpu.upload(ids), &w.buffer, out.buffer()], groups, out)
+    let kernel = if w.ty == GgmlType::Q8_0 { &DEQUANTIZE_Q8_0 } else { &DEQUANTIZE_Q4_1 };
+    let ids = ids.unwrap_or(&gpu.placeholder);
+    gpu.dispatch(kernel, &params, &[ids, &w.buffer, out.buffer()], groups, out)
 }
 
 /// Reference for `matmul_quant`: `x` `[m, k]` times the dequantized `[n, k]` blocks of `ty`,
@@ -208,6 +229,9 @@ mod tests {
         let all = dequantize(ty, &blocks).unwrap();
         let want = crate::ops::embedding::embedding_ref(&all, k, &ids);
         assert_eq!(out.read(gpu).await.unwrap(), want, "{ty:?} rows, dequantized");
+        let whole = poisoned(gpu, &[vocab, k]);
+        dequantize_quant(gpu, &table, &whole).unwrap();
+        assert_eq!(whole.read(gpu).await.unwrap(), all, "{ty:?} matrix, dequantized");
     }
 
     gpu_tests! {
@@ -221,7 +245,7 @@ mod tests {
             }
         }
 
-        async fn embedding_matches_reference() {
+        async fn embedding_and_dequantization_match_reference() {
             check_embedding(5, GgmlType::Q4_1).await;
             check_embedding(6, GgmlType::Q8_0).await;
         }
@@ -245,6 +269,7 @@ mod tests {
             bad(embedding_quant(gpu, &w, &[0, 3], &out));
             bad(embedding_quant(gpu, &w, &[], &out));
             bad(embedding_quant(gpu, &w, &[0], &out));
+            bad(dequantize_quant(gpu, &w, &z(&[64, 3])));
             gpu.check().unwrap();
         }
     }
