@@ -153,3 +153,37 @@ fn logits_and_greedy_tokens_match_the_reference() {
     }
     assert_eq!(got, want, "greedy tokens");
 }
+
+/// `bytes` with the value of metadata `key` (a u32) replaced.
+fn with_u32(bytes: &[u8], key: &str, value: u32) -> Vec<u8> {
+    let at = bytes.windows(key.len()).position(|w| w == key.as_bytes()).unwrap() + key.len();
+    assert_eq!(bytes[at..at + 4], 4u32.to_le_bytes(), "{key} is a u32");
+    let mut out = bytes.to_vec();
+    out[at + 4..at + 8].copy_from_slice(&value.to_le_bytes());
+    out
+}
+
+#[test]
+fn bad_files_are_errors() {
+    let bytes = gguf_bytes();
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let load = |b: &[u8]| Llama::load(&gpu, b, 64).map(drop).unwrap_err().to_string();
+    assert!(
+        load(&bytes[..bytes.len() / 2]).contains("runs past"),
+        "{}",
+        load(&bytes[..bytes.len() / 2])
+    );
+    // Absurd sizes: refused before anything that large is made.
+    let layers = load(&with_u32(&bytes, "llama.block_count", u32::MAX));
+    assert!(layers.contains("no tensor 'blk.30."), "{layers}");
+    let heads = load(&with_u32(&bytes, "llama.attention.head_count", 7));
+    assert!(heads.contains("do not fit together"), "{heads}");
+    let width = load(&with_u32(&bytes, "llama.embedding_length", 9 << 26));
+    assert!(width.contains("rotary embedding"), "{width}");
+    let rope = load(&with_u32(&bytes, "llama.rope.dimension_count", 32));
+    assert!(rope.contains("rotary embedding"), "{rope}");
+    let mut other = bytes.clone();
+    let at = other.windows(5).position(|w| w == b"llama").unwrap();
+    other[at..at + 5].copy_from_slice(b"qwen2");
+    assert!(load(&other).contains("not supported"), "{}", load(&other));
+}

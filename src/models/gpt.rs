@@ -164,7 +164,7 @@ impl Gpt {
                 bias: w.tensor(&format!("{name}.bias"), &[c])?,
             })
         };
-        let mut h = Vec::with_capacity(n_layer);
+        let mut h = Vec::new();
         for i in 0..n_layer {
             let p = format!("h.{i}");
             let mut weights = w.split(&format!("{p}.attn.c_attn.weight"), &[3 * c, c], 3)?;

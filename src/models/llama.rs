@@ -197,7 +197,7 @@ impl Llama {
             Tensor::from_slice(gpu, &[d], &dequantize(info.ty, data)?)
         };
         let context = c.context_length.min(max_context);
-        let mut blocks = Vec::with_capacity(c.n_layer);
+        let mut blocks = Vec::new();
         for i in 0..c.n_layer {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
             blocks.push(Block {
