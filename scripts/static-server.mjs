@@ -1,6 +1,7 @@
 // A small static file server for www/ (node only, no dependencies), with the MIME types the
 // page needs (.wasm must be application/wasm for streaming compilation). Files are streamed
-// with their Content-Length, so the page can show a large download's progress.
+// with their Content-Length, so the page can show a large download's progress, and with the
+// page's Content-Security-Policy.
 import { createReadStream } from 'node:fs';
 import { createServer } from 'node:http';
 import { stat } from 'node:fs/promises';
@@ -13,6 +14,11 @@ const TYPES = {
   '.png': 'image/png', '.svg': 'image/svg+xml', '.safetensors': 'application/octet-stream',
   '.gguf': 'application/octet-stream', '.ts': 'text/plain; charset=utf-8',
 };
+
+// The page's own policy (the meta tag in www/index.html), plus what only a header can say.
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; " +
+  "img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; object-src 'none'; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function serve(root, port) {
   root = resolve(root);
@@ -37,6 +43,8 @@ export function serve(root, port) {
     res.writeHead(200, {
       'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
       'content-length': info.size,
+      'content-security-policy': CSP,
+      'x-content-type-options': 'nosniff',
     });
     if (req.method === 'HEAD') {
       res.end();

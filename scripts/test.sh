@@ -33,5 +33,6 @@ if [ "${native:-0}" -eq 0 ] || [ "$native" != "$browser" ]; then
 fi
 
 echo "== page test (Playwright driving Chromium)"
+node scripts/models-manifest.mjs --check # the page refuses any model file the manifest does not match
 scripts/build-web.sh
 node tests/e2e/page.mjs

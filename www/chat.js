@@ -7,6 +7,7 @@
 // in flight. The answer loop checks a stop flag between steps, and the page redraws at most once
 // per animation frame.
 import { serial } from './gan.js';
+import { checkBytes } from './integrity.js';
 
 const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const URL_PATH = `models/${FILE}`;
@@ -138,7 +139,18 @@ function progressMeter(total, verb) {
   };
 }
 
-// The GGUF's bytes and where they came from: the cache if it holds them, else the server.
+// Drops the cached copy; never throws.
+async function forget() {
+  try {
+    await (await openCache())?.delete(URL_PATH);
+  } catch {
+    // nothing more to do: the next load reads it again and fails the same check
+  }
+}
+
+// The GGUF's bytes and where they came from: the cache if it holds them, else the server. Both
+// are checked against the manifest's SHA-256; a cached copy that fails is dropped and the file
+// downloaded again.
 async function fetchFile() {
   els.download.hidden = false;
   const cached = await cachedResponse();
@@ -147,7 +159,14 @@ async function fetchFile() {
     const meter = progressMeter(total, 'Reading from the cache:');
     const bytes = await readBody(cached, total, meter.update);
     meter.finish();
-    return { bytes, source: 'cache' };
+    try {
+      await checkBytes(URL_PATH, bytes);
+      return { bytes, source: 'cache' };
+    } catch (e) {
+      console.warn(`the cached copy was dropped: ${errorText(e)}`);
+      await forget();
+      setStatus('The cached copy is damaged: downloading the model again…', 'busy');
+    }
   }
   let response;
   try {
@@ -168,6 +187,7 @@ async function fetchFile() {
   if (total && bytes.length !== total) {
     throw new Error(`The download of ${FILE} was cut short: ${bytes.length} of ${total} bytes.`);
   }
+  await checkBytes(URL_PATH, bytes);
   return { bytes, source: 'network' };
 }
 

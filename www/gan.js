@@ -4,6 +4,7 @@
 // the selected sample. Every call into the GAN or the search goes through one queue (`serial`),
 // so a call never starts while another is pending; live controls coalesce their requests while
 // one is in flight.
+import { fetchChecked, fetchJson, fetchText } from './integrity.js';
 
 const GRID = 16; // samples in the grid
 const STEERED = 4; // latent dimensions with a slider
@@ -114,18 +115,13 @@ async function generate(gan, zs, labels) {
 
 // ---- Models ------------------------------------------------------------------------------
 
-async function fetchOk(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return response;
-}
-
+// A model's card and weights, both checked against the manifest.
 async function fetchModel(name) {
   const [card, bytes] = await Promise.all([
-    fetchOk(`models/${name}.json`).then((r) => r.text()),
-    fetchOk(`models/${name}.safetensors`).then((r) => r.arrayBuffer()),
+    fetchText(`models/${name}.json`),
+    fetchChecked(`models/${name}.safetensors`),
   ]);
-  return { card, bytes: new Uint8Array(bytes) };
+  return { card, bytes };
 }
 
 // The class names, in label order, from an image model's card.
@@ -190,8 +186,8 @@ async function decodeSheet(blob, count, columns) {
 async function loadTrainingSet(key) {
   const name = `models/train_subset_${key}`;
   const [meta, blob] = await Promise.all([
-    fetchOk(`${name}.json`).then((r) => r.json()),
-    fetchOk(`${name}.png`).then((r) => r.blob()),
+    fetchJson(`${name}.json`),
+    fetchChecked(`${name}.png`).then((bytes) => new Blob([bytes], { type: 'image/png' })),
   ]);
   const { count, columns, labels, train_indices: trainIndices } = meta;
   if (!(count > 0) || labels?.length !== count || trainIndices?.length !== count) {
@@ -554,4 +550,4 @@ export async function initGanTab(lab) {
 
 // Shared with the VAE tab: the one queue for GPU calls, the drawing and loading helpers, and the
 // cached training images.
-export { serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet, classNames };
+export { serial, coalesced, drawPixels, fetchModel, trainingSet, classNames };

@@ -57,6 +57,19 @@ function selectTab(tab) {
   }
 }
 
+// The service worker keeps the page and the model files it has used, so a reload works offline
+// (sw.js). Files fetched before it took charge of this page are sent to it to keep as well.
+function startOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  const sendLoaded = (worker) => worker?.postMessage({
+    keep: performance.getEntriesByType('resource').map((entry) => entry.name),
+  });
+  navigator.serviceWorker.register('sw.js').catch((e) => console.warn(`no offline use: ${e.message ?? e}`));
+  navigator.serviceWorker.ready.then((registration) => sendLoaded(registration.active));
+  navigator.serviceWorker.addEventListener('controllerchange', () => sendLoaded(navigator.serviceWorker.controller));
+}
+
+startOffline();
 for (const tab of document.querySelectorAll('[role="tab"]')) {
   tab.addEventListener('click', () => selectTab(tab));
 }

@@ -8,8 +8,9 @@
 // call on it is in flight. Live controls coalesce their requests while one is in flight. The
 // comparison loads its own GAN, so it never holds the GAN tab's generator.
 import {
-  serial, coalesced, drawPixels, fetchOk, fetchModel, trainingSet, classNames,
+  serial, coalesced, drawPixels, fetchModel, trainingSet, classNames,
 } from './gan.js';
+import { fetchJson } from './integrity.js';
 
 const SIDE = 28; // images are SIDE x SIDE
 const PIXELS = SIDE * SIDE;
@@ -49,7 +50,7 @@ async function loadModel(key) {
   const [full, flat, map] = await Promise.all([
     fetchModel(`vae_${key}`),
     fetchModel(`vae2d_${key}`),
-    fetchOk(`models/vae2d_${key}_map.json`).then((r) => r.json()),
+    fetchJson(`models/vae2d_${key}_map.json`),
   ]);
   if (!Array.isArray(map.means) || map.labels?.length !== map.means.length) {
     throw new Error(`vae2d_${key}_map.json does not list a label for each of its means`);

@@ -11,7 +11,12 @@
 // file is explained, the real one downloads with a progress bar, answers "What is the capital
 // of France?" greedily with "Paris", shows its speed and candidates, refuses bad settings, and
 // after a reload loads from the browser's cache without a download; its screenshot is
-// /tmp/chat_tab.png. Last, a browser without WebGPU gets every tab's explanation and no controls.
+// /tmp/chat_tab.png. Then a browser without WebGPU gets every tab's explanation and no controls,
+// and a model file altered on its way is refused (its SHA-256 differs from the manifest's).
+// Throughout, no Content-Security-Policy violation happens and no request leaves the page's
+// origin. Last, with the network off (and the server stopped), a reload comes up from the
+// service worker's cache and the GAN and the GPT still run.
+import { readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/static-server.mjs';
 
@@ -24,6 +29,25 @@ const browser = await chromium.launch({
 });
 const failures = [];
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures.push(what); };
+
+// Every context records CSP violations (the page's event and the console's report) and any
+// request that leaves the page's origin.
+const violations = [];
+const foreign = [];
+async function newContext(options = {}) {
+  const context = await browser.newContext(options);
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
+    (e) => console.error(`securitypolicyviolation: ${e.violatedDirective} blocked ${e.blockedURI}`)));
+  context.on('page', (page) => page.on('console', (m) => {
+    if (/securitypolicyviolation|Content.Security.Policy/i.test(m.text())) violations.push(m.text());
+  }));
+  context.on('request', (r) => {
+    const to = r.url();
+    if (!to.startsWith(url) && !to.startsWith('data:')) foreign.push(to);
+  });
+  return context;
+}
+const newPage = async (options) => (await newContext(options)).newPage();
 
 // Every grid canvas as a string of its grey levels, with whether it is blank (no pixel above 40,
 // or all pixels equal).
@@ -423,8 +447,75 @@ async function checkChatTab(page, consoleErrors) {
     `after a reload it loads from the cache, with no download (${((Date.now() - again) / 1000).toFixed(1)} s)`);
 }
 
+// A generator whose bytes were altered on the way is refused: the GAN tab says so and draws
+// nothing; a damaged cached chat model is replaced. The service worker is kept out, so the route sees the page's own request.
+async function checkTampered() {
+  const page = await newPage({ serviceWorkers: 'block' });
+  const crashes = [];
+  page.on('pageerror', (e) => crashes.push(e.message));
+  const file = 'models/gan_generator_fashion.safetensors';
+  const bytes = await readFile(`www/${file}`);
+  bytes[bytes.length - 1] ^= 0x40; // one bit of one weight
+  await page.route(`**/${file}`, (route) => route.fulfill({ status: 200, body: bytes,
+    contentType: 'application/octet-stream' }));
+  await page.goto(url);
+  await page.waitForFunction(() => document.getElementById('gan-status').dataset.state === 'error',
+    null, { timeout: 120_000 });
+  const status = await page.locator('#gan-status').textContent();
+  check(status.includes(`${file} does not match its SHA-256 in the manifest: the file is corrupt or was replaced`),
+    `an altered model file is refused ("${status}")`);
+  check(await page.locator('#gan-grid .gan-sample').count() === 0 && crashes.length === 0 &&
+    await page.locator('#gan-new').isDisabled(), 'the GAN tab generates nothing from it, and nothing crashed');
+
+  // A damaged copy of the chat model in the browser's cache is dropped and downloaded again.
+  await page.evaluate(async (path) => {
+    const junk = new Uint8Array(1000).fill(7);
+    await (await caches.open('genai-lab-models-v1')).put(path,
+      new Response(junk, { headers: { 'content-length': '1000' } }));
+  }, `models/${GGUF}`);
+  const state = await loadChat(page);
+  check(state === 'ready' && await page.locator('#chat-status').getAttribute('data-source') === 'network' &&
+    crashes.length === 0, 'a damaged cached chat model is dropped and downloaded again');
+  await page.context().close();
+}
+
+// Loads the page, lets the service worker keep the GAN and the GPT, then goes offline (and stops
+// the server) and reloads: the page comes up, the GAN draws 16 samples, the GPT writes.
+async function checkOffline() {
+  const page = await newPage();
+  await page.goto(url);
+  await waitForGeneration(page, 0);
+  await page.click('#tab-transformer');
+  await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state === 'ready',
+    null, { timeout: 120_000 });
+  const needed = ['/', 'pkg/genai_lab_bg.wasm', 'models/gan_generator_fashion.safetensors', 'models/gpt_shakespeare.safetensors'];
+  await page.waitForFunction(async (files) => {
+    if (!navigator.serviceWorker.controller) return false;
+    const keys = (await (await caches.open('genai-lab-shell-v1')).keys()).map((r) => new URL(r.url).pathname);
+    return files.every((f) => keys.includes(`/${f.replace(/^\//, '')}`));
+  }, needed, { timeout: 60_000, polling: 250 });
+  await page.context().setOffline(true);
+  server.closeAllConnections();
+  server.close();
+  const started = Date.now();
+  await page.reload();
+  await page.waitForFunction(() => document.getElementById('adapter').dataset.state !== 'pending',
+    null, { timeout: 60_000 });
+  check(await page.locator('#adapter').getAttribute('data-state') === 'ready', 'offline, the page reloads from the service worker');
+  await waitForGeneration(page, 0);
+  const drawn = (await gridImages(page)).filter((c) => !c.blank).length;
+  check(drawn >= 12 && await page.locator('#gan-grid .gan-sample').count() === 16,
+    `offline, the GAN draws its 16 samples (${drawn} drawn)`);
+  await page.click('#tab-transformer');
+  await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
+    null, { timeout: 120_000 });
+  const text = await writeText(page, { prompt: 'ROMEO:', length: 8, seed: 3 });
+  check([...text].length === 8, `offline, the GPT writes ("ROMEO:${text}", ${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  await page.context().close();
+}
+
 try {
-  const page = await browser.newPage();
+  const page = await newPage();
   const consoleErrors = [];
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(e.message));
@@ -463,7 +554,7 @@ try {
   check(consoleErrors.length === 0, `no console errors after the chat model ${JSON.stringify(consoleErrors)}`);
 
   // A browser without WebGPU gets an explanation, not a broken page.
-  const bare = await browser.newPage();
+  const bare = await newPage();
   await bare.addInitScript(() => { delete Navigator.prototype.gpu; });
   await bare.goto(url);
   await bare.waitForFunction(() => document.getElementById('adapter').dataset.state !== 'pending');
@@ -482,6 +573,11 @@ try {
   await bare.check('#tf-model input[value="chat"]');
   check(await bare.locator('#tf-chat .chat-explain').isVisible() && await bare.locator('#chat-lab').isHidden(),
     'without WebGPU the chat model shows its explanation and no controls');
+
+  await checkTampered();
+  await checkOffline();
+  check(violations.length === 0, `no Content-Security-Policy violations ${JSON.stringify(violations)}`);
+  check(foreign.length === 0, `every request went to the page's own origin ${JSON.stringify(foreign.slice(0, 5))}`);
 } finally {
   await browser.close();
   server.close();

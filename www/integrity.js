@@ -1,0 +1,56 @@
+// Every file the page loads from models/ is checked against models/manifest.json (its size and
+// SHA-256, written by scripts/models-manifest.mjs) before anything reads it: a file that does not
+// match, or that the manifest does not list, is an error, never used. The manifest is fetched
+// once per page (again after a failed fetch).
+
+const MANIFEST = 'models/manifest.json';
+
+let manifest = null; // Promise of { name: { size, sha256 } }
+
+async function fetchOk(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return response;
+}
+
+function loadManifest() {
+  if (!manifest) {
+    manifest = fetchOk(MANIFEST).then((r) => r.json()).then((m) => {
+      if (typeof m?.files !== 'object') throw new Error(`${MANIFEST} lists no files`);
+      return m.files;
+    });
+    manifest.catch(() => { manifest = null; }); // a failed fetch may be retried
+  }
+  return manifest;
+}
+
+const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+
+// Resolves if `bytes` are the file at `url` (a path under models/) that the manifest lists;
+// throws an error that says what is wrong otherwise.
+async function checkBytes(url, bytes) {
+  const name = url.replace(/^models\//, '');
+  const entry = (await loadManifest())[name];
+  if (!entry) throw new Error(`${url} is not listed in ${MANIFEST}, so it cannot be checked and is not used`);
+  if (!crypto.subtle) {
+    throw new Error(`${url} cannot be checked: the browser offers SHA-256 only to pages served over https or from localhost`);
+  }
+  if (bytes.length !== entry.size || hex(await crypto.subtle.digest('SHA-256', bytes)) !== entry.sha256) {
+    throw new Error(`${url} does not match its SHA-256 in the manifest: the file is corrupt or was replaced`);
+  }
+}
+
+// The bytes of a file under models/, checked.
+async function fetchChecked(url) {
+  const [bytes] = await Promise.all([
+    fetchOk(url).then((r) => r.arrayBuffer()).then((b) => new Uint8Array(b)),
+    loadManifest(),
+  ]);
+  await checkBytes(url, bytes);
+  return bytes;
+}
+
+const fetchText = async (url) => new TextDecoder().decode(await fetchChecked(url));
+const fetchJson = async (url) => JSON.parse(await fetchText(url));
+
+export { checkBytes, fetchChecked, fetchText, fetchJson };

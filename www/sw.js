@@ -1,0 +1,58 @@
+// The service worker that lets the page reload with the network off. Network first: while
+// online every request goes to the server, so a new build is always what runs, and each answer
+// is kept in one cache; offline, the kept answer is served. On install it keeps the page's shell;
+// model files are kept as the page fetches them (those fetched before this worker took over are
+// sent to it by main.js). The chat model's 98 MB GGUF is left alone: chat.js keeps it in its own
+// cache. The page still checks every model file against the manifest, whichever way it came.
+// Bump VERSION when what is kept changes shape: activation deletes every other version.
+const VERSION = 1;
+const CACHE = `genai-lab-shell-v${VERSION}`;
+const SHELL = [
+  './', 'index.html', 'style.css', 'main.js', 'gan.js', 'vae.js', 'gpt.js', 'chat.js',
+  'integrity.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm', 'models/manifest.json',
+];
+
+// Same-origin GETs, except the GGUF.
+const kept = (url, method = 'GET') => method === 'GET' && url.origin === self.location.origin &&
+  !url.pathname.endsWith('.gguf');
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil((async () => {
+    const names = await caches.keys();
+    await Promise.all(names.filter((n) => n.startsWith('genai-lab-shell-') && n !== CACHE)
+      .map((n) => caches.delete(n)));
+    await self.clients.claim();
+  })());
+});
+
+async function networkFirst(event) {
+  const { request } = event;
+  const cache = await caches.open(CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok) event.waitUntil(cache.put(request, response.clone()).catch(() => {}));
+    return response;
+  } catch (e) {
+    const cached = await cache.match(request);
+    if (cached) return cached;
+    throw e;
+  }
+}
+
+self.addEventListener('fetch', (event) => {
+  const { request } = event;
+  if (!kept(new URL(request.url), request.method) || request.headers.has('range')) return;
+  event.respondWith(networkFirst(event));
+});
+
+// { keep: [url, …] }: files the page loaded before this worker controlled it.
+self.addEventListener('message', (event) => {
+  const urls = (event.data?.keep ?? []).filter((u) => kept(new URL(u, self.location)));
+  event.waitUntil(caches.open(CACHE).then((cache) => Promise.all(urls.map(async (url) => {
+    if (!(await cache.match(url))) await cache.add(url).catch(() => {});
+  }))));
+});
