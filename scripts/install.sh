@@ -9,7 +9,10 @@ WASM_BINDGEN_VERSION=0.2.130
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-apt_packages=(chromium chromium-driver mesa-vulkan-drivers libvulkan1)
+# curl and unzip fetch the chat model (scripts/fetch-smollm.sh) and rustup; build-essential
+# gives Rust its linker.
+apt_packages=(chromium chromium-driver mesa-vulkan-drivers libvulkan1 curl ca-certificates unzip
+  build-essential)
 # Node.js runs the page test and the static server; use the machine's own when it has one.
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_packages+=(nodejs npm)
 missing=()
@@ -23,6 +26,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
+command -v rustup >/dev/null 2>&1 ||
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 rustup target list --installed | grep -q '^wasm32-unknown-unknown$' || rustup target add wasm32-unknown-unknown
 
 version_of() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $2}'; }
