@@ -3,7 +3,8 @@
 // block_scale and block_codes, over rows of k / 32 blocks. One thread per output element: it
 // adds d * (x . q) + m * sum(x) per block. Neighbouring threads take neighbouring weight rows,
 // whose blocks the upload placed side by side. (Giving a thread several rows of x, to unpack
-// each block once for all of them, was 1.2-4x slower on lavapipe: its accumulators spilled.)
+// each block once for all of them, was 1.2-4x slower on lavapipe, likely from its private
+// array of accumulators.)
 
 struct Params {
     m: u32,

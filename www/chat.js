@@ -6,6 +6,7 @@
 // tabs use (`serial`): wasm-bindgen refuses any use of an object while one of its async calls is
 // in flight. The answer loop checks a stop flag between steps, and the page redraws at most once
 // per animation frame.
+import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
 import { serial } from './gan.js';
 import { checkBytes } from './integrity.js';
 
@@ -25,7 +26,6 @@ const state = {
   turns: 0, // answers asked for, for the page test
   running: false,
   stop: false,
-  frame: 0, // a requested animation frame, or 0
 };
 
 // ---- Helpers -----------------------------------------------------------------------------
@@ -33,8 +33,6 @@ const state = {
 const megabytes = (bytes) => (bytes / 1e6).toFixed(1);
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const duration = (ms) => (ms < 10_000 ? `${Math.round(ms)} ms` : seconds(ms));
-const plural = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
-
 // Spaces and newlines drawn so they can be seen (a token often starts with a space).
 const shown = (token) => (token === '' ? '(part of a character)'
   : token.replaceAll(' ', '␣').replaceAll('\n', '↵').replaceAll('\t', '⇥'));
@@ -44,31 +42,18 @@ function setStatus(text, kind = 'ready') {
   els.status.dataset.state = kind;
 }
 
-function showMessage(el, text) {
-  el.textContent = text;
-  el.hidden = !text;
-}
-
 const errorText = (e) => e?.message ?? String(e);
 
 // Lets the browser paint (the status line, the full progress bar) before a long synchronous call.
 const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 
-// A number from an input; an empty field is an error that names it. The model checks the
-// ranges (and that counts are whole) itself.
-function number(el, name) {
-  const value = el.valueAsNumber;
-  if (Number.isNaN(value)) throw new Error(`The ${name} is not a number.`);
-  return value;
-}
-
 function readSettings() {
   return {
-    temperature: number(els.temperature, 'temperature'),
-    topK: number(els.topK, 'top-k'),
-    topP: number(els.topP, 'top-p'),
-    seed: number(els.seed, 'seed'),
-    maxTokens: number(els.max, 'number of tokens'),
+    temperature: inputNumber(els.temperature, 'temperature'),
+    topK: inputNumber(els.topK, 'top-k'),
+    topP: inputNumber(els.topP, 'top-p'),
+    seed: inputNumber(els.seed, 'seed'),
+    maxTokens: inputNumber(els.max, 'number of tokens'),
   };
 }
 
@@ -361,7 +346,7 @@ async function send() {
       const begin = performance.now();
       const s = await serial(() => m.chat.step());
       done = record(turn, s, performance.now() - begin);
-      requestRender();
+      renderer.request();
     }
     turn.ended = done;
     turn.stopped = !done;
@@ -374,9 +359,7 @@ async function send() {
     state.messages.push({ role: 'assistant', content: turn.answer });
     turn.element.classList.remove('streaming');
     setRunning(false);
-    cancelAnimationFrame(state.frame);
-    state.frame = 0;
-    render();
+    renderer.now();
     els.messages.dataset.state = outcome;
   }
 }
@@ -401,12 +384,7 @@ function reset() {
 
 // ---- Drawing -----------------------------------------------------------------------------
 
-function requestRender() {
-  state.frame ||= requestAnimationFrame(() => {
-    state.frame = 0;
-    render();
-  });
-}
+const renderer = frameRenderer(render);
 
 function render() {
   const turn = state.turn;

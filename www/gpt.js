@@ -4,6 +4,7 @@
 // the model goes through the queue the other tabs use (`serial`): wasm-bindgen refuses any use
 // of an object while one of its async calls is in flight. The writing loop checks a stop flag
 // between steps, and the page redraws at most once per animation frame.
+import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
 import { serial, fetchModel } from './gan.js';
 
 const TOP = 10; // probability bars
@@ -26,7 +27,6 @@ const state = {
   loaded: null, // the model, once loaded
   run: null, // the current or last generation (see newRun)
   stop: false,
-  frame: 0, // a requested animation frame, or 0
   runs: 0, // generations asked for, for the page test
 };
 
@@ -57,34 +57,19 @@ function model() {
 // Newline and space drawn so they can be seen.
 const shown = (c) => ({ '\n': '↵', ' ': '␣' }[c] ?? c);
 
-const plural = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
-
 function setStatus(text, kind = 'ready') {
   els.status.textContent = text;
   els.status.dataset.state = kind;
 }
 
-function showMessage(el, text) {
-  el.textContent = text;
-  el.hidden = !text;
-}
-
-// A number from an input; an empty field is an error that names it. The model checks the
-// ranges (and that counts are whole) itself.
-function number(el, name) {
-  const value = el.valueAsNumber;
-  if (Number.isNaN(value)) throw new Error(`The ${name} is not a number.`);
-  return value;
-}
-
 function readSettings() {
   return {
     prompt: els.prompt.value,
-    temperature: number(els.temperature, 'temperature'),
-    topK: number(els.topK, 'top-k'),
-    topP: number(els.topP, 'top-p'),
-    seed: number(els.seed, 'seed'),
-    length: number(els.length, 'length'),
+    temperature: inputNumber(els.temperature, 'temperature'),
+    topK: inputNumber(els.topK, 'top-k'),
+    topP: inputNumber(els.topP, 'top-p'),
+    seed: inputNumber(els.seed, 'seed'),
+    length: inputNumber(els.length, 'length'),
   };
 }
 
@@ -199,7 +184,7 @@ async function generate() {
       const begin = performance.now();
       const s = await serial(() => m.gpt.step());
       remaining = record(run, m, s, performance.now() - begin);
-      requestRender();
+      renderer.request();
     }
     run.stopped = remaining > 0;
   } catch (e) {
@@ -208,21 +193,14 @@ async function generate() {
     outcome = 'error';
   } finally {
     setRunning(false);
-    cancelAnimationFrame(state.frame);
-    state.frame = 0;
-    render();
+    renderer.now();
     els.output.dataset.state = outcome;
   }
 }
 
 // ---- Drawing -----------------------------------------------------------------------------
 
-function requestRender() {
-  state.frame ||= requestAnimationFrame(() => {
-    state.frame = 0;
-    render();
-  });
-}
+const renderer = frameRenderer(render);
 
 function render() {
   const run = state.run;

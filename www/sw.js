@@ -9,7 +9,7 @@ const VERSION = 1;
 const CACHE = `genai-lab-shell-v${VERSION}`;
 const SHELL = [
   './', 'index.html', 'style.css', 'main.js', 'gan.js', 'vae.js', 'gpt.js', 'chat.js',
-  'integrity.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm', 'models/manifest.json',
+  'integrity.js', 'ui.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm', 'models/manifest.json',
 ];
 
 // Same-origin GETs, except the GGUF.

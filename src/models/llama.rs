@@ -150,18 +150,13 @@ impl Buffers {
             act: z(&[t, c.n_ff])?,
             gated: z(&[t, c.n_ff])?,
             logits: z(&[t, c.vocab])?,
-            dequantized: match t > FEW_TOKENS {
-                true => {
-                    let kv = c.n_kv_head * c.head_dim();
-                    let shapes = [
-                        [c.n_embd, c.n_embd],
-                        [kv, c.n_embd],
-                        [c.n_ff, c.n_embd],
-                        [c.n_embd, c.n_ff],
-                    ];
-                    shapes.iter().map(|s| z(s)).collect::<Result<_>>()?
-                }
-                false => Vec::new(),
+            dequantized: if t > FEW_TOKENS {
+                let kv = c.n_kv_head * c.head_dim();
+                let shapes =
+                    [[c.n_embd, c.n_embd], [kv, c.n_embd], [c.n_ff, c.n_embd], [c.n_embd, c.n_ff]];
+                shapes.iter().map(|s| z(s)).collect::<Result<_>>()?
+            } else {
+                Vec::new()
             },
         })
     }

@@ -25,8 +25,9 @@ pub struct BpeTokenizer {
     merges: HashMap<(u32, u32), (u32, u32)>,
     /// Control and user-defined tokens, longest first, matched before the BPE.
     special: Vec<(String, u32)>,
-    /// The printable character GPT-2 uses for each byte, and back.
-    byte_char: [char; 256],
+    /// The token of each byte (None where the vocabulary lacks it), and the byte of each
+    /// character of GPT-2's byte alphabet.
+    byte_ids: [Option<u32>; 256],
     char_byte: HashMap<char, u8>,
     pub bos: Option<u32>,
     pub eos: Option<u32>,
@@ -110,6 +111,7 @@ impl BpeTokenizer {
             merge_map.entry(pair).or_insert((rank as u32, merged));
         }
         let byte_char = byte_chars();
+        let byte_ids = byte_char.map(|c| ids.get(&c.to_string()).copied());
         let mut special: Vec<(String, u32)> = (0..tokens.len())
             .filter(|&i| matches!(types.get(i), Some(&CONTROL | &USER_DEFINED)))
             .map(|i| (tokens[i].to_string(), i as u32))
@@ -122,8 +124,8 @@ impl BpeTokenizer {
             ids,
             merges: merge_map,
             special,
+            byte_ids,
             char_byte: byte_char.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect(),
-            byte_char,
             bos: in_vocab(bos),
             eos: in_vocab(eos),
         })
@@ -179,10 +181,8 @@ impl BpeTokenizer {
     /// the vocabulary lacks (some control characters) is dropped, as Hugging Face's BPE does
     /// without an unknown token.
     fn encode_piece(&self, piece: &str, out: &mut Vec<u32>) {
-        let mut symbols: Vec<u32> = piece
-            .bytes()
-            .filter_map(|b| self.ids.get(&self.byte_char[b as usize].to_string()).copied())
-            .collect();
+        let mut symbols: Vec<u32> =
+            piece.bytes().filter_map(|b| self.byte_ids[b as usize]).collect();
         while symbols.len() > 1 {
             let best = symbols
                 .windows(2)

@@ -113,18 +113,16 @@ impl Generation {
         if self.remaining == 0 {
             invalid!("this generation has written all its tokens; start a new one");
         }
-        let (fresh, window) = (&self.window[self.cached..], self.window.len());
-        let fresh_len = fresh.len();
-        let out = model.forward(gpu, fresh, self.cached, watch_attention)?;
+        let (past, window) = (self.cached, self.window.len());
+        let out = model.forward(gpu, &self.window[past..], past, watch_attention)?;
         let (rows, attention) = match out.attention {
             Some(a) => (a.shape()[2], a.read(gpu).await?),
             None => (0, Vec::new()),
         };
         let vocab = out.logits.shape()[1];
-        let last =
-            out.logits.read_range(gpu, out.logits.numel() - vocab..out.logits.numel()).await?;
-        let last = &last[..];
-        let id = sample(last, &self.sampling, &mut self.rng)? as u32;
+        let all = out.logits.numel();
+        let last = out.logits.read_range(gpu, all - vocab..all).await?;
+        let id = sample(&last, &self.sampling, &mut self.rng)? as u32;
         let slid = std::mem::take(&mut self.slid);
         self.cached = window;
         self.window.push(id);
@@ -133,9 +131,18 @@ impl Generation {
             self.window.drain(..self.window.len() - model.context() / 2);
             (self.cached, self.slid) = (0, true);
         }
-        let probabilities = probabilities(last, 1.0);
+        let probabilities = probabilities(&last, 1.0);
         let remaining = self.remaining;
-        Ok(Step { id, probabilities, window, fresh: fresh_len, attention, rows, slid, remaining })
+        Ok(Step {
+            id,
+            probabilities,
+            window,
+            fresh: window - past,
+            attention,
+            rows,
+            slid,
+            remaining,
+        })
     }
 }
 

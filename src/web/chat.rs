@@ -137,9 +137,12 @@ impl ChatModel {
         }
         let p = &step.probabilities;
         let mut order: Vec<usize> = (0..p.len()).collect();
-        let top = TOP.min(p.len());
-        order.sort_unstable_by(|&a, &b| p[b].total_cmp(&p[a]));
-        order.truncate(top);
+        let likelier = |a: &usize, b: &usize| p[*b].total_cmp(&p[*a]);
+        if order.len() > TOP {
+            order.select_nth_unstable_by(TOP, likelier);
+            order.truncate(TOP);
+        }
+        order.sort_unstable_by(likelier);
         let top_tokens =
             order.iter().map(|&i| self.tokenizer.decode(&[i as u32]).unwrap_or_default()).collect();
         let top_probabilities = order.iter().map(|&i| p[i]).collect();
