@@ -182,6 +182,22 @@ fn bad_files_are_errors() {
     assert!(width.contains("rotary embedding"), "{width}");
     let rope = load(&with_u32(&bytes, "llama.rope.dimension_count", 32));
     assert!(rope.contains("rotary embedding"), "{rope}");
+    // A NaN scale in a quantized matrix, an infinity in a norm: named, not computed with.
+    let file = Gguf::parse(&bytes).unwrap();
+    let offset = |name: &str, shape: &[usize]| {
+        let (_, data) = file.data(name, shape).unwrap();
+        data.as_ptr() as usize - bytes.as_ptr() as usize
+    };
+    let mut nan = bytes.clone();
+    let at = offset("blk.3.attn_q.weight", &[576, 576]) + 7 * 20;
+    nan[at..at + 2].copy_from_slice(&0x7e00u16.to_le_bytes());
+    let message = load(&nan);
+    assert!(message.contains("block 7 of a Q4_1 matrix has the scale NaN"), "{message}");
+    let mut inf = bytes.clone();
+    let at = offset("blk.2.ffn_norm.weight", &[576]) + 4 * 11;
+    inf[at..at + 4].copy_from_slice(&f32::INFINITY.to_le_bytes());
+    let message = load(&inf);
+    assert!(message.contains("'blk.2.ffn_norm.weight' holds inf at element 11"), "{message}");
     let mut other = bytes.clone();
     let at = other.windows(5).position(|w| w == b"llama").unwrap();
     other[at..at + 5].copy_from_slice(b"qwen2");

@@ -313,6 +313,15 @@ mod tests {
         }
     }
 
+    /// A checkpoint with element `i` of `tensor` replaced by `value`.
+    fn with_value(bytes: &[u8], tensor: &str, i: usize, value: f32) -> Vec<u8> {
+        let header = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let at = header + SafeTensors::parse(bytes).unwrap().info(tensor).unwrap().start + 4 * i;
+        let mut out = bytes.to_vec();
+        out[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        out
+    }
+
     gpu_tests! {
         async fn mnist_gan_matches_pytorch() {
             matches_pytorch(&MNIST).await;
@@ -348,6 +357,11 @@ mod tests {
             let wrong_latent = card.replace("\"latent\": 64", "\"latent\": 32");
             invalid(Generator::load(gpu, &wrong_latent, bytes).map(drop));
             invalid(Discriminator::load(gpu, MNIST.discriminator.0, bytes).map(drop));
+            for (tensor, value) in [("net.3.weight", f32::NAN), ("net.4.running_var", f32::INFINITY)] {
+                let load = Generator::load(gpu, card, &with_value(bytes, tensor, 5, value));
+                let message = load.map(drop).unwrap_err().to_string();
+                assert!(message.contains(&format!("'{tensor}' holds {value} at element 5")), "{message}");
+            }
             let mut generator = Generator::load(gpu, card, bytes).unwrap();
             invalid(generator.forward(gpu, &[0.0; 64], &[10]).map(drop));
             invalid(generator.forward(gpu, &[0.0; 63], &[1]).map(drop));

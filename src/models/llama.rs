@@ -6,6 +6,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use super::weights::finite;
 use super::{LanguageModel, Output};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
@@ -189,7 +190,9 @@ impl Llama {
             if info.ty != GgmlType::F32 {
                 invalid!("gguf: norm '{name}' is {:?}; f32 expected", info.ty);
             }
-            Tensor::from_slice(gpu, &[d], &dequantize(info.ty, data)?)
+            let values = dequantize(info.ty, data)?;
+            finite(name, &values)?;
+            Tensor::from_slice(gpu, &[d], &values)
         };
         let context = c.context_length.min(max_context);
         let mut blocks = Vec::new();

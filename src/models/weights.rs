@@ -32,15 +32,21 @@ impl<'a, 'g> Weights<'a, 'g> {
         Ok(Weights { gpu, file })
     }
 
-    /// The parameter `name`, which must be float32 of exactly `shape`.
+    /// The parameter `name`, which must be float32 of exactly `shape`, every value finite.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        Tensor::from_slice(self.gpu, shape, &self.file.f32(name, shape)?)
+        Tensor::from_slice(self.gpu, shape, &self.values(name, shape)?)
+    }
+
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let values = self.file.f32(name, shape)?;
+        finite(name, &values)?;
+        Ok(values)
     }
 
     /// The parameter `name` (float32 of `[parts * rows, ..]`) cut along its first dimension into
     /// `parts` tensors, as a fused projection splits into its pieces.
     pub fn split(&self, name: &str, shape: &[usize], parts: usize) -> Result<Vec<Tensor>> {
-        let values = self.file.f32(name, shape)?;
+        let values = self.values(name, shape)?;
         let mut part_shape = shape.to_vec();
         part_shape[0] /= parts;
         values
@@ -58,6 +64,19 @@ impl<'a, 'g> Weights<'a, 'g> {
             running_mean: p("running_mean")?,
             running_var: p("running_var")?,
         })
+    }
+}
+
+/// Fails unless every value of the weight `name` is finite: a NaN or an infinity (a damaged
+/// file, or a training run that diverged) would only show up later as a blank image.
+pub(crate) fn finite(name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(Error::Invalid(format!(
+            "weight '{name}' holds {} at element {i}; the file is damaged or was saved from a \
+             diverged training run",
+            values[i]
+        ))),
+        None => Ok(()),
     }
 }
 

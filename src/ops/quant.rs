@@ -43,6 +43,7 @@ impl QuantTensor {
         if bytes != Some(blocks.len()) {
             invalid!("a {ty:?} matrix {shape:?} takes {bytes:?} bytes; got {}", blocks.len());
         }
+        finite_scales(ty, blocks)?;
         let words = interleave(ty, rows, cols / BLOCK, blocks);
         let size = words.len() as u64 * 4;
         if size > gpu.max_storage_bytes() {
@@ -57,6 +58,21 @@ impl QuantTensor {
     pub fn shape(&self) -> [usize; 2] {
         self.shape
     }
+}
+
+/// Fails on a block whose scale (or Q4_1 minimum) is NaN or infinite, which would turn its
+/// whole row of outputs into NaN.
+fn finite_scales(ty: GgmlType, blocks: &[u8]) -> Result<()> {
+    let halves = if ty == GgmlType::Q4_1 { 2 } else { 1 };
+    for (i, block) in blocks.chunks_exact(ty.block().1).enumerate() {
+        for h in block[..2 * halves].chunks_exact(2) {
+            let value = f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
+            if !value.is_finite() {
+                invalid!("block {i} of a {ty:?} matrix has the scale {value}; the file is damaged");
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The blocks of a `[rows, blocks per row]` matrix as two planes of words, in which threads
