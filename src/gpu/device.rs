@@ -1,6 +1,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::memory::{Live, Memory};
 use super::oneshot;
 use crate::{Error, Result};
 
@@ -13,20 +14,29 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
-/// A device and queue, the pipelines compiled for it, and the commands not yet submitted.
+/// Where ops run: a WebGPU/Vulkan device with our kernels compiled for it, or, where there is
+/// no adapter, the reference device, on which every op runs its plain-Rust reference on the CPU
+/// (slower, but the small models still work).
 ///
 /// Kernels record into one pending command encoder; the work is submitted when a result is
 /// read back (or on `submit`), so a forward pass costs one submission, not one per kernel.
 pub struct Gpu {
-    pub(super) device: wgpu::Device,
-    pub(super) queue: wgpu::Queue,
+    /// `None` on the reference device.
+    wgpu: Option<Wgpu>,
     pub(super) limits: wgpu::Limits,
     adapter: AdapterSummary,
-    pub(super) pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
+    pub(super) live: Arc<Live>,
+    first_error: Arc<Mutex<Option<String>>>,
+}
+
+/// The wgpu half of a `Gpu`.
+pub(super) struct Wgpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     pending: Mutex<Option<wgpu::CommandEncoder>>,
     /// Bound where a kernel's optional input (a bias, say) is absent; never read.
-    pub(crate) placeholder: wgpu::Buffer,
-    first_error: Arc<Mutex<Option<String>>>,
+    pub placeholder: wgpu::Buffer,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -69,6 +79,11 @@ impl Gpu {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             lock(&sink).get_or_insert_with(|| e.to_string());
         }));
+        let lost = first_error.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            lock(&lost)
+                .get_or_insert_with(|| format!("the device was lost ({reason:?}): {message}"));
+        });
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("placeholder"),
             size: 16,
@@ -77,19 +92,62 @@ impl Gpu {
         });
         Ok(Gpu {
             limits: device.limits(),
-            placeholder,
-            device,
-            queue,
+            wgpu: Some(Wgpu {
+                placeholder,
+                device,
+                queue,
+                pipelines: Mutex::new(HashMap::new()),
+                pending: Mutex::new(None),
+            }),
             adapter: AdapterSummary {
                 name: info.name,
                 backend: format!("{:?}", info.backend),
                 device_type: format!("{:?}", info.device_type),
                 driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             },
-            pipelines: Mutex::new(HashMap::new()),
-            pending: Mutex::new(None),
+            live: Arc::default(),
             first_error,
         })
+    }
+
+    /// The reference device: no adapter, every op computed by its plain-Rust reference. Its
+    /// limits are WebGPU's defaults, so that what fits here also fits any WebGPU device.
+    pub fn reference() -> Gpu {
+        Gpu {
+            wgpu: None,
+            limits: wgpu::Limits::default(),
+            adapter: AdapterSummary {
+                name: "plain Rust on the CPU".into(),
+                backend: "reference".into(),
+                device_type: "Cpu".into(),
+                driver: String::new(),
+            },
+            live: Arc::default(),
+            first_error: Arc::default(),
+        }
+    }
+
+    /// True on the reference device.
+    pub fn is_reference(&self) -> bool {
+        self.wgpu.is_none()
+    }
+
+    /// The wgpu device; `None` on the reference device.
+    pub(super) fn wgpu(&self) -> Option<&Wgpu> {
+        self.wgpu.as_ref()
+    }
+
+    /// The GPU buffers (or CPU arrays, on the reference device) that tensors and kernels hold
+    /// now, and their bytes: flat across repeated calls, or something leaks.
+    pub fn memory(&self) -> Memory {
+        self.live.now()
+    }
+
+    /// Frees the device and every buffer on it now; the next call on this `Gpu` is an error.
+    pub fn destroy(&self) {
+        if let Some(w) = &self.wgpu {
+            w.device.destroy();
+        }
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
@@ -106,10 +164,10 @@ impl Gpu {
     }
 
     /// Runs `record` on the pending command encoder, creating it if needed.
-    pub(super) fn record(&self, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
-        let mut pending = lock(&self.pending);
+    pub(super) fn record(&self, w: &Wgpu, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
+        let mut pending = lock(&w.pending);
         let encoder = pending.get_or_insert_with(|| {
-            self.device
+            w.device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("pending") })
         });
         record(encoder);
@@ -117,8 +175,10 @@ impl Gpu {
 
     /// Submits every recorded command to the GPU queue.
     pub fn submit(&self) -> Result<()> {
-        if let Some(encoder) = lock(&self.pending).take() {
-            self.queue.submit([encoder.finish()]);
+        if let Some(w) = &self.wgpu {
+            if let Some(encoder) = lock(&w.pending).take() {
+                w.queue.submit([encoder.finish()]);
+            }
         }
         self.check()
     }
@@ -126,16 +186,20 @@ impl Gpu {
     /// Submits the recorded commands and waits until the GPU has finished all of them.
     pub async fn finish(&self) -> Result<()> {
         self.submit()?;
-        let (tx, rx) = oneshot::channel();
-        self.queue.on_submitted_work_done(move || tx.send(()));
-        self.wait(rx).await;
+        if let Some(w) = &self.wgpu {
+            let (tx, rx) = oneshot::channel();
+            w.queue.on_submitted_work_done(move || tx.send(()));
+            self.wait(w, rx).await;
+        }
         self.check()
     }
 
     /// Awaits a wgpu callback: natively the device must be polled for it to run.
-    pub(super) async fn wait<T>(&self, rx: oneshot::Receiver<T>) -> T {
+    pub(super) async fn wait<T>(&self, w: &Wgpu, rx: oneshot::Receiver<T>) -> T {
         #[cfg(not(target_arch = "wasm32"))]
-        let _ = self.device.poll(wgpu::PollType::wait_indefinitely());
+        let _ = w.device.poll(wgpu::PollType::wait_indefinitely());
+        #[cfg(target_arch = "wasm32")]
+        let _ = w;
         rx.await
     }
 

@@ -1,6 +1,7 @@
 use wgpu::util::DeviceExt;
 
-use super::device::Gpu;
+use super::device::{Gpu, Wgpu};
+use super::memory::Counted;
 use super::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -65,10 +66,12 @@ pub(crate) struct BindingKey {
     buffers: Vec<wgpu::Buffer>,
 }
 
-/// A dispatch's bind group (which holds its uniform buffer), kept for the next identical one.
+/// A dispatch's bind group and its uniform buffer, kept for the next identical one.
 pub(crate) struct Bound {
     key: BindingKey,
     group: wgpu::BindGroup,
+    /// Held (the bind group would keep it alive anyway) so that it counts as live.
+    _uniform: Counted<wgpu::Buffer>,
 }
 
 /// The bytes of a parameter struct, padded to the 16-byte multiple uniform buffers want.
@@ -91,7 +94,13 @@ impl Gpu {
         workgroups: Workgroups,
         out: &Tensor,
     ) -> Result<()> {
-        let pipeline = self.pipeline(kernel);
+        let w = self.wgpu().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} has no plain-Rust path on the reference device",
+                kernel.name
+            ))
+        })?;
+        let pipeline = self.pipeline(w, kernel);
         let key = BindingKey {
             kernel: kernel.name,
             params: params_bytes(params),
@@ -100,10 +109,10 @@ impl Gpu {
         let mut slot = out.bound.lock().unwrap_or_else(|e| e.into_inner());
         let bound = match slot.take() {
             Some(bound) if bound.key == key => bound,
-            _ => self.bind(&pipeline, key),
+            _ => self.bind(w, &pipeline, key),
         };
         let [x, y, z] = workgroups.0;
-        self.record(|encoder| {
+        self.record(w, |encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
                 timestamp_writes: None,
@@ -117,8 +126,8 @@ impl Gpu {
     }
 
     /// A uniform buffer holding the parameters and the bind group of one dispatch.
-    fn bind(&self, pipeline: &wgpu::ComputePipeline, key: BindingKey) -> Bound {
-        let uniform = self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    fn bind(&self, w: &Wgpu, pipeline: &wgpu::ComputePipeline, key: BindingKey) -> Bound {
+        let uniform = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(key.kernel),
             contents: &key.params,
             usage: wgpu::BufferUsages::UNIFORM,
@@ -131,33 +140,55 @@ impl Gpu {
                 resource: buffer.as_entire_binding(),
             })
             .collect();
-        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let group = w.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(key.kernel),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        Bound { key, group }
+        let uniform = Counted::new(&self.live, uniform, key.params.len() as u64);
+        Bound { key, group, _uniform: uniform }
     }
 
-    /// A read-only storage buffer holding `data` (small per-dispatch inputs such as token ids).
-    pub(crate) fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> wgpu::Buffer {
-        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    /// A read-only storage buffer holding `data` (small per-dispatch inputs such as token ids,
+    /// or quantized weights).
+    pub(crate) fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<Counted<wgpu::Buffer>> {
+        let w = self.wgpu().ok_or_else(|| {
+            Error::Invalid("uploads are for GPU kernels, not the reference device".into())
+        })?;
+        let buffer = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(data),
             usage: wgpu::BufferUsages::STORAGE,
-        })
+        });
+        Ok(Counted::new(&self.live, buffer, std::mem::size_of_val(data) as u64))
     }
 
-    fn pipeline(&self, kernel: &Kernel) -> wgpu::ComputePipeline {
-        let mut cache = self.pipelines.lock().unwrap_or_else(|e| e.into_inner());
+    /// The buffer of an optional input, or a placeholder bound in its place when absent.
+    pub(crate) fn optional<'a>(&'a self, input: Option<&'a Tensor>) -> Result<&'a wgpu::Buffer> {
+        match input {
+            Some(t) => t.buffer(),
+            None => self.placeholder(),
+        }
+    }
+
+    /// A buffer bound where a kernel's optional input is absent; never read.
+    pub(crate) fn placeholder(&self) -> Result<&wgpu::Buffer> {
+        match self.wgpu() {
+            Some(w) => Ok(&w.placeholder),
+            None => Err(Error::Invalid("the reference device binds no buffers".into())),
+        }
+    }
+
+    fn pipeline(&self, w: &Wgpu, kernel: &Kernel) -> wgpu::ComputePipeline {
+        let mut cache = w.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(kernel.name)
             .or_insert_with(|| {
-                let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let module = w.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                     label: Some(kernel.name),
                     source: wgpu::ShaderSource::Wgsl(kernel.source.into()),
                 });
-                self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                w.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(kernel.name),
                     layout: None,
                     module: &module,

@@ -2,10 +2,13 @@
 
 mod device;
 mod kernel;
+mod memory;
 mod oneshot;
 mod tensor;
 
 pub use device::{AdapterSummary, Gpu};
 pub use kernel::Kernel;
 pub(crate) use kernel::{kernel, Workgroups};
+pub(crate) use memory::Counted;
+pub use memory::Memory;
 pub use tensor::Tensor;

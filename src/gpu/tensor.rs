@@ -1,23 +1,32 @@
 use std::ops::Range;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use wgpu::util::DeviceExt;
 
 use super::device::Gpu;
 use super::kernel::Bound;
+use super::memory::Counted;
 use super::oneshot;
 use crate::{Error, Result};
 
-/// An f32 tensor in a GPU storage buffer: row-major, contiguous, never empty.
+/// An f32 tensor: row-major, contiguous, never empty. It lives in a GPU storage buffer, or in
+/// CPU memory on the reference device.
 pub struct Tensor {
-    buffer: wgpu::Buffer,
+    storage: Storage,
     shape: Vec<usize>,
     /// Names the buffer: views of one buffer share it, so ops can refuse to write what they read.
     id: u64,
     /// The bind group of the last dispatch that wrote this tensor, reused when it repeats.
     pub(super) bound: Mutex<Option<Bound>>,
     /// The mappable buffer the last read went through, reused by the next.
-    readback: Mutex<Option<wgpu::Buffer>>,
+    readback: Mutex<Option<Counted<wgpu::Buffer>>>,
+}
+
+/// Shared by a tensor and its views.
+#[derive(Clone)]
+enum Storage {
+    Gpu(Arc<Counted<wgpu::Buffer>>),
+    Host(Arc<Counted<RwLock<Vec<f32>>>>),
 }
 
 fn next_id() -> u64 {
@@ -47,10 +56,19 @@ fn checked_len(gpu: &Gpu, shape: &[usize]) -> Result<usize> {
     Ok(len)
 }
 
+fn unpoison<T>(lock: std::sync::LockResult<T>) -> T {
+    lock.unwrap_or_else(|e| e.into_inner())
+}
+
 impl Tensor {
-    fn wrap(buffer: wgpu::Buffer, shape: &[usize], id: u64) -> Tensor {
+    fn wrap(storage: Storage, shape: &[usize], id: u64) -> Tensor {
         let (bound, readback) = (Mutex::new(None), Mutex::new(None));
-        Tensor { buffer, shape: shape.to_vec(), id, bound, readback }
+        Tensor { storage, shape: shape.to_vec(), id, bound, readback }
+    }
+
+    fn host_storage(gpu: &Gpu, data: Vec<f32>) -> Storage {
+        let bytes = data.len() as u64 * 4;
+        Storage::Host(Arc::new(Counted::new(&gpu.live, RwLock::new(data), bytes)))
     }
 
     /// Uploads `data` as a tensor of `shape`.
@@ -62,12 +80,18 @@ impl Tensor {
                 data.len()
             )));
         }
-        let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: bytemuck::cast_slice(data),
-            usage: USAGE,
-        });
-        Ok(Tensor::wrap(buffer, shape, next_id()))
+        let storage = match gpu.wgpu() {
+            None => Tensor::host_storage(gpu, data.to_vec()),
+            Some(w) => {
+                let buffer = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: None,
+                    contents: bytemuck::cast_slice(data),
+                    usage: USAGE,
+                });
+                Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+            }
+        };
+        Ok(Tensor::wrap(storage, shape, next_id()))
     }
 
     /// A tensor of `shape` with every element `value`.
@@ -79,13 +103,19 @@ impl Tensor {
     /// A zero-filled tensor of `shape` (WebGPU zero-initialises new buffers), for outputs.
     pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Tensor> {
         let len = checked_len(gpu, shape)?;
-        let buffer = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: None,
-            size: len as u64 * 4,
-            usage: USAGE,
-            mapped_at_creation: false,
-        });
-        Ok(Tensor::wrap(buffer, shape, next_id()))
+        let storage = match gpu.wgpu() {
+            None => Tensor::host_storage(gpu, vec![0.0; len]),
+            Some(w) => {
+                let buffer = w.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: None,
+                    size: len as u64 * 4,
+                    usage: USAGE,
+                    mapped_at_creation: false,
+                });
+                Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+            }
+        };
+        Ok(Tensor::wrap(storage, shape, next_id()))
     }
 
     pub fn shape(&self) -> &[usize] {
@@ -97,8 +127,44 @@ impl Tensor {
         self.shape.iter().product()
     }
 
-    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        &self.buffer
+    /// The GPU buffer, for a dispatch; an error for a tensor in CPU memory.
+    pub(crate) fn buffer(&self) -> Result<&wgpu::Buffer> {
+        match &self.storage {
+            Storage::Gpu(buffer) => Ok(buffer),
+            Storage::Host(_) => Err(Error::Invalid(
+                "a tensor of the reference device cannot be used on a GPU device".into(),
+            )),
+        }
+    }
+
+    /// The values of a tensor in CPU memory (on the reference device), for an op's reference.
+    pub(crate) fn host(&self) -> Result<RwLockReadGuard<'_, Vec<f32>>> {
+        match &self.storage {
+            Storage::Host(values) => Ok(unpoison(values.read())),
+            Storage::Gpu(_) => Err(Error::Invalid(
+                "a tensor of a GPU device cannot be used on the reference device".into(),
+            )),
+        }
+    }
+
+    /// Replaces the values of a tensor in CPU memory with an op's reference result.
+    pub(crate) fn set_host(&self, values: Vec<f32>) -> Result<()> {
+        self.set_host_range(0, &values)
+    }
+
+    fn set_host_range(&self, offset: usize, values: &[f32]) -> Result<()> {
+        let Storage::Host(host) = &self.storage else {
+            return Err(Error::Invalid("a GPU tensor was written as a CPU one".into()));
+        };
+        let mut host = unpoison(host.write());
+        match host.get_mut(offset..offset + values.len()) {
+            Some(dst) => Ok(dst.copy_from_slice(values)),
+            None => Err(Error::Invalid(format!(
+                "{} values do not fit at {offset} of a tensor of shape {:?}",
+                values.len(),
+                self.shape
+            ))),
+        }
     }
 
     /// True when both tensors are (views of) one buffer.
@@ -111,7 +177,7 @@ impl Tensor {
         if shape.iter().product::<usize>() != self.numel() || shape.contains(&0) {
             return Err(Error::Invalid(format!("cannot view {:?} as {shape:?}", self.shape)));
         }
-        Ok(Tensor::wrap(self.buffer.clone(), shape, self.id))
+        Ok(Tensor::wrap(self.storage.clone(), shape, self.id))
     }
 
     /// Replaces the contents, in order with the commands already recorded.
@@ -123,10 +189,13 @@ impl Tensor {
                 self.shape
             )));
         }
+        let Some(w) = gpu.wgpu() else {
+            return self.set_host(data.to_vec());
+        };
         // The queue writes before the next submission's commands: submit the ones recorded so
         // far first, so that they still see the old contents.
         gpu.submit()?;
-        gpu.queue.write_buffer(&self.buffer, 0, bytemuck::cast_slice(data));
+        w.queue.write_buffer(self.buffer()?, 0, bytemuck::cast_slice(data));
         Ok(())
     }
 
@@ -153,10 +222,14 @@ impl Tensor {
                 src.shape, self.shape
             )));
         }
+        let Some(w) = gpu.wgpu() else {
+            // Copied out first: source and destination may be one array.
+            let values = src.host()?[range].to_vec();
+            return self.set_host_range(offset, &values);
+        };
         let (from, at, size) = (range.start as u64 * 4, offset as u64 * 4, len as u64 * 4);
-        gpu.record(|encoder| {
-            encoder.copy_buffer_to_buffer(&src.buffer, from, &self.buffer, at, size)
-        });
+        let (src, dst) = (src.buffer()?, self.buffer()?);
+        gpu.record(w, |encoder| encoder.copy_buffer_to_buffer(src, from, dst, at, size));
         Ok(())
     }
 
@@ -173,32 +246,37 @@ impl Tensor {
                 self.shape
             )));
         }
+        let Some(w) = gpu.wgpu() else {
+            return Ok(self.host()?[range].to_vec());
+        };
         let (from, size) = (range.start as u64 * 4, range.len() as u64 * 4);
         // The mappable copy is kept for the next read of the same size; one already in use (an
         // overlapping read of this tensor) is not shared, a new one is made instead.
-        let taken = self.readback.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = unpoison(self.readback.lock()).take();
         let staging = taken.filter(|b| b.size() == size).unwrap_or_else(|| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            let buffer = w.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("read back"),
                 size,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
-            })
+            });
+            Counted::new(&gpu.live, buffer, size)
         });
-        gpu.record(|encoder| encoder.copy_buffer_to_buffer(&self.buffer, from, &staging, 0, size));
+        let src = self.buffer()?;
+        gpu.record(w, |encoder| encoder.copy_buffer_to_buffer(src, from, &staging, 0, size));
         gpu.submit()?;
         let (tx, rx) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
         let failed =
             |e: &dyn std::fmt::Display| Error::Gpu(format!("reading a tensor back failed: {e}"));
-        gpu.wait(rx).await.map_err(|e| failed(&e))?;
+        gpu.wait(w, rx).await.map_err(|e| failed(&e))?;
         gpu.check()?;
         let values = {
             let view = staging.get_mapped_range(..).map_err(|e| failed(&e))?;
             bytemuck::pod_collect_to_vec(&view)
         };
         staging.unmap();
-        *self.readback.lock().unwrap_or_else(|e| e.into_inner()) = Some(staging);
+        *unpoison(self.readback.lock()) = Some(staging);
         Ok(values)
     }
 }

@@ -286,8 +286,7 @@ mod tests {
     /// sums run over up to 1,024 products (the discriminator's second convolution) and 6,272
     /// (its head), summed in another order than PyTorch's. Largest errors seen on lavapipe:
     /// 1.7e-6 for pixels, 7.7e-6 for logits; the tolerances leave about 6x for other adapters.
-    async fn matches_pytorch(c: &Checkpoint) {
-        let gpu = gpu().await;
+    async fn matches_pytorch(gpu: &Gpu, c: &Checkpoint) {
         let fixture = SafeTensors::parse(c.fixture).unwrap();
         let mut generator = Generator::load(gpu, c.generator.0, c.generator.1).unwrap();
         let mut discriminator =
@@ -324,11 +323,15 @@ mod tests {
 
     gpu_tests! {
         async fn mnist_gan_matches_pytorch() {
-            matches_pytorch(&MNIST).await;
+            matches_pytorch(gpu().await, &MNIST).await;
         }
 
         async fn fashion_gan_matches_pytorch() {
-            matches_pytorch(&FASHION).await;
+            matches_pytorch(gpu().await, &FASHION).await;
+        }
+
+        async fn the_reference_device_matches_pytorch() {
+            matches_pytorch(&Gpu::reference(), &MNIST).await;
         }
 
         async fn scores_are_probabilities_and_buffers_are_reused() {

@@ -299,28 +299,37 @@ mod tests {
     const WEIGHTS: &[u8] = include_bytes!("../../www/models/gpt_shakespeare.safetensors");
     const FIXTURE: &[u8] = include_bytes!("../../tests/fixtures/gpt_shakespeare.safetensors");
 
+    /// Logits against PyTorch's, in one pass and step by step through the caches.
+    async fn matches_pytorch(gpu: &Gpu) {
+        let fixture = SafeTensors::parse(FIXTURE).unwrap();
+        let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+        let v = gpt.vocab().len();
+        let ids = fixture.i64("ids", &[1, 97]).unwrap();
+        let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
+        let want = fixture.f32("logits", &[1, 97, v]).unwrap();
+        let full = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
+        // Logits of size ~10 after 6 blocks of sums over 180-720 products each, in another
+        // order than PyTorch's: 1.2e-5 at most on lavapipe.
+        assert_close("GPT logits, one pass", &full, &want, 6e-5, 1e-5);
+
+        // A 40-token prompt, then one token at a time through the caches: every row is
+        // computed in the same order either way, so this is exact on lavapipe.
+        let mut stepped =
+            gpt.forward(gpu, &ids[..40], 0, false).unwrap().logits.read(gpu).await.unwrap();
+        for p in 40..97 {
+            let step = gpt.forward(gpu, &ids[p..p + 1], p, false).unwrap();
+            stepped.extend(step.logits.read(gpu).await.unwrap());
+        }
+        assert_close("GPT logits, cached steps", &stepped, &full, 2e-5, 1e-5);
+    }
+
     gpu_tests! {
         async fn logits_match_pytorch_and_the_cache_matches_a_full_pass() {
-            let gpu = gpu().await;
-            let fixture = SafeTensors::parse(FIXTURE).unwrap();
-            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
-            let v = gpt.vocab().len();
-            let ids = fixture.i64("ids", &[1, 97]).unwrap();
-            let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
-            let want = fixture.f32("logits", &[1, 97, v]).unwrap();
-            let full = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
-            // Logits of size ~10 after 6 blocks of sums over 180-720 products each, in another
-            // order than PyTorch's: 1.2e-5 at most on lavapipe.
-            assert_close("GPT logits, one pass", &full, &want, 6e-5, 1e-5);
+            matches_pytorch(gpu().await).await;
+        }
 
-            // A 40-token prompt, then one token at a time through the caches: every row is
-            // computed in the same order either way, so this is exact on lavapipe.
-            let mut stepped = gpt.forward(gpu, &ids[..40], 0, false).unwrap().logits.read(gpu).await.unwrap();
-            for p in 40..97 {
-                let step = gpt.forward(gpu, &ids[p..p + 1], p, false).unwrap();
-                stepped.extend(step.logits.read(gpu).await.unwrap());
-            }
-            assert_close("GPT logits, cached steps", &stepped, &full, 2e-5, 1e-5);
+        async fn the_reference_device_matches_pytorch() {
+            matches_pytorch(&Gpu::reference()).await;
         }
 
         async fn attention_weights_are_causal_and_agree_between_prompt_and_steps() {

@@ -199,36 +199,43 @@ mod tests {
         checkpoint!("vae2d_fashion"),
     ];
 
+    /// Sums of up to 3,136 products (the linear layers), in another order than PyTorch's.
+    /// Largest errors seen on lavapipe: 1.8e-6 means, 4.3e-6 log-variances, 9.5e-7 pixels; the
+    /// tolerances leave about 5x for other adapters.
+    async fn every_vae_matches_pytorch_on(gpu: &Gpu) {
+        for c in &CHECKPOINTS {
+            let f = SafeTensors::parse(c.fixture).unwrap();
+            let mut vae = Vae::load(gpu, c.card, c.weights).unwrap();
+            let (n, l) = (8, vae.latent());
+            let images = f.f32("images", &[n, 1, IMAGE, IMAGE]).unwrap();
+            let (mean, logvar) = vae.encode(gpu, &images).unwrap();
+            let mean = mean.read(gpu).await.unwrap();
+            let logvar = logvar.read(gpu).await.unwrap();
+            let want_mean = f.f32("mean", &[n, l]).unwrap();
+            let want_logvar = f.f32("logvar", &[n, l]).unwrap();
+            assert_close("mean", &mean, &want_mean, 2e-5, 1e-5);
+            assert_close("logvar", &logvar, &want_logvar, 2e-5, 1e-5);
+            let eps = f.f32("eps", &[n, l]).unwrap();
+            let sampled = reparameterise(&want_mean, &want_logvar, &eps);
+            let shape = [n, 1, IMAGE, IMAGE];
+            for (z, name) in [
+                (want_mean.clone(), "reconstruction"),
+                (sampled, "sampled_reconstruction"),
+                (f.f32("z_prior", &[n, l]).unwrap(), "prior_samples"),
+            ] {
+                let got = vae.decode(gpu, &z).unwrap().read(gpu).await.unwrap();
+                assert_close(name, &got, &f.f32(name, &shape).unwrap(), 1e-5, 0.0);
+            }
+        }
+    }
+
     gpu_tests! {
         async fn every_vae_matches_pytorch() {
-            // Sums of up to 3,136 products (the linear layers), in another order than PyTorch's.
-            // Largest errors seen on lavapipe: 1.8e-6 means, 4.3e-6 log-variances, 9.5e-7
-            // pixels; the tolerances leave about 5x for other adapters.
-            let gpu = gpu().await;
-            for c in &CHECKPOINTS {
-                let f = SafeTensors::parse(c.fixture).unwrap();
-                let mut vae = Vae::load(gpu, c.card, c.weights).unwrap();
-                let (n, l) = (8, vae.latent());
-                let images = f.f32("images", &[n, 1, IMAGE, IMAGE]).unwrap();
-                let (mean, logvar) = vae.encode(gpu, &images).unwrap();
-                let mean = mean.read(gpu).await.unwrap();
-                let logvar = logvar.read(gpu).await.unwrap();
-                let want_mean = f.f32("mean", &[n, l]).unwrap();
-                let want_logvar = f.f32("logvar", &[n, l]).unwrap();
-                assert_close("mean", &mean, &want_mean, 2e-5, 1e-5);
-                assert_close("logvar", &logvar, &want_logvar, 2e-5, 1e-5);
-                let eps = f.f32("eps", &[n, l]).unwrap();
-                let sampled = reparameterise(&want_mean, &want_logvar, &eps);
-                let shape = [n, 1, IMAGE, IMAGE];
-                for (z, name) in [
-                    (want_mean.clone(), "reconstruction"),
-                    (sampled, "sampled_reconstruction"),
-                    (f.f32("z_prior", &[n, l]).unwrap(), "prior_samples"),
-                ] {
-                    let got = vae.decode(gpu, &z).unwrap().read(gpu).await.unwrap();
-                    assert_close(name, &got, &f.f32(name, &shape).unwrap(), 1e-5, 0.0);
-                }
-            }
+            every_vae_matches_pytorch_on(gpu().await).await;
+        }
+
+        async fn every_vae_matches_pytorch_on_the_reference_device() {
+            every_vae_matches_pytorch_on(&Gpu::reference()).await;
         }
 
         async fn seeds_repeat_and_bad_input_is_an_error() {

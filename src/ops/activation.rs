@@ -56,9 +56,12 @@ pub fn activation(gpu: &Gpu, act: Activation, x: &Tensor, out: &Tensor) -> Resul
     if !alpha.is_finite() {
         invalid!("LeakyReLU slope must be finite; got {alpha}");
     }
+    if gpu.is_reference() {
+        return out.set_host(activation_ref(act, &x.host()?));
+    }
     let params = Params { len: to_u32("activation length", x.numel())?, op, alpha };
     let groups = Workgroups::linear(gpu, x.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[x.buffer(), out.buffer()], groups, out)
+    gpu.dispatch(&KERNEL, &params, &[x.buffer()?, out.buffer()?], groups, out)
 }
 
 /// Reference: the definitions, evaluated in f64.

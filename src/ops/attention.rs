@@ -131,6 +131,20 @@ pub fn attention(
     if !scale.is_finite() {
         invalid!("attention scale {scale} is not finite");
     }
+    if gpu.is_reference() {
+        let (values, probabilities) =
+            attention_ref(&d, &q.host()?, &cache.k.host()?, &cache.v.host()?, scale);
+        if let Some(weights) = weights {
+            // Rows as wide as the cache, 0 where a query cannot see, as the kernel writes them.
+            let (keys, capacity) = (d.keys(), cache.capacity());
+            let mut wide = vec![0.0; d.n_heads * d.tokens * capacity];
+            for (row, p) in wide.chunks_mut(capacity).zip(probabilities.chunks(keys)) {
+                row[..keys].copy_from_slice(p);
+            }
+            weights.set_host(wide)?;
+        }
+        return out.set_host(values);
+    }
     let params = Params {
         t: to_u32("tokens", d.tokens)?,
         past: to_u32("past", d.past)?,
@@ -143,8 +157,8 @@ pub fn attention(
         capacity: to_u32("capacity", cache.capacity())?,
     };
     let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
-    let weights = weights.map_or(&gpu.placeholder, Tensor::buffer);
-    let buffers = [q.buffer(), cache.k.buffer(), cache.v.buffer(), weights, out.buffer()];
+    let weights = gpu.optional(weights)?;
+    let buffers = [q.buffer()?, cache.k.buffer()?, cache.v.buffer()?, weights, out.buffer()?];
     gpu.dispatch(&ATTENTION, &params, &buffers, groups, out)
 }
 

@@ -83,6 +83,9 @@ fn broadcast_strides(shape: &[usize]) -> Result<[u32; MAX_RANK]> {
 pub fn binary(gpu: &Gpu, op: BinaryOp, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<()> {
     let shape = broadcast_shape(a.shape(), b.shape())?;
     expect_output(&format!("{op:?} output"), out, &shape, [a, b])?;
+    if gpu.is_reference() {
+        return out.set_host(binary_ref(op, &a.host()?, a.shape(), &b.host()?, b.shape())?);
+    }
     // Every dimension is at most the element count, which fits.
     let len = to_u32("broadcast element count", out.numel())?;
     let params = Params {
@@ -93,7 +96,7 @@ pub fn binary(gpu: &Gpu, op: BinaryOp, a: &Tensor, b: &Tensor, out: &Tensor) -> 
         op: op as u32,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[a.buffer(), b.buffer(), out.buffer()], groups, out)
+    gpu.dispatch(&KERNEL, &params, &[a.buffer()?, b.buffer()?, out.buffer()?], groups, out)
 }
 
 /// Reference: each output coordinate taken modulo the operands' dimensions (a dimension of 1

@@ -218,6 +218,12 @@ fn run(
     if let Some(bias) = bias {
         expect_shape(&format!("{op} bias"), bias, &[d.out_channels])?;
     }
+    if gpu.is_reference() {
+        let bias = bias.map(Tensor::host).transpose()?;
+        let bias = bias.as_deref().map(Vec::as_slice);
+        let reference = if transposed { conv_transpose2d_ref } else { conv2d_ref };
+        return out.set_host(reference(&d, &input.host()?, &weight.host()?, bias));
+    }
     // Every flat index the shader forms is below one of these element counts.
     to_u32(&format!("{op} input elements"), input.numel())?;
     to_u32(&format!("{op} weight elements"), weight.numel())?;
@@ -238,11 +244,11 @@ fn run(
         has_bias: bias.is_some() as u32,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
-    let bias = bias.map_or(&gpu.placeholder, Tensor::buffer);
+    let bias = gpu.optional(bias)?;
     gpu.dispatch(
         kernel,
         &params,
-        &[input.buffer(), weight.buffer(), bias, out.buffer()],
+        &[input.buffer()?, weight.buffer()?, bias, out.buffer()?],
         groups,
         out,
     )

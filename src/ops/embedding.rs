@@ -30,12 +30,21 @@ pub fn embedding(gpu: &Gpu, table: &Tensor, ids: &[u32], out: &Tensor) -> Result
         invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
     }
     expect_output("embedding output", out, &[ids.len(), d], [table])?;
+    if gpu.is_reference() {
+        return out.set_host(embedding_ref(&table.host()?, d, ids));
+    }
     let params = Params {
         len: to_u32("embedding output size", out.numel())?,
         d: to_u32("embedding width", d)?,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[table.buffer(), &gpu.upload(ids), out.buffer()], groups, out)
+    gpu.dispatch(
+        &KERNEL,
+        &params,
+        &[table.buffer()?, &*gpu.upload(ids)?, out.buffer()?],
+        groups,
+        out,
+    )
 }
 
 /// Reference: the rows of `table` (rows of length `d`) picked by `ids`, concatenated.

@@ -117,6 +117,11 @@ fn run(
     if let Some(bias) = bias {
         expect_shape("matmul bias", bias, &[d.n])?;
     }
+    if gpu.is_reference() {
+        let bias = bias.map(Tensor::host).transpose()?;
+        let bias = bias.as_deref().map(Vec::as_slice);
+        return out.set_host(matmul_ref(&d, &a.host()?, &b.host()?, bias));
+    }
     let params = Params {
         m: to_u32("m", d.m)?,
         n: to_u32("n", d.n)?,
@@ -127,8 +132,8 @@ fn run(
         has_bias: bias.is_some() as u32,
     };
     let groups = Workgroups::grid(gpu, [d.n.div_ceil(tile_n), d.m.div_ceil(tile_m), d.batch])?;
-    let bias = bias.map_or(&gpu.placeholder, Tensor::buffer);
-    gpu.dispatch(kernel, &params, &[a.buffer(), b.buffer(), bias, out.buffer()], groups, out)
+    let bias = gpu.optional(bias)?;
+    gpu.dispatch(kernel, &params, &[a.buffer()?, b.buffer()?, bias, out.buffer()?], groups, out)
 }
 
 /// Reference: the same product on the CPU, accumulated in f64.

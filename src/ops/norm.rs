@@ -69,6 +69,13 @@ fn row_norm(
         expect_shape("layer norm beta", beta, &[d])?;
     }
     expect_output(&format!("{what} output"), out, x.shape(), [x, gamma].into_iter().chain(beta))?;
+    if gpu.is_reference() {
+        let (x, gamma) = (x.host()?, gamma.host()?);
+        return out.set_host(match beta {
+            Some(beta) => layer_norm_ref(&x, d, &gamma, &beta.host()?, eps),
+            None => rms_norm_ref(&x, d, &gamma, eps),
+        });
+    }
     let rows = x.numel() / d;
     // The shader indexes every element with a u32.
     to_u32(&format!("{what} element count"), x.numel())?;
@@ -79,9 +86,15 @@ fn row_norm(
         center: beta.is_some() as u32,
         eps,
     };
-    let beta = beta.map_or(&gpu.placeholder, Tensor::buffer);
+    let beta = gpu.optional(beta)?;
     let groups = Workgroups::linear(gpu, rows, 1)?;
-    gpu.dispatch(&ROW_NORM, &params, &[x.buffer(), gamma.buffer(), beta, out.buffer()], groups, out)
+    gpu.dispatch(
+        &ROW_NORM,
+        &params,
+        &[x.buffer()?, gamma.buffer()?, beta, out.buffer()?],
+        groups,
+        out,
+    )
 }
 
 /// `nn.BatchNorm1d/2d/3d` in eval mode on `x` `[N, C, ..spatial]`: per channel,
@@ -108,6 +121,18 @@ pub fn batch_norm(gpu: &Gpu, bn: &BatchNorm, x: &Tensor, out: &Tensor) -> Result
         [x, bn.running_mean, bn.running_var, bn.gamma, bn.beta],
     )?;
     let spatial: usize = shape[2..].iter().product();
+    if gpu.is_reference() {
+        let (running_mean, running_var) = (bn.running_mean.host()?, bn.running_var.host()?);
+        let (gamma, beta) = (bn.gamma.host()?, bn.beta.host()?);
+        let host = BatchNorm {
+            running_mean: running_mean.as_slice(),
+            running_var: running_var.as_slice(),
+            gamma: gamma.as_slice(),
+            beta: beta.as_slice(),
+            eps: bn.eps,
+        };
+        return out.set_host(batch_norm_ref(&host, &x.host()?, spatial));
+    }
     // The shader indexes every element with a u32.
     to_u32("batch norm element count", x.numel())?;
     let params = Params {
@@ -119,12 +144,12 @@ pub fn batch_norm(gpu: &Gpu, bn: &BatchNorm, x: &Tensor, out: &Tensor) -> Result
     };
     let groups = Workgroups::linear(gpu, x.numel(), ELEMENT_THREADS)?;
     let buffers = [
-        x.buffer(),
-        bn.gamma.buffer(),
-        bn.beta.buffer(),
-        out.buffer(),
-        bn.running_mean.buffer(),
-        bn.running_var.buffer(),
+        x.buffer()?,
+        bn.gamma.buffer()?,
+        bn.beta.buffer()?,
+        out.buffer()?,
+        bn.running_mean.buffer()?,
+        bn.running_var.buffer()?,
     ];
     gpu.dispatch(&BATCH_NORM, &params, &buffers, groups, out)
 }

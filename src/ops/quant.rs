@@ -9,7 +9,7 @@ use bytemuck::{Pod, Zeroable};
 use super::{expect_output, to_u32};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, f16_to_f32, GgmlType};
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, Counted, Kernel, Workgroups};
 use crate::ops::matmul::{matmul_ref, MatmulDims};
 use crate::{Error, Gpu, Result, Tensor};
 
@@ -22,7 +22,7 @@ const BLOCK: usize = 32;
 
 /// A quantized matrix `[rows, cols]` on the GPU, each row `cols / 32` blocks.
 pub struct QuantTensor {
-    buffer: wgpu::Buffer,
+    buffer: Counted<wgpu::Buffer>,
     shape: [usize; 2],
     ty: GgmlType,
 }
@@ -52,7 +52,7 @@ impl QuantTensor {
                 gpu.max_storage_bytes()
             )));
         }
-        Ok(QuantTensor { buffer: gpu.upload(&words), shape, ty })
+        Ok(QuantTensor { buffer: gpu.upload(&words)?, shape, ty })
     }
 
     pub fn shape(&self) -> [usize; 2] {
@@ -120,7 +120,7 @@ pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Res
     let params = MatmulParams { m: to_u32("m", m)?, n: to_u32("n", n)?, k: to_u32("k", k)? };
     let groups = Workgroups::grid(gpu, [n.div_ceil(WORKGROUP), m, 1])?;
     let kernel = if w.ty == GgmlType::Q8_0 { &MATMUL_Q8_0 } else { &MATMUL_Q4_1 };
-    gpu.dispatch(kernel, &params, &[x.buffer(), &w.buffer, out.buffer()], groups, out)
+    gpu.dispatch(kernel, &params, &[x.buffer()?, &w.buffer, out.buffer()?], groups, out)
 }
 
 #[repr(C)]
@@ -143,7 +143,7 @@ pub fn embedding_quant(gpu: &Gpu, w: &QuantTensor, ids: &[u32], out: &Tensor) ->
         invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
     }
     expect_output("quantized embedding output", out, &[ids.len(), k], [])?;
-    dequantize_rows(gpu, w, Some(&gpu.upload(ids)), out)
+    dequantize_rows(gpu, w, Some(&*gpu.upload(ids)?), out)
 }
 
 /// `out = w` as f32 `[n, k]`: for a pass over many tokens, where the tiled f32 matmul then
@@ -168,8 +168,11 @@ fn dequantize_rows(
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP as u32)?;
     let kernel = if w.ty == GgmlType::Q8_0 { &DEQUANTIZE_Q8_0 } else { &DEQUANTIZE_Q4_1 };
-    let ids = ids.unwrap_or(&gpu.placeholder);
-    gpu.dispatch(kernel, &params, &[ids, &w.buffer, out.buffer()], groups, out)
+    let ids = match ids {
+        Some(ids) => ids,
+        None => gpu.placeholder()?,
+    };
+    gpu.dispatch(kernel, &params, &[ids, &w.buffer, out.buffer()?], groups, out)
 }
 
 /// Reference for `matmul_quant`: `x` `[m, k]` times the dequantized `[n, k]` blocks of `ty`,
