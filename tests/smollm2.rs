@@ -10,7 +10,11 @@ use genai_lab::models::llama::Llama;
 use genai_lab::models::LanguageModel;
 use genai_lab::text::bpe::BpeTokenizer;
 use genai_lab::text::chat::{ChatTemplate, Message};
+use genai_lab::text::generation::Generation;
+use genai_lab::text::sampling::Sampling;
 use genai_lab::Gpu;
+
+mod common;
 
 const GGUF: &str = "www/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 
@@ -202,4 +206,25 @@ fn bad_files_are_errors() {
     let at = other.windows(5).position(|w| w == b"llama").unwrap();
     other[at..at + 5].copy_from_slice(b"qwen2");
     assert!(load(&other).contains("not supported"), "{}", load(&other));
+}
+
+/// Generations with prompts of varying lengths must not grow memory. 40 generations rather than
+/// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
+/// a second on lavapipe.
+#[test]
+fn generations_do_not_leak() {
+    let bytes = gguf_bytes();
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let mut model = Llama::load(&gpu, &bytes, 64).unwrap();
+    let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    let mut seed = 0;
+    common::stays_flat("SmolLM2", &gpu, 40, |size| {
+        seed += 1;
+        let prompt: Vec<u32> = (0..size as u32).map(|i| 100 + i * 7 + seed).collect();
+        let mut generation = Generation::new(&model, &prompt, greedy, seed as u64, 2).unwrap();
+        for _ in 0..2 {
+            let step = pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+            assert!(step.probabilities.iter().any(|&p| p > 0.0));
+        }
+    });
 }

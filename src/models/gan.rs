@@ -2,9 +2,7 @@
 //! image by transposed convolutions, `Discriminator` scores an image of a class as real or fake.
 //! Weights are uploaded once; buffers are made once per batch size and reused.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
+use super::scratch::Scratch;
 use super::weights::{BatchNormWeights, Weights};
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
@@ -37,7 +35,7 @@ pub struct Generator {
     net_4: BatchNormWeights,
     net_6_weight: Tensor,
     net_6_bias: Tensor,
-    buffers: HashMap<usize, GeneratorBuffers>,
+    buffers: Scratch<GeneratorBuffers>,
 }
 
 struct GeneratorBuffers {
@@ -83,7 +81,7 @@ impl Generator {
             net_4: w.batch_norm("net.4", 48)?,
             net_6_weight: w.tensor("net.6.weight", &[48, 1, 4, 4])?,
             net_6_bias: w.tensor("net.6.bias", &[1])?,
-            buffers: HashMap::new(),
+            buffers: Scratch::new(),
         })
     }
 
@@ -102,10 +100,7 @@ impl Generator {
                 z.len()
             )));
         }
-        if let Entry::Vacant(slot) = self.buffers.entry(n) {
-            slot.insert(GeneratorBuffers::new(gpu, n, latent)?);
-        }
-        let b = &self.buffers[&n];
+        let b = self.buffers.get(n, || GeneratorBuffers::new(gpu, n, latent))?;
         // The input is z followed by the one-hot class, as a 1x1 image of latent + 10 channels.
         let mut input = vec![0.0; n * (latent + CLASSES)];
         for (i, row) in input.chunks_mut(latent + CLASSES).enumerate() {
@@ -140,7 +135,7 @@ pub struct Discriminator {
     head_bias: Tensor,
     /// Row c holds the 10 planes of class c: all ones in plane c, zeros elsewhere.
     class_planes: Tensor,
-    buffers: HashMap<usize, DiscriminatorBuffers>,
+    buffers: Scratch<DiscriminatorBuffers>,
 }
 
 struct DiscriminatorBuffers {
@@ -185,7 +180,7 @@ impl Discriminator {
             head_weight: w.tensor("head.weight", &[1, 128 * 7 * 7])?,
             head_bias: w.tensor("head.bias", &[1])?,
             class_planes: Tensor::from_slice(gpu, &[CLASSES, CLASSES * PIXELS], &planes)?,
-            buffers: HashMap::new(),
+            buffers: Scratch::new(),
         })
     }
 
@@ -199,10 +194,7 @@ impl Discriminator {
                 images.shape()
             )));
         }
-        if let Entry::Vacant(slot) = self.buffers.entry(n) {
-            slot.insert(DiscriminatorBuffers::new(gpu, n)?);
-        }
-        let b = &self.buffers[&n];
+        let b = self.buffers.get(n, || DiscriminatorBuffers::new(gpu, n))?;
         // torch.cat([images, class planes], 1), by copies on the GPU.
         let per_image = (1 + CLASSES) * PIXELS;
         for (i, &c) in labels.iter().enumerate() {
@@ -348,7 +340,7 @@ mod tests {
                 let p = discriminator.probabilities(gpu, &images, &classes).await.unwrap();
                 assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "{p:?}");
             }
-            assert_eq!((generator.buffers.len(), discriminator.buffers.len()), (1, 1));
+            assert_eq!((generator.buffers.sizes(), discriminator.buffers.sizes()), (vec![7], vec![7]));
         }
 
         async fn bad_input_is_an_error() {

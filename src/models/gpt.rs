@@ -3,9 +3,7 @@
 //! an untied head. Keys and values are cached per layer, so a prompt is read once and each new
 //! token costs one pass over one position.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
+use super::scratch::Scratch;
 use super::weights::Weights;
 use super::{LanguageModel, Output};
 use crate::formats::json::Json;
@@ -67,7 +65,7 @@ pub struct Gpt {
     h: Vec<Block>,
     ln_f: LayerNorm,
     lm_head: Linear,
-    buffers: HashMap<usize, Buffers>,
+    buffers: Scratch<Buffers>,
 }
 
 /// Activations for a chunk of `t` tokens; `x` and `y` take turns as the residual stream.
@@ -193,7 +191,7 @@ impl Gpt {
             n_head,
             n_embd: c,
             h,
-            buffers: HashMap::new(),
+            buffers: Scratch::new(),
         })
     }
 
@@ -236,10 +234,7 @@ impl LanguageModel for Gpt {
                 self.block_size
             )));
         }
-        let b = match self.buffers.entry(t) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => slot.insert(Buffers::new(gpu, t, c, v)?),
-        };
+        let b = self.buffers.get(t, || Buffers::new(gpu, t, c, v))?;
         if watch_attention && b.attention.is_none() {
             let rows = t.min(ATTENTION_ROWS);
             b.attention = Some(AttentionBuffers {

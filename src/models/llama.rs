@@ -3,9 +3,7 @@
 //! RMS norm and the head (the embedding again when tied). Named as llama.cpp names the tensors
 //! (`blk.N.attn_q`, `ffn_gate`, ...). The matrices stay quantized on the GPU.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
+use super::scratch::Scratch;
 use super::weights::finite;
 use super::{LanguageModel, Output};
 use crate::error::invalid;
@@ -100,7 +98,7 @@ pub struct Llama {
     output_norm: Tensor,
     /// `None` when the head is tied to the token embedding.
     output: Option<QuantTensor>,
-    buffers: HashMap<usize, Buffers>,
+    buffers: Scratch<Buffers>,
 }
 
 /// Activations for a chunk of `t` tokens; `x` and `y` take turns as the residual stream.
@@ -222,7 +220,7 @@ impl Llama {
             blocks,
             context,
             config: c,
-            buffers: HashMap::new(),
+            buffers: Scratch::new(),
         })
     }
 
@@ -246,10 +244,7 @@ impl LanguageModel for Llama {
         if t == 0 || past + t > self.context {
             invalid!("{t} tokens after {past} do not fit the context of {}", self.context);
         }
-        let b = match self.buffers.entry(t) {
-            Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => slot.insert(Buffers::new(gpu, t, c)?),
-        };
+        let b = self.buffers.get(t, || Buffers::new(gpu, t, c))?;
         let flat = |x: &Tensor| x.view(&[t, x.numel() / t]);
         let scale = 1.0 / (c.head_dim() as f32).sqrt();
         embedding_quant(gpu, &self.token_embd, ids, &b.x)?;

@@ -6,6 +6,7 @@ pub mod gan;
 pub mod gpt;
 pub mod llama;
 pub mod nearest;
+mod scratch;
 pub mod vae;
 mod weights;
 

@@ -2,9 +2,7 @@
 //! log-variance of a Gaussian over the latent space; the decoder maps a latent point to pixel
 //! probabilities. Weights are uploaded once; buffers are made once per batch size and reused.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
+use super::scratch::Scratch;
 use super::weights::Weights;
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
@@ -25,8 +23,8 @@ pub struct Vae {
     from_latent: (Tensor, Tensor),
     dec1: (Tensor, Tensor),
     dec2: (Tensor, Tensor),
-    encoders: HashMap<usize, EncoderBuffers>,
-    decoders: HashMap<usize, DecoderBuffers>,
+    encoders: Scratch<EncoderBuffers>,
+    decoders: Scratch<DecoderBuffers>,
 }
 
 struct EncoderBuffers {
@@ -76,8 +74,8 @@ impl Vae {
             from_latent: layer("from_latent", &[HIDDEN, latent], HIDDEN)?,
             dec1: layer("dec1", &[64, 32, 4, 4], 32)?,
             dec2: layer("dec2", &[32, 1, 4, 4], 1)?,
-            encoders: HashMap::new(),
-            decoders: HashMap::new(),
+            encoders: Scratch::new(),
+            decoders: Scratch::new(),
         })
     }
 
@@ -96,18 +94,18 @@ impl Vae {
             )));
         }
         let n = images.len() / pixels;
-        if let Entry::Vacant(slot) = self.encoders.entry(n) {
+        let latent = self.latent;
+        let b = self.encoders.get(n, || {
             let h2 = pair(gpu, &[n, 64, 7, 7])?;
-            slot.insert(EncoderBuffers {
+            Ok(EncoderBuffers {
                 images: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
                 h1: pair(gpu, &[n, 32, 14, 14])?,
                 flat: h2[1].view(&[n, HIDDEN])?,
                 h2,
-                mean: Tensor::zeros(gpu, &[n, self.latent])?,
-                logvar: Tensor::zeros(gpu, &[n, self.latent])?,
-            });
-        }
-        let b = &self.encoders[&n];
+                mean: Tensor::zeros(gpu, &[n, latent])?,
+                logvar: Tensor::zeros(gpu, &[n, latent])?,
+            })
+        })?;
         b.images.write(gpu, images)?;
         let down = Conv2dGeometry::new(2, 1);
         let [h1, h1_act] = &b.h1;
@@ -132,18 +130,17 @@ impl Vae {
             )));
         }
         let n = z.len() / latent;
-        if let Entry::Vacant(slot) = self.decoders.entry(n) {
+        let b = self.decoders.get(n, || {
             let h0 = pair(gpu, &[n, HIDDEN])?;
-            slot.insert(DecoderBuffers {
+            Ok(DecoderBuffers {
                 z: Tensor::zeros(gpu, &[n, latent])?,
                 grid: h0[1].view(&[n, 64, 7, 7])?,
                 h0,
                 h1: pair(gpu, &[n, 32, 14, 14])?,
                 logits: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
                 probabilities: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
-            });
-        }
-        let b = &self.decoders[&n];
+            })
+        })?;
         b.z.write(gpu, z)?;
         let up = Conv2dGeometry::new(2, 1);
         let [h0, h0_act] = &b.h0;
