@@ -104,7 +104,7 @@ async function generate(gan, zs, labels) {
   const z = new Float32Array(zs.length * zs[0].length);
   zs.forEach((v, i) => z.set(v, i * v.length));
   const start = performance.now();
-  const out = await gan.generate(z, Uint32Array.from(labels));
+  const out = await gan.generate(z, Float64Array.from(labels));
   const ms = performance.now() - start;
   const result = { pixels: out.pixels, scores: out.scores };
   out.free();

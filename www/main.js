@@ -1,5 +1,6 @@
 // Page start-up: find WebGPU through the Rust core, say which adapter we got (or why there is
-// none), hand the one Lab to the tabs that run models, and switch tabs.
+// none, in which case the small models run on the CPU), hand the one Lab to the tabs that run
+// models, and switch tabs.
 import init, { Lab } from './pkg/genai_lab.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
@@ -8,9 +9,9 @@ import { initModelPicker, initChatTab } from './chat.js';
 
 const adapterLine = document.getElementById('adapter');
 
-function showNoWebGPU(reason) {
-  adapterLine.dataset.state = 'error';
-  adapterLine.textContent = 'No WebGPU adapter';
+function showNoWebGPU(reason, state = 'error', line = 'No WebGPU adapter') {
+  adapterLine.dataset.state = state;
+  adapterLine.textContent = line;
   document.getElementById('no-webgpu-reason').textContent = reason;
   document.getElementById('no-webgpu').hidden = false;
 }
@@ -25,10 +26,6 @@ async function describeAdapter(lab) {
 
 // Resolves to the Lab once its kernels are checked, or to null (with the notice shown).
 async function startGpu() {
-  if (!('gpu' in navigator)) {
-    showNoWebGPU('This browser does not offer WebGPU (navigator.gpu is missing).');
-    return null;
-  }
   await init();
   let lab;
   try {
@@ -36,6 +33,11 @@ async function startGpu() {
   } catch (e) {
     showNoWebGPU(e.message);
     return null;
+  }
+  if (lab.noGpuReason) {
+    showNoWebGPU(lab.noGpuReason, 'reference',
+      'No WebGPU: the small models run in plain Rust on the CPU (the same results, slower)');
+    return lab;
   }
   const name = await describeAdapter(lab);
   const kind = lab.isFallbackAdapter ? ' (software fallback: correct, but slow)' : '';
@@ -83,6 +85,6 @@ if (lab) {
   const gan = initGanTab(lab); // first: it gives the shared GAN helpers the Lab
   initVaeTab(lab); // loads its models when its tab is first shown
   initGptTab(lab); // likewise
-  initChatTab(lab); // downloads its model only when asked
+  if (!lab.noGpuReason) initChatTab(lab); // downloads its model only when asked
   await gan;
 }

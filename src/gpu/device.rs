@@ -54,6 +54,11 @@ impl Gpu {
     /// Acquires the best adapter available (WebGPU in the browser, Vulkan natively) and a device
     /// with all the adapter's limits.
     pub async fn new() -> Result<Gpu> {
+        // Without navigator.gpu, wgpu would fail later and less clearly.
+        #[cfg(target_arch = "wasm32")]
+        if !wgpu::util::is_browser_webgpu_supported().await {
+            return Err(Error::NoAdapter(NO_ADAPTER_HINT.into()));
+        }
         let instance =
             wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
@@ -208,6 +213,39 @@ impl Gpu {
         match lock(&self.first_error).as_ref() {
             Some(e) => Err(Error::Gpu(e.clone())),
             None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::activation::{activation, Activation};
+    use crate::testing::gpu_tests;
+    use crate::Tensor;
+
+    gpu_tests! {
+        async fn a_lost_device_is_an_error_not_a_panic() {
+            // A device of its own: the one the other tests share must live on.
+            let gpu = Gpu::new().await.unwrap();
+            let x = Tensor::from_slice(&gpu, &[3], &[1.0, -2.0, 3.0]).unwrap();
+            let out = Tensor::zeros(&gpu, &[3]).unwrap();
+            activation(&gpu, Activation::Relu, &x, &out).unwrap();
+            assert_eq!(out.read(&gpu).await.unwrap(), [1.0, 0.0, 3.0]);
+            gpu.destroy();
+            let after = match activation(&gpu, Activation::Relu, &x, &out) {
+                Ok(()) => out.read(&gpu).await.map(drop),
+                Err(e) => Err(e),
+            };
+            assert!(after.is_err(), "work on a destroyed device succeeded");
+            let reported = gpu.check().unwrap_err().to_string();
+            assert!(reported.contains("lost"), "{reported}");
+            // A new device works.
+            let fresh = Gpu::new().await.unwrap();
+            let x = Tensor::from_slice(&fresh, &[3], &[1.0, -2.0, 3.0]).unwrap();
+            let out = Tensor::zeros(&fresh, &[3]).unwrap();
+            activation(&fresh, Activation::Relu, &x, &out).unwrap();
+            assert_eq!(out.read(&fresh).await.unwrap(), [1.0, 0.0, 3.0]);
         }
     }
 }

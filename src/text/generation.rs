@@ -98,6 +98,12 @@ impl Generation {
         self
     }
 
+    /// Forgets what the caches held (the model was loaded again onto a new device): the next
+    /// step reads the whole window.
+    pub fn caches_lost(&mut self) {
+        self.cached = 0;
+    }
+
     pub fn remaining(&self) -> usize {
         self.remaining
     }

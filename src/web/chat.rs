@@ -2,18 +2,17 @@
 //! conversation, then ask for one token at a time, each with the text it adds and the
 //! candidates the model weighed.
 
-use std::rc::Rc;
-
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, Lab, Settings};
+use super::device::OnDevice;
+use super::{js_error, string, Lab, Settings};
 use crate::formats::gguf::Gguf;
 use crate::models::llama::Llama;
 use crate::models::LanguageModel;
 use crate::text::bpe::{take_utf8, BpeTokenizer};
 use crate::text::chat::{ChatTemplate, Message};
 use crate::text::generation::Generation;
-use crate::{Error, Gpu};
+use crate::Error;
 
 /// Positions the caches hold: SmolLM2 was trained on 8192, but 2048 keep the caches at 94 MB.
 const CONTEXT: usize = 2048;
@@ -27,6 +26,13 @@ impl Lab {
     #[wasm_bindgen(js_name = loadChat)]
     pub fn load_chat(&self, gguf: &[u8]) -> Result<ChatModel, JsError> {
         let load = || -> Result<ChatModel, Error> {
+            if self.device.current().is_reference() {
+                return Err(Error::NoAdapter(
+                    "the chat model needs WebGPU: its quantized kernels have no CPU path here, and \
+                     135 million parameters would be too slow on one anyway"
+                        .into(),
+                ));
+            }
             let file = Gguf::parse(gguf)?;
             let tokenizer = BpeTokenizer::from_gguf(&file)?;
             let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)?;
@@ -34,17 +40,13 @@ impl Lab {
                 (Ok(base), Ok(size)) => format!("{base} {size}"),
                 _ => file.str("general.name").unwrap_or("a chat model").to_string(),
             };
-            let model = Llama::load(&self.gpu, gguf, CONTEXT)?;
-            let gpu = self.gpu.clone();
-            Ok(ChatModel {
-                gpu,
-                model,
-                tokenizer,
-                template,
-                name,
-                generation: None,
-                pending: vec![],
-            })
+            let model = Llama::load(&self.device.current(), gguf, CONTEXT)?;
+            // 98 MB are not kept for a reload: after a device failure the page loads the file
+            // again (from its cache).
+            let model = OnDevice::loaded(&self.device, model, |_| {
+                Err(Error::Gpu("the device failed; load the chat model again".into()))
+            });
+            Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })
         };
         load().map_err(js_error)
     }
@@ -52,8 +54,7 @@ impl Lab {
 
 #[wasm_bindgen(js_name = Chat)]
 pub struct ChatModel {
-    gpu: Rc<Gpu>,
-    model: Llama,
+    model: OnDevice<Llama>,
     tokenizer: BpeTokenizer,
     template: ChatTemplate,
     name: String,
@@ -72,7 +73,7 @@ impl ChatModel {
     /// How many tokens of conversation the model can read.
     #[wasm_bindgen(getter)]
     pub fn context(&self) -> usize {
-        self.model.context()
+        self.model.model().context()
     }
 
     /// Starts the answer to `messages` (JSON: `[{role, content}, ...]`, ending with the user's)
@@ -81,7 +82,7 @@ impl ChatModel {
     /// settings, and for a conversation longer than the context.
     pub fn start(
         &mut self,
-        messages: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] messages: JsValue,
         temperature: f64,
         top_k: f64,
         top_p: f64,
@@ -97,19 +98,20 @@ impl ChatModel {
                 top_p,
                 seed,
                 max_tokens,
-                self.model.vocab_size(),
+                self.model.model().vocab_size(),
             )?;
-            let messages = Message::parse_list(messages)?;
+            let messages = Message::parse_list(&string("the messages", messages)?)?;
             let ids = self.template.encode(&self.tokenizer, &messages)?;
-            if ids.len() >= self.model.context() {
+            if ids.len() >= self.model.model().context() {
                 return Err(Error::Invalid(format!(
                     "the conversation is {} tokens; the model reads at most {}: start a new chat",
                     ids.len(),
-                    self.model.context()
+                    self.model.model().context()
                 )));
             }
             let stop: Vec<u32> = self.tokenizer.eos.into_iter().collect();
-            let generation = Generation::new(&self.model, &ids, s.sampling, s.seed, s.length)?;
+            let generation =
+                Generation::new(self.model.model(), &ids, s.sampling, s.seed, s.length)?;
             let generation = generation.stop_at(&stop);
             Ok(match &previous {
                 Some(previous) => generation.reuse(previous),
@@ -126,7 +128,8 @@ impl ChatModel {
             .generation
             .as_mut()
             .ok_or_else(|| JsError::new("no answer in progress: call start() first"))?;
-        let step = generation.step(&self.gpu, &mut self.model, false).await.map_err(js_error)?;
+        let (gpu, model, _) = self.model.get().await.map_err(js_error)?;
+        let step = generation.step(gpu, model, false).await.map_err(js_error)?;
         let done = step.remaining == 0;
         if Some(step.id) != self.tokenizer.eos {
             self.pending.extend(self.tokenizer.decode_bytes(&[step.id]).map_err(js_error)?);

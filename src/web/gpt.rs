@@ -1,34 +1,37 @@
 //! The character GPT for JavaScript: start a generation, then ask for one character at a time,
 //! each with the probabilities and attention weights the page draws.
 
-use std::rc::Rc;
-
 use wasm_bindgen::prelude::*;
 
-use super::{js_error, Lab, Settings};
+use super::device::OnDevice;
+use super::{js_error, string, Lab, Settings};
 use crate::models::gpt::Gpt;
 use crate::models::LanguageModel;
 use crate::text::chars::CharTokenizer;
 use crate::text::generation::{Generation, Step};
-use crate::Gpu;
 
 #[wasm_bindgen]
 impl Lab {
     /// Loads the character GPT from its model card (JSON text, whose vocabulary is the
     /// tokenizer) and checkpoint (safetensors bytes), as `www/models/gpt_shakespeare.*` hold them.
     #[wasm_bindgen(js_name = loadGpt)]
-    pub fn load_gpt(&self, card: &str, weights: &[u8]) -> Result<GptModel, JsError> {
-        let gpt = Gpt::load(&self.gpu, card, weights).map_err(js_error)?;
-        let tokenizer = CharTokenizer::new(gpt.vocab()).map_err(js_error)?;
-        Ok(GptModel { gpu: self.gpu.clone(), gpt, tokenizer, generation: None })
+    pub fn load_gpt(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
+        weights: &[u8],
+    ) -> Result<GptModel, JsError> {
+        let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
+        let gpt = OnDevice::new(&self.device, move |gpu| Gpt::load(gpu, &card, &weights));
+        let gpt = gpt.map_err(js_error)?;
+        let tokenizer = CharTokenizer::new(gpt.model().vocab()).map_err(js_error)?;
+        Ok(GptModel { gpt, tokenizer, generation: None })
     }
 }
 
 /// A character-level GPT on the GPU, and the generation it is writing.
 #[wasm_bindgen(js_name = Gpt)]
 pub struct GptModel {
-    gpu: Rc<Gpu>,
-    gpt: Gpt,
+    gpt: OnDevice<Gpt>,
     tokenizer: CharTokenizer,
     generation: Option<Generation>,
 }
@@ -38,23 +41,23 @@ impl GptModel {
     /// The characters the model knows, indexed by token id.
     #[wasm_bindgen(getter)]
     pub fn vocab(&self) -> Vec<String> {
-        self.gpt.vocab().to_vec()
+        self.gpt.model().vocab().to_vec()
     }
 
     /// How many characters the model reads at most.
     #[wasm_bindgen(getter, js_name = blockSize)]
     pub fn block_size(&self) -> usize {
-        self.gpt.context()
+        self.gpt.model().context()
     }
 
     #[wasm_bindgen(getter)]
     pub fn layers(&self) -> usize {
-        self.gpt.n_layer()
+        self.gpt.model().n_layer()
     }
 
     #[wasm_bindgen(getter)]
     pub fn heads(&self) -> usize {
-        self.gpt.n_head()
+        self.gpt.model().n_head()
     }
 
     /// Starts writing `length` characters after `prompt`. Temperature 0 is greedy; `top_k` 0
@@ -62,7 +65,7 @@ impl GptModel {
     /// model does not know and for settings out of range.
     pub fn start(
         &mut self,
-        prompt: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] prompt: JsValue,
         temperature: f64,
         top_k: f64,
         top_p: f64,
@@ -70,11 +73,11 @@ impl GptModel {
         length: f64,
     ) -> Result<(), JsError> {
         self.generation = None;
-        let vocab = self.gpt.vocab_size();
+        let vocab = self.gpt.model().vocab_size();
         let started = (|| {
             let s = Settings::new(temperature, top_k, top_p, seed, length, vocab)?;
-            let ids = self.tokenizer.encode(prompt)?;
-            Generation::new(&self.gpt, &ids, s.sampling, s.seed, s.length)
+            let ids = self.tokenizer.encode(&string("the prompt", prompt)?)?;
+            Generation::new(self.gpt.model(), &ids, s.sampling, s.seed, s.length)
         })();
         self.generation = Some(started.map_err(js_error)?);
         Ok(())
@@ -86,7 +89,11 @@ impl GptModel {
             .generation
             .as_mut()
             .ok_or_else(|| JsError::new("no generation in progress: call start() first"))?;
-        let step = generation.step(&self.gpu, &mut self.gpt, true).await.map_err(js_error)?;
+        let (gpu, gpt, reloaded) = self.gpt.get().await.map_err(js_error)?;
+        if reloaded {
+            generation.caches_lost();
+        }
+        let step = generation.step(gpu, gpt, true).await.map_err(js_error)?;
         let text = self.tokenizer.decode(&[step.id]).map_err(js_error)?;
         Ok(GptStep { text, step })
     }

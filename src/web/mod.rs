@@ -2,8 +2,6 @@
 
 use wasm_bindgen::prelude::*;
 
-use std::rc::Rc;
-
 use crate::models::gan::{Discriminator, Generator};
 use crate::models::nearest::NearestImages;
 use crate::models::vae::{standard_normal, Vae};
@@ -13,7 +11,10 @@ use crate::text::sampling::Sampling;
 use crate::{Error, Gpu, Tensor};
 
 mod chat;
+mod device;
 mod gpt;
+
+use device::{Device, OnDevice};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -50,6 +51,27 @@ impl Settings {
     }
 }
 
+/// Fails unless every number given is finite (a NaN latent would only come back as a blank image).
+fn finite(name: &str, values: &[f32]) -> Result<(), Error> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(i) => {
+            Err(Error::Invalid(format!("{name}[{i}] is {}; numbers must be finite", values[i])))
+        }
+        None => Ok(()),
+    }
+}
+
+/// A string from JavaScript. String parameters arrive as `JsValue` and are checked here:
+/// wasm-bindgen's glue, handed a number where it expects a string, writes out of bounds.
+pub(crate) fn string(name: &str, value: JsValue) -> Result<String, Error> {
+    value.as_string().ok_or_else(|| Error::Invalid(format!("{name} must be a string")))
+}
+
+/// Class labels from JavaScript numbers, each a whole number from 0 to 9.
+fn classes(labels: &[f64]) -> Result<Vec<u32>, Error> {
+    labels.iter().map(|&c| whole("a class label", c, 0.0, 9.0).map(|c| c as u32)).collect()
+}
+
 /// A whole number from JavaScript in `min..=max`, or an error that names it.
 fn whole(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Error> {
     if value.fract() != 0.0 || !(min..=max).contains(&value) {
@@ -60,29 +82,71 @@ fn whole(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Error> {
     Ok(value as u64)
 }
 
-/// A WebGPU device with our kernels compiled for it.
+/// A WebGPU device with our kernels compiled for it or, where the browser has no WebGPU, the
+/// reference device: the same models computed by plain Rust on the CPU, more slowly.
 #[wasm_bindgen]
 pub struct Lab {
-    pub(crate) gpu: Rc<Gpu>,
+    pub(crate) device: Device,
+    no_gpu: Option<String>,
 }
 
 #[wasm_bindgen]
 impl Lab {
-    /// Acquires a WebGPU adapter and device; rejects with a readable reason when there is none.
+    /// Acquires a WebGPU adapter and device, or, when there is none, the reference device (see
+    /// `noGpuReason`). Rejects only when an adapter exists but refuses a device.
     pub async fn create() -> Result<Lab, JsError> {
-        Ok(Lab { gpu: Rc::new(Gpu::new().await.map_err(js_error)?) })
+        match Gpu::new().await {
+            Ok(gpu) => Ok(Lab { device: Device::new(gpu), no_gpu: None }),
+            Err(Error::NoAdapter(why)) => {
+                Ok(Lab { device: Device::new(Gpu::reference()), no_gpu: Some(why) })
+            }
+            Err(e) => Err(js_error(e)),
+        }
+    }
+
+    /// Why there is no WebGPU, when the models run on the CPU instead; undefined on a GPU.
+    #[wasm_bindgen(getter, js_name = noGpuReason)]
+    pub fn no_gpu_reason(&self) -> Option<String> {
+        self.no_gpu.clone()
+    }
+
+    /// The first error the device reported (out of memory, device lost, a failed dispatch), or
+    /// undefined while it works. The call that met the error threw it; the next call on a model
+    /// makes a new device and loads that model onto it again.
+    #[wasm_bindgen(getter)]
+    pub fn error(&self) -> Option<String> {
+        self.device.current().check().err().map(|e| e.to_string())
+    }
+
+    /// Frees the device and every buffer on it now, as a lost device would; the next call on a
+    /// model makes a new device.
+    pub fn destroy(&self) {
+        self.device.current().destroy();
+    }
+
+    /// How many GPU buffers (CPU arrays, without WebGPU) this Lab's models hold now.
+    #[wasm_bindgen(getter, js_name = liveBuffers)]
+    pub fn live_buffers(&self) -> f64 {
+        self.device.current().memory().buffers as f64
+    }
+
+    /// Their bytes.
+    #[wasm_bindgen(getter, js_name = liveBytes)]
+    pub fn live_bytes(&self) -> f64 {
+        self.device.current().memory().bytes as f64
     }
 
     /// The adapter's description as the browser reports it (may be empty for privacy).
     #[wasm_bindgen(getter, js_name = adapterName)]
     pub fn adapter_name(&self) -> String {
-        self.gpu.adapter().name.clone()
+        self.device.current().adapter().name.clone()
     }
 
     /// True for a software adapter (such as SwiftShader): correct, but no measure of GPU speed.
     #[wasm_bindgen(getter, js_name = isFallbackAdapter)]
     pub fn is_fallback_adapter(&self) -> bool {
-        self.gpu.adapter().device_type == "Cpu"
+        let gpu = self.device.current();
+        !gpu.is_reference() && gpu.adapter().device_type == "Cpu"
     }
 
     /// Multiplies two 65 x 33 x 47 matrices on the GPU and on the CPU and returns the largest
@@ -92,13 +156,14 @@ impl Lab {
         let (a_shape, b_shape) = ([65, 33], [33, 47]);
         let a: Vec<f32> = (0..65 * 33).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let b: Vec<f32> = (0..33 * 47).map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0).collect();
+        let gpu = &*self.device.current();
         let run = async {
             let dims = MatmulDims::new(&a_shape, &b_shape, false)?;
-            let a_t = Tensor::from_slice(&self.gpu, &a_shape, &a)?;
-            let b_t = Tensor::from_slice(&self.gpu, &b_shape, &b)?;
-            let out = Tensor::full(&self.gpu, &dims.out_shape(&a_shape), f32::NAN)?;
-            matmul(&self.gpu, &a_t, &b_t, None, false, &out)?;
-            let got = out.read(&self.gpu).await?;
+            let a_t = Tensor::from_slice(gpu, &a_shape, &a)?;
+            let b_t = Tensor::from_slice(gpu, &b_shape, &b)?;
+            let out = Tensor::full(gpu, &dims.out_shape(&a_shape), f32::NAN)?;
+            matmul(gpu, &a_t, &b_t, None, false, &out)?;
+            let got = out.read(gpu).await?;
             let want = matmul_ref(&dims, &a, &b, None);
             // NaN (an unwritten element) must not hide: fold it into an infinite error.
             Ok::<f64, crate::Error>(got.iter().zip(&want).fold(0.0f64, |worst, (g, w)| {
@@ -118,48 +183,60 @@ impl Lab {
     #[wasm_bindgen(js_name = loadGan)]
     pub fn load_gan(
         &self,
-        generator_card: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] generator_card: JsValue,
         generator: &[u8],
-        discriminator_card: &str,
+        #[wasm_bindgen(unchecked_param_type = "string")] discriminator_card: JsValue,
         discriminator: &[u8],
     ) -> Result<Gan, JsError> {
-        Ok(Gan {
-            gpu: self.gpu.clone(),
-            generator: Generator::load(&self.gpu, generator_card, generator).map_err(js_error)?,
-            discriminator: Discriminator::load(&self.gpu, discriminator_card, discriminator)
-                .map_err(js_error)?,
-        })
+        let g_card = string("the generator card", generator_card).map_err(js_error)?;
+        let d_card = string("the discriminator card", discriminator_card).map_err(js_error)?;
+        let (g, d) = (generator.to_vec(), discriminator.to_vec());
+        let nets = OnDevice::new(&self.device, move |gpu| {
+            Ok((Generator::load(gpu, &g_card, &g)?, Discriminator::load(gpu, &d_card, &d)?))
+        });
+        Ok(Gan { nets: nets.map_err(js_error)? })
     }
 
     /// Stores `images` (consecutive images of `pixels` values each) on the GPU for searching.
     #[wasm_bindgen(js_name = imageIndex)]
-    pub fn image_index(&self, images: &[f32], pixels: usize) -> Result<ImageIndex, JsError> {
-        let index = NearestImages::new(&self.gpu, images, pixels).map_err(js_error)?;
-        Ok(ImageIndex { gpu: self.gpu.clone(), index })
+    pub fn image_index(&self, images: &[f32], pixels: f64) -> Result<ImageIndex, JsError> {
+        let make = || {
+            finite("images", images)?;
+            let pixels = whole("pixels", pixels, 1.0, images.len().max(1) as f64)? as usize;
+            let images = images.to_vec();
+            OnDevice::new(&self.device, move |gpu| NearestImages::new(gpu, &images, pixels))
+        };
+        Ok(ImageIndex { index: make().map_err(js_error)? })
     }
 
     /// Loads a VAE from its model card (JSON text) and checkpoint (safetensors bytes), as
     /// `www/models/vae_<data>.*` and `vae2d_<data>.*` hold them.
     #[wasm_bindgen(js_name = loadVae)]
-    pub fn load_vae(&self, card: &str, weights: &[u8]) -> Result<VaeModel, JsError> {
-        let vae = Vae::load(&self.gpu, card, weights).map_err(js_error)?;
-        Ok(VaeModel { gpu: self.gpu.clone(), vae })
+    pub fn load_vae(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
+        weights: &[u8],
+    ) -> Result<VaeModel, JsError> {
+        let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
+        let vae = OnDevice::new(&self.device, move |gpu| Vae::load(gpu, &card, &weights));
+        Ok(VaeModel { vae: vae.map_err(js_error)? })
     }
 }
 
 /// Stored images searched on the GPU for the one nearest to a query ("is it a copy?").
 #[wasm_bindgen]
 pub struct ImageIndex {
-    gpu: Rc<Gpu>,
-    index: NearestImages,
+    index: OnDevice<NearestImages>,
 }
 
 #[wasm_bindgen]
 impl ImageIndex {
     /// The stored image nearest to `query` (one image, pixels as stored), by Euclidean
     /// distance: `[index, distance]`.
-    pub async fn nearest(&self, query: &[f32]) -> Result<Vec<f64>, JsError> {
-        let found = self.index.nearest(&self.gpu, query).await.map_err(js_error)?;
+    pub async fn nearest(&mut self, query: &[f32]) -> Result<Vec<f64>, JsError> {
+        finite("query", query).map_err(js_error)?;
+        let (gpu, index, _) = self.index.get().await.map_err(js_error)?;
+        let found = index.nearest(gpu, query).await.map_err(js_error)?;
         Ok(vec![found.index as f64, found.distance as f64])
     }
 }
@@ -167,9 +244,7 @@ impl ImageIndex {
 /// A conditional GAN on the GPU: the generator and the discriminator that judges its images.
 #[wasm_bindgen]
 pub struct Gan {
-    gpu: Rc<Gpu>,
-    generator: Generator,
-    discriminator: Discriminator,
+    nets: OnDevice<(Generator, Discriminator)>,
 }
 
 /// Images and the discriminator's verdict on each.
@@ -199,16 +274,17 @@ impl Gan {
     /// How many random numbers each image is made from.
     #[wasm_bindgen(getter)]
     pub fn latent(&self) -> usize {
-        self.generator.latent()
+        self.nets.model().0.latent()
     }
 
     /// Generates one image per class in `labels` (0..9) from `z` (`latent` numbers per image,
     /// standard normal) and scores each with the discriminator.
-    pub async fn generate(&mut self, z: &[f32], labels: &[u32]) -> Result<GanOutput, JsError> {
-        let gpu = &self.gpu;
-        let images = self.generator.forward(gpu, z, labels).map_err(js_error)?;
-        let scores =
-            self.discriminator.probabilities(gpu, images, labels).await.map_err(js_error)?;
+    pub async fn generate(&mut self, z: &[f32], labels: &[f64]) -> Result<GanOutput, JsError> {
+        finite("z", z).map_err(js_error)?;
+        let labels = classes(labels).map_err(js_error)?;
+        let (gpu, (generator, discriminator), _) = self.nets.get().await.map_err(js_error)?;
+        let images = generator.forward(gpu, z, &labels).map_err(js_error)?;
+        let scores = discriminator.probabilities(gpu, images, &labels).await.map_err(js_error)?;
         let pixels = images.read(gpu).await.map_err(js_error)?;
         Ok(GanOutput { pixels: pixels.iter().map(|x| (x + 1.0) / 2.0).collect(), scores })
     }
@@ -217,8 +293,7 @@ impl Gan {
 /// A variational autoencoder on the GPU.
 #[wasm_bindgen(js_name = Vae)]
 pub struct VaeModel {
-    gpu: Rc<Gpu>,
-    vae: Vae,
+    vae: OnDevice<Vae>,
 }
 
 #[wasm_bindgen(js_class = Vae)]
@@ -226,14 +301,15 @@ impl VaeModel {
     /// How many numbers a latent point has.
     #[wasm_bindgen(getter)]
     pub fn latent(&self) -> usize {
-        self.vae.latent()
+        self.vae.model().latent()
     }
 
     /// Encodes `n` images (28 x 28 pixels in [0, 1] each, 0 the background): the means of
     /// q(z | x), `n * latent` numbers, then their log-variances, as many again.
     pub async fn encode(&mut self, images: &[f32]) -> Result<Vec<f32>, JsError> {
-        let gpu = &self.gpu;
-        let (mean, logvar) = self.vae.encode(gpu, images).map_err(js_error)?;
+        finite("images", images).map_err(js_error)?;
+        let (gpu, vae, _) = self.vae.get().await.map_err(js_error)?;
+        let (mean, logvar) = vae.encode(gpu, images).map_err(js_error)?;
         let mut out = mean.read(gpu).await.map_err(js_error)?;
         out.extend(logvar.read(gpu).await.map_err(js_error)?);
         Ok(out)
@@ -241,14 +317,18 @@ impl VaeModel {
 
     /// Decodes latent points (`latent` numbers each) into pixel probabilities, 784 per point.
     pub async fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>, JsError> {
-        let pixels = self.vae.decode(&self.gpu, z).map_err(js_error)?;
-        pixels.read(&self.gpu).await.map_err(js_error)
+        finite("z", z).map_err(js_error)?;
+        let (gpu, vae, _) = self.vae.get().await.map_err(js_error)?;
+        let pixels = vae.decode(gpu, z).map_err(js_error)?;
+        pixels.read(gpu).await.map_err(js_error)
     }
 
     /// `n * latent` standard normal numbers from `seed`: the same seed, the same numbers (for
     /// sampling the prior, or the reparameterisation trick's noise).
     #[wasm_bindgen(js_name = standardNormal)]
-    pub fn standard_normal(&self, n: usize, seed: u32) -> Vec<f32> {
-        standard_normal(seed as u64, n * self.vae.latent())
+    pub fn standard_normal(&self, n: f64, seed: f64) -> Result<Vec<f32>, JsError> {
+        let n = whole("the number of points", n, 1.0, 1e5).map_err(js_error)?;
+        let seed = whole("the seed", seed, 0.0, 2f64.powi(53)).map_err(js_error)?;
+        Ok(standard_normal(seed, n as usize * self.vae.model().latent()))
     }
 }

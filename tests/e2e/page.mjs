@@ -11,8 +11,10 @@
 // file is explained, the real one downloads with a progress bar, answers "What is the capital
 // of France?" greedily with "Paris", shows its speed and candidates, refuses bad settings, and
 // after a reload loads from the browser's cache without a download; its screenshot is
-// /tmp/chat_tab.png. Then a browser without WebGPU gets every tab's explanation and no controls,
-// and a model file altered on its way is refused (its SHA-256 differs from the manifest's).
+// /tmp/chat_tab.png. Then every export of the wasm package is called with bad arguments (each
+// must throw a readable Error, never trap); Chromium without WebGPU runs the GAN, the VAE and the
+// GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
+// model file altered on its way is refused (its SHA-256 differs from the manifest's).
 // Throughout, no Content-Security-Policy violation happens and no request leaves the page's
 // origin. Last, with the network off (and the server stopped), a reload comes up from the
 // service worker's cache and the GAN and the GPT still run.
@@ -250,6 +252,202 @@ async function writeText(page, settings, timeout = 300_000) {
 
 // Writes seeded text, checks the bars, the heatmap and the speed, stops a long run and feeds it
 // bad settings.
+// Every export of the wasm package called with bad arguments (wrong types, NaN, negative,
+// fractional, out-of-range and absurd sizes): each must throw an Error that says something,
+// never a WebAssembly trap (a Rust panic or an out-of-memory abort), and the module must still
+// work afterwards.
+async function checkBadArguments() {
+  const page = await newPage();
+  const panics = [];
+  page.on('console', (m) => { if (/panicked|unreachable|RuntimeError/.test(m.text())) panics.push(m.text()); });
+  await page.goto(`${url}#tab-gan`);
+  const results = await page.evaluate(async () => {
+    const m = await import('./pkg/genai_lab.js');
+    await m.default();
+    const lab = await m.Lab.create();
+    const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+    const text = async (path) => (await fetch(path)).text();
+    const ganCard = await text('models/gan_generator_mnist.json');
+    const ganBytes = await bytes('models/gan_generator_mnist.safetensors');
+    const dCard = await text('models/gan_discriminator_mnist.json');
+    const dBytes = await bytes('models/gan_discriminator_mnist.safetensors');
+    const vaeCard = await text('models/vae_mnist.json');
+    const vaeBytes = await bytes('models/vae_mnist.safetensors');
+    const gptCard = await text('models/gpt_shakespeare.json');
+    const gptBytes = await bytes('models/gpt_shakespeare.safetensors');
+    const results = [];
+    const refused = async (what, call) => {
+      try {
+        await call();
+        results.push({ what, ok: false, message: 'accepted' });
+      } catch (e) {
+        const trap = e instanceof WebAssembly.RuntimeError || /unreachable|panicked/.test(e?.message);
+        results.push({ what, ok: e instanceof Error && !trap && e.message.length > 5, message: `${e?.name}: ${e?.message}` });
+      }
+    };
+    const z = (n, value = 0.5) => new Float32Array(n).fill(value);
+
+    await refused('loadGan: a card that is not JSON', () => lab.loadGan('not json', ganBytes, dCard, dBytes));
+    await refused('loadGan: a cut checkpoint', () => lab.loadGan(ganCard, ganBytes.subarray(0, 999), dCard, dBytes));
+    await refused('loadGan: numbers and objects', () => lab.loadGan(123, {}, null, undefined));
+    await refused('loadGan: the discriminator swapped in', () => lab.loadGan(ganCard, ganBytes, ganCard, ganBytes));
+    await refused('loadVae: a GAN card', () => lab.loadVae(ganCard, vaeBytes));
+    await refused('loadVae: a string for bytes', () => lab.loadVae(vaeCard, 'weights'));
+    await refused('loadGpt: three bytes', () => lab.loadGpt(gptCard, new Uint8Array(3)));
+    await refused('loadGpt: undefined', () => lab.loadGpt(undefined, undefined));
+    await refused('loadChat: 100 zero bytes', () => lab.loadChat(new Uint8Array(100)));
+    await refused('loadChat: a string', () => lab.loadChat('GGUF'));
+    await refused('imageIndex: fractional pixels', () => lab.imageIndex(z(10), 2.5));
+    await refused('imageIndex: negative pixels', () => lab.imageIndex(z(10), -1));
+    await refused('imageIndex: NaN pixels', () => lab.imageIndex(z(10), NaN));
+    await refused('imageIndex: pixels not dividing', () => lab.imageIndex(z(10), 3));
+    await refused('imageIndex: a string of images', () => lab.imageIndex('abc', 784));
+
+    const index = lab.imageIndex(z(784 * 2), 784);
+    await refused('nearest: a short query', () => index.nearest(z(5)));
+    await refused('nearest: a NaN query', () => index.nearest(z(784, NaN)));
+    const gan = lab.loadGan(ganCard, ganBytes, dCard, dBytes);
+    await refused('Gan.generate: class 10', () => gan.generate(z(64), [10]));
+    await refused('Gan.generate: class -1', () => gan.generate(z(64), [-1]));
+    await refused('Gan.generate: class 1.5', () => gan.generate(z(64), [1.5]));
+    await refused('Gan.generate: 63 latent numbers', () => gan.generate(z(63), [1]));
+    await refused('Gan.generate: a NaN latent', () => gan.generate(z(64, NaN), [1]));
+    await refused('Gan.generate: strings', () => gan.generate('x', 'y'));
+    await refused('Gan.generate: nothing', () => gan.generate(undefined, undefined));
+    await refused('Gan.generate: no images', () => gan.generate(z(0), []));
+    await refused('Gan.generate: 100,000 images at once', () => gan.generate(z(64 * 100_000), new Float64Array(100_000)));
+    const vae = lab.loadVae(vaeCard, vaeBytes);
+    await refused('Vae.encode: 783 pixels', () => vae.encode(z(783)));
+    await refused('Vae.encode: an infinite pixel', () => vae.encode(z(784, Infinity)));
+    await refused('Vae.decode: 3 numbers', () => vae.decode(z(3)));
+    await refused('Vae.decode: nothing', () => vae.decode(z(0)));
+    await refused('Vae.standardNormal: -1 points', () => vae.standardNormal(-1, 0));
+    await refused('Vae.standardNormal: a billion points', () => vae.standardNormal(1e9, 0));
+    await refused('Vae.standardNormal: a negative seed', () => vae.standardNormal(2, -5));
+    await refused('Vae.standardNormal: a string', () => vae.standardNormal('x', 1));
+    const gpt = lab.loadGpt(gptCard, gptBytes);
+    await refused('Gpt.step before start', () => gpt.step());
+    await refused('Gpt.start: an unknown character', () => gpt.start('café', 0.8, 0, 0.95, 7, 100));
+    await refused('Gpt.start: an empty prompt', () => gpt.start('', 0.8, 0, 0.95, 7, 100));
+    await refused('Gpt.start: temperature -1', () => gpt.start('a', -1, 0, 0.95, 7, 100));
+    await refused('Gpt.start: temperature NaN', () => gpt.start('a', NaN, 0, 0.95, 7, 100));
+    await refused('Gpt.start: top-k 1.5', () => gpt.start('a', 0.8, 1.5, 0.95, 7, 100));
+    await refused('Gpt.start: top-k past the vocabulary', () => gpt.start('a', 0.8, 1e6, 0.95, 7, 100));
+    await refused('Gpt.start: top-p 0', () => gpt.start('a', 0.8, 0, 0, 7, 100));
+    await refused('Gpt.start: seed -1', () => gpt.start('a', 0.8, 0, 0.95, -1, 100));
+    await refused('Gpt.start: length 0', () => gpt.start('a', 0.8, 0, 0.95, 7, 0));
+    await refused('Gpt.start: length 1e12', () => gpt.start('a', 0.8, 0, 0.95, 7, 1e12));
+    await refused('Gpt.start: strings for numbers', () => gpt.start('a', 'hot', 'k', 'p', 's', 'l'));
+
+    const chat = lab.loadChat(await bytes('models/SmolLM2-135M-Instruct.Q4_1.gguf'));
+    const user = JSON.stringify([{ role: 'user', content: 'Hi' }]);
+    await refused('Chat.step before start', () => chat.step());
+    await refused('Chat.start: messages not JSON', () => chat.start('[{', 0, 0, 1, 1, 10));
+    await refused('Chat.start: no messages', () => chat.start('[]', 0, 0, 1, 1, 10));
+    await refused('Chat.start: an unknown role', () => chat.start('[{"role":"robot","content":"x"}]', 0, 0, 1, 1, 10));
+    await refused('Chat.start: a number for content', () => chat.start('[{"role":"user","content":5}]', 0, 0, 1, 1, 10));
+    await refused('Chat.start: temperature -1', () => chat.start(user, -1, 0, 1, 1, 10));
+    await refused('Chat.start: 0 tokens', () => chat.start(user, 0, 0, 1, 1, 0));
+    await refused('Chat.start: a message longer than the context', () => chat.start(JSON.stringify([{ role: 'user', content: 'word '.repeat(5000) }]), 0, 0, 1, 1, 10));
+
+    // Still working: a trap would have left the module unusable.
+    const out = await gan.generate(z(64), [3]);
+    const vaeOut = await vae.decode(z(16, 0.1));
+    gpt.start('ROMEO:', 0.8, 0, 0.95, 7, 3);
+    const step = await gpt.step();
+    chat.start(user, 0, 0, 1, 1, 2);
+    const answer = await chat.step();
+    results.push({ what: 'every model still works afterwards',
+      ok: out.pixels.length === 784 && vaeOut.length === 784 && step.text.length >= 1 && answer.text.length >= 1,
+      message: `${out.pixels.length} pixels, ${vaeOut.length} pixels, "${step.text}", "${answer.text}"` });
+    results.push({ what: 'the device reported no error', ok: lab.error === undefined, message: String(lab.error) });
+    window.models = { lab, gan, vae, gpt, chat, z, user };
+    return results;
+  });
+  for (const r of results) check(r.ok, `bad arguments: ${r.what} (${r.message})`);
+  check(panics.length === 0, `no panic or trap in the console ${JSON.stringify(panics)}`);
+
+  // The device lost (destroyed, as a driver reset would): the loss is reported, and the next
+  // call makes a new device and reloads the model: the same pixels, and a generation that goes
+  // on writing the same characters as one that never lost its device.
+  const loss = await page.evaluate(async () => {
+    const { lab, gan, vae, gpt, chat, z, user } = window.models;
+    const text = async (steps) => { let out = ''; for (let i = 0; i < steps; i++) out += (await gpt.step()).text; return out; };
+    const before = (await gan.generate(z(64, 0.3), [7])).pixels;
+    gpt.start('ROMEO:', 0.8, 0, 0.95, 11, 20);
+    const unbroken = await text(20);
+    gpt.start('ROMEO:', 0.8, 0, 0.95, 11, 20);
+    const head = await text(8);
+    lab.destroy();
+    let first = 'no error';
+    try { await gan.generate(z(64, 0.3), [7]); } catch (e) { first = e.message; }
+    for (let i = 0; i < 50 && lab.error === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+    const reported = lab.error;
+    const after = (await gan.generate(z(64, 0.3), [7])).pixels;
+    const tail = await text(12);
+    const decoded = await vae.decode(z(16, 0.1));
+    let chatError = 'no error';
+    try { chat.start(user, 0, 0, 1, 1, 2); await chat.step(); } catch (e) { chatError = e.message; }
+    return {
+      first, reported: String(reported), errorAfter: String(lab.error),
+      samePixels: before.length === 784 && before.every((v, i) => Math.abs(v - after[i]) < 1e-6),
+      unbroken, resumed: head + tail, decoded: decoded.length, chatError,
+    };
+  });
+  console.log(`device loss: first call "${loss.first}"; reported "${loss.reported}"; chat "${loss.chatError}"`);
+  check(/lost|destroyed/i.test(loss.reported), `a lost device is reported ("${loss.reported}")`);
+  check(loss.samePixels && loss.errorAfter === 'undefined' && loss.decoded === 784,
+    'after the loss the next calls run on a new device, with the same pixels as before');
+  check(loss.resumed === loss.unbroken,
+    `a generation goes on after the loss as if nothing happened ("${loss.resumed}" vs "${loss.unbroken}")`);
+  check(/load the chat model again/.test(loss.chatError), `the chat model asks to be loaded again ("${loss.chatError}")`);
+  check(panics.length === 0, `no panic or trap in the console ${JSON.stringify(panics)}`);
+  await page.close();
+}
+
+// Chromium launched without WebGPU (no --enable-unsafe-webgpu: navigator.gpu is missing): the
+// page says so, and the GAN, the VAE and the GPT run on the reference device in plain Rust; the
+// GPT writes with the seed the same characters as on WebGPU. The chat model is explained only.
+async function checkWithoutWebGPU(gptText) {
+  const bare = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  try {
+    const page = await bare.newPage();
+    const errors = [];
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(url);
+    check(await page.evaluate(async () => !('gpu' in navigator) || await navigator.gpu.requestAdapter() === null),
+      'this Chromium has no WebGPU adapter');
+    await page.waitForFunction(() => document.getElementById('adapter').dataset.state !== 'pending');
+    const line = await page.locator('#adapter').textContent();
+    const reason = await page.locator('#no-webgpu-reason').textContent();
+    check(await page.locator('#adapter').getAttribute('data-state') === 'reference' && /CPU/.test(line) &&
+      await page.locator('#no-webgpu').isVisible() && /WebGPU/.test(reason),
+      `without WebGPU the page says the models run on the CPU ("${line}"; "${reason}")`);
+    await waitForGeneration(page, 0, 300_000);
+    const drawn = (await gridImages(page)).filter((c) => !c.blank).length;
+    const scores = await gridScores(page);
+    check(drawn >= 12 && scores.length === 16 && scores.every((s) => s >= 0 && s <= 1),
+      `without WebGPU the GAN draws and scores its samples on the CPU (${drawn} of 16 drawn)`);
+    await page.click('#tab-vae');
+    await waitForData(page, '#vae-samples', 'generation', 0, 300_000);
+    const samples = await canvasImages(page, '#vae-samples canvas');
+    check(samples.filter((c) => !c.blank).length >= 12, 'without WebGPU the VAE samples its prior on the CPU');
+    await page.click('#tab-transformer');
+    await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
+      null, { timeout: 120_000 });
+    const settings = { prompt: 'KING HENRY:\nWhat', length: 100, temperature: 0.8, 'top-p': 0.95, seed: 7 };
+    const text = await writeText(page, settings);
+    check(text === gptText, `without WebGPU the GPT writes the same 100 characters as on WebGPU ("${text.slice(0, 30)}…")`);
+    await page.check('#tf-model input[value="chat"]');
+    check(await page.locator('#tf-chat .chat-explain').isVisible() && await page.locator('#chat-lab').isHidden(),
+      'without WebGPU the chat model shows its explanation and no controls');
+    check(errors.length === 0, `no errors without WebGPU ${JSON.stringify(errors)}`);
+  } finally {
+    await bare.close();
+  }
+}
+
 async function checkTransformerTab(page) {
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
@@ -324,6 +522,7 @@ async function checkTransformerTab(page) {
   check(await page.locator('#gpt-error').isHidden() && written === 1, 'a good run clears the error');
   check(await page.locator('#gpt-notice').isVisible() && /last 256 characters/.test(notice),
     `a prompt longer than the context is cut, and the page says so ("${notice}")`);
+  return text;
 }
 
 const GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -547,32 +746,14 @@ try {
   await checkVaeTab(page);
   check(consoleErrors.length === 0, `no console errors after the VAE tab ${JSON.stringify(consoleErrors)}`);
 
-  await checkTransformerTab(page);
+  const gptText = await checkTransformerTab(page);
   check(consoleErrors.length === 0, `no console errors after the Transformer tab ${JSON.stringify(consoleErrors)}`);
 
   await checkChatTab(page, consoleErrors);
   check(consoleErrors.length === 0, `no console errors after the chat model ${JSON.stringify(consoleErrors)}`);
 
-  // A browser without WebGPU gets an explanation, not a broken page.
-  const bare = await newPage();
-  await bare.addInitScript(() => { delete Navigator.prototype.gpu; });
-  await bare.goto(url);
-  await bare.waitForFunction(() => document.getElementById('adapter').dataset.state !== 'pending');
-  const reason = await bare.locator('#no-webgpu-reason').textContent();
-  check(await bare.locator('#no-webgpu').isVisible() && /WebGPU/.test(reason),
-    `without WebGPU the page explains why ("${reason}")`);
-  await bare.click('#tab-gan');
-  check(await bare.locator('#panel-gan .explain').isVisible() && await bare.locator('#gan-lab').isHidden(),
-    'without WebGPU the GAN tab shows its explanation and no controls');
-  await bare.click('#tab-vae');
-  check(await bare.locator('#panel-vae .explain').isVisible() && await bare.locator('#vae-lab').isHidden(),
-    'without WebGPU the VAE tab shows its explanation and no controls');
-  await bare.click('#tab-transformer');
-  check(await bare.locator('#panel-transformer .explain').isVisible() && await bare.locator('#gpt-lab').isHidden(),
-    'without WebGPU the Transformer tab shows its explanation and no controls');
-  await bare.check('#tf-model input[value="chat"]');
-  check(await bare.locator('#tf-chat .chat-explain').isVisible() && await bare.locator('#chat-lab').isHidden(),
-    'without WebGPU the chat model shows its explanation and no controls');
+  await checkBadArguments();
+  await checkWithoutWebGPU(gptText);
 
   await checkTampered();
   await checkOffline();
