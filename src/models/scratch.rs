@@ -45,7 +45,8 @@ impl<B> Scratch<B> {
 mod tests {
     use super::*;
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn keeps_the_most_recent_sizes() {
         let mut scratch = Scratch::new();
         let mut made = 0;
