@@ -4,8 +4,10 @@ mod device;
 mod kernel;
 mod oneshot;
 mod tensor;
+mod timer;
 
 pub use device::{AdapterSummary, Gpu};
 pub use kernel::Kernel;
 pub(crate) use kernel::{kernel, Workgroups};
 pub use tensor::Tensor;
+pub use timer::Timer;

@@ -1,0 +1,104 @@
+//! GPU timestamps around recorded work, for the benchmarks. Each span is an empty compute pass
+//! that writes a timestamp before the work and another after it: pass timestamps are all that
+//! WebGPU offers, and an empty pass needs no pipeline.
+
+use super::device::Gpu;
+use super::oneshot;
+use crate::{Error, Result};
+
+/// Timestamps for up to `spans` intervals of work, read back in milliseconds.
+pub struct Timer {
+    queries: wgpu::QuerySet,
+    resolved: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    spans: u32,
+}
+
+impl Gpu {
+    /// Whether this device writes GPU timestamps (the adapter offered them).
+    pub fn has_timestamps(&self) -> bool {
+        self.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+}
+
+impl Timer {
+    /// A timer for `spans` intervals, or `None` where the device has no timestamps.
+    pub fn new(gpu: &Gpu, spans: u32) -> Option<Timer> {
+        if !gpu.has_timestamps() || spans == 0 {
+            return None;
+        }
+        let bytes = u64::from(spans) * 16;
+        let buffer = |label, usage| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        use wgpu::BufferUsages as U;
+        Some(Timer {
+            queries: gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("timer"),
+                ty: wgpu::QueryType::Timestamp,
+                count: spans * 2,
+            }),
+            resolved: buffer("timer resolve", U::QUERY_RESOLVE | U::COPY_SRC),
+            readback: buffer("timer read back", U::MAP_READ | U::COPY_DST),
+            spans,
+        })
+    }
+
+    pub fn spans(&self) -> u32 {
+        self.spans
+    }
+
+    /// Records the start of span `span` into the pending commands.
+    pub fn begin(&self, gpu: &Gpu, span: u32) {
+        self.mark(gpu, span * 2);
+    }
+
+    /// Records the end of span `span`: after everything recorded since its `begin`.
+    pub fn end(&self, gpu: &Gpu, span: u32) {
+        self.mark(gpu, span * 2 + 1);
+    }
+
+    fn mark(&self, gpu: &Gpu, index: u32) {
+        gpu.record(|encoder| {
+            encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("timestamp"),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &self.queries,
+                    beginning_of_pass_write_index: Some(index),
+                    end_of_pass_write_index: None,
+                }),
+            });
+        });
+    }
+
+    /// Submits the pending work, waits for it and returns the length of the first `spans`
+    /// spans in milliseconds.
+    pub async fn read_ms(&self, gpu: &Gpu, spans: u32) -> Result<Vec<f64>> {
+        if spans == 0 || spans > self.spans {
+            return Err(Error::Invalid(format!("{spans} spans of a timer for {}", self.spans)));
+        }
+        let bytes = u64::from(spans) * 16;
+        gpu.record(|encoder| {
+            encoder.resolve_query_set(&self.queries, 0..spans * 2, &self.resolved, 0);
+            encoder.copy_buffer_to_buffer(&self.resolved, 0, &self.readback, 0, bytes);
+        });
+        gpu.submit()?;
+        let (tx, rx) = oneshot::channel();
+        self.readback.map_async(wgpu::MapMode::Read, ..bytes, move |r| tx.send(r));
+        let failed = |e: &dyn std::fmt::Display| Error::Gpu(format!("reading timestamps: {e}"));
+        gpu.wait(rx).await.map_err(|e| failed(&e))?;
+        gpu.check()?;
+        let ticks: Vec<u64> = {
+            let view = self.readback.get_mapped_range(..bytes).map_err(|e| failed(&e))?;
+            bytemuck::pod_collect_to_vec(&view)
+        };
+        self.readback.unmap();
+        let ns_per_tick = f64::from(gpu.queue.get_timestamp_period());
+        Ok(ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * ns_per_tick / 1e6).collect())
+    }
+}
