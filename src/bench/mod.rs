@@ -253,32 +253,33 @@ fn now_ms() -> f64 {
 /// The records as JSON, with the adapter and the timing method.
 pub fn to_json(gpu: &Gpu, records: &[Record]) -> String {
     let a = gpu.adapter();
-    let mut out = format!(
-        "{{\n \"adapter\": {{\"name\": {}, \"backend\": {}, \"type\": {}, \"driver\": {}}},\n \"timing\": {},\n \"records\": [",
+    let rows: Vec<String> = records.iter().map(|r| format!("  {}", record_json(r))).collect();
+    format!(
+        "{{\n \"adapter\": {{\"name\": {}, \"backend\": {}, \"type\": {}, \"driver\": {}}},\n \"timing\": {},\n \"records\": [\n{}\n ]\n}}\n",
         quoted(&a.name),
         quoted(&a.backend),
         quoted(&a.device_type),
         quoted(&a.driver),
-        quoted(timing(gpu))
-    );
-    for (i, r) in records.iter().enumerate() {
-        let gpu_ms = r.gpu_ms.map_or("null".into(), |v| format!("{v:.6}"));
-        let _ = write!(
-            out,
-            "{}\n  {{\"name\": {}, \"what\": {}, \"runs\": {}, \"gpu_ms\": {gpu_ms}, \"wall_ms\": {:.6}, \"work\": {}, \"unit\": {}, \"rate\": {:.3}, \"max_error\": {:e}, \"tolerance\": {:e}}}",
-            if i == 0 { "" } else { "," },
-            quoted(&r.name),
-            quoted(&r.what),
-            r.runs,
-            r.wall_ms,
-            r.work,
-            quoted(r.unit),
-            r.rate(),
-            r.max_error,
-            r.tolerance
-        );
-    }
-    out + "\n ]\n}\n"
+        quoted(timing(gpu)),
+        rows.join(",\n")
+    )
+}
+
+/// One record as a JSON object.
+pub fn record_json(r: &Record) -> String {
+    let gpu_ms = r.gpu_ms.map_or("null".into(), |v| format!("{v:.6}"));
+    format!(
+        "{{\"name\": {}, \"what\": {}, \"runs\": {}, \"gpu_ms\": {gpu_ms}, \"wall_ms\": {:.6}, \"work\": {}, \"unit\": {}, \"rate\": {:.3}, \"max_error\": {:.3e}, \"tolerance\": {:.3e}}}",
+        quoted(&r.name),
+        quoted(&r.what),
+        r.runs,
+        r.wall_ms,
+        r.work,
+        quoted(r.unit),
+        r.rate(),
+        r.max_error,
+        r.tolerance
+    )
 }
 
 fn quoted(s: &str) -> String {
