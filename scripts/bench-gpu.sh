@@ -44,8 +44,8 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cat .device/commit)"
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
   echo "== ours: .device/suite (wgpu, Vulkan)"
-  timeout 150 .device/suite ${QUICK:+--quick} --json "$out/ours.json"
+  timeout 140 .device/suite ${QUICK:+--quick} --json "$out/ours.json"
   echo "== PyTorch: benches/torch_suite.py"
-  timeout 150 "${PYTHON:-python3}" benches/torch_suite.py ${QUICK:+--quick} --json "$out/torch.json" \
+  timeout 140 "${PYTHON:-python3}" benches/torch_suite.py ${QUICK:+--quick} --json "$out/torch.json" \
     --ours "$out/ours.json"
 } 2>&1 | tee "$out/bench.txt"

@@ -38,12 +38,14 @@ pub struct Options {
     pub only: Vec<String>,
     /// Square matmul sizes.
     pub sizes: Vec<usize>,
+    /// GPU timestamps where the device has them; off, the wall clock alone.
+    pub timestamps: bool,
 }
 
 impl Options {
     pub fn new(quick: bool) -> Options {
         let sizes = if quick { vec![256, 512] } else { vec![256, 512, 1024, 2048, 4096] };
-        Options { quick, only: Vec::new(), sizes }
+        Options { quick, only: Vec::new(), sizes, timestamps: true }
     }
 
     fn wants(&self, name: &str) -> bool {
@@ -112,8 +114,8 @@ pub async fn run(
     files: &Files,
     report: &mut dyn FnMut(&Record),
 ) -> Result<Vec<Record>> {
-    let mut bench =
-        Bench { gpu, options, timer: Timer::new(gpu, MAX_RUNS), records: Vec::new(), report };
+    let timer = if options.timestamps { Timer::new(gpu, MAX_RUNS) } else { None };
+    let mut bench = Bench { gpu, options, timer, records: Vec::new(), report };
     kernels::matmul(&mut bench).await?;
     kernels::conv_transpose2d(&mut bench).await?;
     kernels::attention(&mut bench).await?;
@@ -124,11 +126,11 @@ pub async fn run(
 }
 
 /// How the cases are timed, in words.
-pub fn timing(gpu: &Gpu) -> &'static str {
-    if gpu.has_timestamps() {
-        "GPU timestamps (median run), wall clock beside"
-    } else {
-        "wall clock (the device has no timestamps)"
+pub fn timing(gpu: &Gpu, options: &Options) -> &'static str {
+    match (options.timestamps, gpu.has_timestamps()) {
+        (true, true) => "GPU timestamps (median run), wall clock beside",
+        (true, false) => "wall clock (the device has no timestamps)",
+        (false, _) => "wall clock (timestamps turned off)",
     }
 }
 
@@ -251,7 +253,7 @@ fn now_ms() -> f64 {
 }
 
 /// The records as JSON, with the adapter and the timing method.
-pub fn to_json(gpu: &Gpu, records: &[Record]) -> String {
+pub fn to_json(gpu: &Gpu, options: &Options, records: &[Record]) -> String {
     let a = gpu.adapter();
     let rows: Vec<String> = records.iter().map(|r| format!("  {}", record_json(r))).collect();
     format!(
@@ -260,7 +262,7 @@ pub fn to_json(gpu: &Gpu, records: &[Record]) -> String {
         quoted(&a.backend),
         quoted(&a.device_type),
         quoted(&a.driver),
-        quoted(timing(gpu)),
+        quoted(timing(gpu, options)),
         rows.join(",\n")
     )
 }

@@ -102,3 +102,31 @@ impl Timer {
         Ok(ticks.chunks(2).map(|t| t[1].saturating_sub(t[0]) as f64 * ns_per_tick / 1e6).collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Timer;
+    use crate::ops::activation::{activation, Activation};
+    use crate::testing::*;
+
+    gpu_tests! {
+        async fn spans_time_the_work_recorded_between_them() {
+            let gpu = gpu().await;
+            let Some(timer) = Timer::new(gpu, 2) else {
+                assert!(!gpu.has_timestamps(), "a device with timestamps made no timer");
+                return;
+            };
+            let mut rng = Rng::new(5);
+            let (x, _) = random(gpu, &mut rng, &[257, 65]);
+            let out = poisoned(gpu, &[257, 65]);
+            for span in 0..2 {
+                timer.begin(gpu, span);
+                activation(gpu, Activation::Gelu, &x, &out).unwrap();
+                timer.end(gpu, span);
+            }
+            let ms = timer.read_ms(gpu, 2).await.unwrap();
+            assert!(ms.len() == 2 && ms.iter().all(|m| m.is_finite() && *m >= 0.0), "{ms:?}");
+            assert!(timer.read_ms(gpu, 3).await.is_err(), "read more spans than it holds");
+        }
+    }
+}

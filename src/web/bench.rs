@@ -20,7 +20,7 @@ impl Lab {
     /// How the benchmarks time: GPU timestamps where the browser gives them, else the clock.
     #[wasm_bindgen(getter, js_name = benchmarkTiming)]
     pub fn benchmark_timing(&self) -> String {
-        bench::timing(&self.gpu).into()
+        bench::timing(&self.gpu, &Options::new(false)).into()
     }
 
     /// Runs the cases whose names start with one of `only` (comma-separated; all when empty)
@@ -49,6 +49,6 @@ impl Lab {
             let _ = on_record.call1(&JsValue::NULL, &JsValue::from_str(&bench::record_json(r)));
         };
         let records = bench::run(&self.gpu, &options, &Files(bytes), &mut report).await;
-        Ok(bench::to_json(&self.gpu, &records.map_err(js_error)?))
+        Ok(bench::to_json(&self.gpu, &options, &records.map_err(js_error)?))
     }
 }
