@@ -58,16 +58,46 @@ pub(super) async fn matmul(b: &mut Bench<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The GAN generator's three layers at batch 64: (name, input, weight, stride, padding, bias).
-const GAN_LAYERS: [(&str, [usize; 4], [usize; 4], usize, usize, bool); 3] = [
-    ("gan.net.0", [64, 74, 1, 1], [74, 96, 7, 7], 1, 0, false),
-    ("gan.net.3", [64, 96, 7, 7], [96, 48, 4, 4], 2, 1, false),
-    ("gan.net.6", [64, 48, 14, 14], [48, 1, 4, 4], 2, 1, true),
+/// One of the GAN generator's layers at batch 64.
+struct Layer {
+    name: &'static str,
+    input: [usize; 4],
+    weight: [usize; 4],
+    stride: usize,
+    padding: usize,
+    bias: bool,
+}
+
+const GAN_LAYERS: [Layer; 3] = [
+    Layer {
+        name: "gan.net.0",
+        input: [64, 74, 1, 1],
+        weight: [74, 96, 7, 7],
+        stride: 1,
+        padding: 0,
+        bias: false,
+    },
+    Layer {
+        name: "gan.net.3",
+        input: [64, 96, 7, 7],
+        weight: [96, 48, 4, 4],
+        stride: 2,
+        padding: 1,
+        bias: false,
+    },
+    Layer {
+        name: "gan.net.6",
+        input: [64, 48, 14, 14],
+        weight: [48, 1, 4, 4],
+        stride: 2,
+        padding: 1,
+        bias: true,
+    },
 ];
 
 pub(super) async fn conv_transpose2d(b: &mut Bench<'_>) -> Result<()> {
     let gpu = b.gpu;
-    for (layer, input, weight, stride, padding, has_bias) in GAN_LAYERS {
+    for Layer { name: layer, input, weight, stride, padding, bias: has_bias } in GAN_LAYERS {
         let name = format!("conv_transpose2d/{layer}/{}", input[0]);
         if !b.wants(&name) {
             continue;

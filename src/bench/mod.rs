@@ -227,7 +227,7 @@ fn check(what: &str, got: &[f32], want: &[f32], atol: f64, rtol: f64) -> Result<
     let mut worst = 0.0f64;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (f64::from(g) - f64::from(w)).abs();
-        if !(err <= atol + rtol * f64::from(w).abs()) {
+        if err.is_nan() || err > atol + rtol * f64::from(w).abs() {
             return Err(Error::Gpu(format!("{what}: {g} at {i}, the reference has {w}")));
         }
         worst = worst.max(err);

@@ -214,7 +214,7 @@ async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String
         let row = &logits[(i - 1) * vocab..i * vocab];
         let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let gap = f64::from(top - row[id as usize]);
-        if !(gap <= TOLERANCE) {
+        if gap.is_nan() || gap > TOLERANCE {
             return Err(Error::Gpu(format!("{name}: token {i} is {gap} below the largest logit")));
         }
         worst = worst.max(gap);
