@@ -1,12 +1,14 @@
 """The PyTorch baseline for benches/suite.rs: the same cases under the same names, each output
 checked (against float64 for the kernels, against the fixtures for the models), then timed.
 fp32 with TF32 off everywhere (our kernels are plain fp32); cuDNN picks its fastest algorithms.
-On CUDA each run is timed by CUDA events, runs recorded back to back; the median is kept.
+On CUDA each run is timed by CUDA events, runs recorded back to back; the median is kept, and
+the wall clock per run (all runs, until the GPU is idle) beside, as the suite has both.
 
 python3 benches/torch_suite.py [--device cuda|cpu] [--quick] [--sizes 256,4096]
                                [--json FILE] [--ours suite.json]
 
-With --ours (the suite's JSON), it prints our time / PyTorch's time for every case both ran.
+With --ours (the suite's JSON), it prints our time / PyTorch's for every case both ran, by GPU
+time and by the wall clock.
 """
 import argparse
 import json
@@ -49,6 +51,8 @@ class Suite:
         runs = 5 if self.quick else 50
         for _ in range(3):
             fn()
+        self.sync()
+        begin = time.perf_counter()
         if self.device.type == "cuda":
             events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                       for _ in range(runs)]
@@ -64,14 +68,17 @@ class Suite:
                 start = time.perf_counter()
                 fn()
                 times.append((time.perf_counter() - start) * 1e3)
-        self.add(name, what, runs, statistics.median(times), work, unit, error, tolerance)
+        wall = (time.perf_counter() - begin) * 1e3 / runs
+        self.add(name, what, runs, statistics.median(times), wall, work, unit, error, tolerance)
 
-    def add(self, name, what, runs, ms, work, unit, error, tolerance):
+    def add(self, name, what, runs, ms, wall_ms, work, unit, error, tolerance):
         rate = work / (1e9 if unit == "GFLOP/s" else 1) / (ms / 1e3)
-        record = {"name": name, "what": what, "runs": runs, "ms": ms, "work": work, "unit": unit,
-                  "rate": rate, "max_error": error, "tolerance": tolerance}
+        record = {"name": name, "what": what, "runs": runs, "ms": ms, "wall_ms": wall_ms,
+                  "work": work, "unit": unit, "rate": rate, "max_error": error,
+                  "tolerance": tolerance}
         self.records.append(record)
-        print(f"{name:<32} {runs:>6} {ms:>11.4f} {f'{rate:.1f} {unit}':>18} {error:>9.1e}", flush=True)
+        print(f"{name:<32} {runs:>6} {ms:>11.4f} {wall_ms:>11.4f} {f'{rate:.1f} {unit}':>18} "
+              f"{error:>9.1e}", flush=True)
 
     def uniform(self, *shape):
         return torch.rand(*shape, device=self.device) * 2 - 1
@@ -203,19 +210,23 @@ def generate(s: Suite, model, prompt, caches):
     if not max(gaps) <= TOLERANCE:
         raise SystemExit(f"gpt.generate: a greedy token is {max(gaps)} below the largest logit")
     s.add(f"gpt.generate/{start_len}+{context - start_len}", "greedy tokens, each read back",
-          context - start_len, ms, 1, "tokens/s", max(gaps), TOLERANCE)
+          context - start_len, ms, ms, 1, "tokens/s", max(gaps), TOLERANCE)
 
 
 def compare(ours_path, records):
     ours = json.loads(Path(ours_path).read_text())
     theirs = {r["name"]: r for r in records}
     print(f"\nours: {ours['adapter']['name']} ({ours['adapter']['backend']}), {ours['timing']}")
-    print(f"{'case':<32} {'ours ms':>11} {'PyTorch ms':>11} {'ours/PyTorch':>13}")
+    print("GPU time: ours by timestamps (or the clock where we have none), PyTorch's by CUDA events"
+          " (the clock on the CPU); wall: per run, all runs until the GPU is idle")
+    print(f"{'case':<32} {'ours ms':>10} {'PyTorch ms':>10} {'ratio':>8} {'ours wall':>10} "
+          f"{'PyT wall':>10} {'ratio':>8}")
     for r in ours["records"]:
         if r["name"] in theirs:
+            t = theirs[r["name"]]
             mine = r["gpu_ms"] if r["gpu_ms"] is not None else r["wall_ms"]
-            t = theirs[r["name"]]["ms"]
-            print(f"{r['name']:<32} {mine:>11.4f} {t:>11.4f} {mine / t:>12.2f}x")
+            print(f"{r['name']:<32} {mine:>10.4f} {t['ms']:>10.4f} {mine / t['ms']:>7.2f}x "
+                  f"{r['wall_ms']:>10.4f} {t['wall_ms']:>10.4f} {r['wall_ms'] / t['wall_ms']:>7.2f}x")
 
 
 def main():
@@ -231,7 +242,7 @@ def main():
     s = Suite(args.device, args.quick)
     name = torch.cuda.get_device_name() if s.device.type == "cuda" else "CPU"
     print(f"device: {name}, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    print(f"{'case':<32} {'runs':>6} {'ms':>11} {'rate':>18} {'max err':>9}")
+    print(f"{'case':<32} {'runs':>6} {'ms':>11} {'wall ms':>11} {'rate':>18} {'max err':>9}")
     with torch.inference_mode():
         kernels(s, sizes)
         gan(s)

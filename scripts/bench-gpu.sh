@@ -42,7 +42,7 @@ icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -f "$icd" ] && export VK_DRIVER_FILES="$icd"
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(cat .device/commit)"
-  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
+  nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null || true
   echo "== ours: .device/suite (wgpu, Vulkan)"
   timeout 140 .device/suite ${QUICK:+--quick} --json "$out/ours.json"
   echo "== PyTorch: benches/torch_suite.py"

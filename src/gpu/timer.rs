@@ -49,10 +49,6 @@ impl Timer {
         })
     }
 
-    pub fn spans(&self) -> u32 {
-        self.spans
-    }
-
     /// Records the start of span `span` into the pending commands.
     pub fn begin(&self, gpu: &Gpu, span: u32) {
         self.mark(gpu, span * 2);
