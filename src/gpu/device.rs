@@ -73,6 +73,8 @@ impl Gpu {
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("genai-lab"),
                 required_limits: limits.clone(),
+                // For the benchmarks' GPU timings (gpu/timer.rs), where the adapter has them.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 ..Default::default()
             })
             .await

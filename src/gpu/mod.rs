@@ -5,6 +5,7 @@ mod kernel;
 mod memory;
 mod oneshot;
 mod tensor;
+mod timer;
 
 pub use device::{AdapterSummary, Gpu};
 pub use kernel::Kernel;
@@ -12,3 +13,4 @@ pub(crate) use kernel::{kernel, Workgroups};
 pub(crate) use memory::Counted;
 pub use memory::Memory;
 pub use tensor::Tensor;
+pub use timer::Timer;

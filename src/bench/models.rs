@@ -1,0 +1,234 @@
+//! The trained models as the page runs them, each output checked against PyTorch's fixture
+//! (repeated to fill a batch) or, past what the fixture holds, against another path through
+//! our kernels that is itself checked against it.
+
+use super::{check, now_ms, Bench, Case, Files, Record};
+use crate::formats::SafeTensors;
+use crate::models::gan::{Discriminator, Generator};
+use crate::models::gpt::Gpt;
+use crate::models::vae::Vae;
+use crate::models::LanguageModel;
+use crate::text::generation::Generation;
+use crate::text::sampling::Sampling;
+use crate::{Error, Result, Tensor};
+
+/// PyTorch's fixtures against our float32 forward passes (within 2e-5 when last measured).
+const TOLERANCE: f64 = 1e-4;
+
+/// `n` rows cycled from `rows`, each `width` long.
+fn repeat<T: Copy>(rows: &[T], width: usize, n: usize) -> Vec<T> {
+    rows.chunks(width).cycle().take(n).flatten().copied().collect()
+}
+
+fn ids(fixture: &SafeTensors, name: &str, shape: &[usize]) -> Result<Vec<u32>> {
+    Ok(fixture.i64(name, shape)?.iter().map(|&i| i as u32).collect())
+}
+
+/// The MNIST generator at batch 1 and 64 and the discriminator at 64.
+pub(super) async fn gan(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    if !b.options.wants_group("gan.") {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let file = |part: &str, ext: &str| format!("www/models/gan_{part}_mnist.{ext}");
+    let card = files.text(&file("generator", "json"))?;
+    let mut generator =
+        Generator::load(gpu, &card, files.bytes(&file("generator", "safetensors"))?)?;
+    let card = files.text(&file("discriminator", "json"))?;
+    let weights = files.bytes(&file("discriminator", "safetensors"))?;
+    let mut discriminator = Discriminator::load(gpu, &card, weights)?;
+    let fixture = SafeTensors::parse(files.bytes("tests/fixtures/gan_mnist.safetensors")?)?;
+    let latent = generator.latent();
+    let (z, labels) = (fixture.f32("z", &[8, latent])?, ids(&fixture, "labels", &[8])?);
+    let images = fixture.f32("images", &[8, 1, 28, 28])?;
+    for n in [1, 64] {
+        let name = format!("gan.generator/{n}");
+        if !b.wants(&name) {
+            continue;
+        }
+        let (z, labels) = (repeat(&z, latent, n), repeat(&labels, 1, n));
+        let got = generator.forward(gpu, &z, &labels)?.read(gpu).await?;
+        let checked = check(&name, &got, &repeat(&images, 784, n), TOLERANCE, 0.0)?;
+        let generator = &mut generator;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: z of {latent} and a class to 28x28"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || generator.forward(gpu, &z, &labels).map(drop)),
+        })
+        .await?;
+    }
+    let name = "gan.discriminator/64".to_string();
+    if b.wants(&name) {
+        let input = Tensor::from_slice(gpu, &[64, 1, 28, 28], &repeat(&images, 784, 64))?;
+        let labels = repeat(&labels, 1, 64);
+        let got = discriminator.forward(gpu, &input, &labels)?.read(gpu).await?;
+        let want = repeat(&fixture.f32("d_logits_fake", &[8])?, 1, 64);
+        let checked = check(&name, &got, &want, TOLERANCE, 0.0)?;
+        b.time(Case {
+            name,
+            what: "batch 64: 28x28 and a class to a logit".into(),
+            work: 64.0,
+            unit: "images/s",
+            checked,
+            run: Box::new(|| discriminator.forward(gpu, &input, &labels).map(drop)),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The MNIST VAE (16-d latent) at batch 64: encoder and decoder.
+pub(super) async fn vae(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    if !b.options.wants_group("vae.") {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let card = files.text("www/models/vae_mnist.json")?;
+    let mut vae = Vae::load(gpu, &card, files.bytes("www/models/vae_mnist.safetensors")?)?;
+    let fixture = SafeTensors::parse(files.bytes("tests/fixtures/vae_mnist.safetensors")?)?;
+    let latent = vae.latent();
+    let n = 64;
+    let name = format!("vae.encoder/{n}");
+    if b.wants(&name) {
+        let images = repeat(&fixture.f32("images", &[8, 1, 28, 28])?, 784, n);
+        let (mean, logvar) = vae.encode(gpu, &images)?;
+        let mean = mean.read(gpu).await?;
+        let logvar = logvar.read(gpu).await?;
+        let got: Vec<f32> = mean.into_iter().chain(logvar).collect();
+        let mut want = repeat(&fixture.f32("mean", &[8, latent])?, latent, n);
+        want.extend(repeat(&fixture.f32("logvar", &[8, latent])?, latent, n));
+        let checked = check(&name, &got, &want, TOLERANCE, 0.0)?;
+        let vae = &mut vae;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: 28x28 to a mean and log-variance of {latent}"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || vae.encode(gpu, &images).map(drop)),
+        })
+        .await?;
+    }
+    let name = format!("vae.decoder/{n}");
+    if b.wants(&name) {
+        let z = repeat(&fixture.f32("z_prior", &[8, latent])?, latent, n);
+        let got = vae.decode(gpu, &z)?.read(gpu).await?;
+        let want = repeat(&fixture.f32("prior_samples", &[8, 1, 28, 28])?, 784, n);
+        let checked = check(&name, &got, &want, TOLERANCE, 0.0)?;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: z of {latent} to 28x28"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(|| vae.decode(gpu, &z).map(drop)),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The character GPT: prefill of 64 and 256 tokens (checked against PyTorch's logits for the
+/// 97 positions the fixture holds), single decode steps (checked against the 256-token
+/// prefill's rows), and greedy generation as the page runs it (each token read back).
+pub(super) async fn gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    if !b.options.wants_group("gpt.") {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let card = files.text("www/models/gpt_shakespeare.json")?;
+    let mut gpt = Gpt::load(gpu, &card, files.bytes("www/models/gpt_shakespeare.safetensors")?)?;
+    let fixture = SafeTensors::parse(files.bytes("tests/fixtures/gpt_shakespeare.safetensors")?)?;
+    let (vocab, context) = (gpt.vocab_size(), gpt.context());
+    let fixed = ids(&fixture, "ids", &[1, 97])?;
+    let want = fixture.f32("logits", &[1, 97, vocab])?;
+    let prompt = repeat(&fixed, 1, context);
+    // Every position's logits for the whole context: the reference for the decode steps.
+    let full = gpt.forward(gpu, &prompt, 0, false)?.logits.read(gpu).await?;
+    let full_check = check("gpt.prefill", &full[..97 * vocab], &want, TOLERANCE, 0.0)?;
+    for t in [64, context] {
+        let name = format!("gpt.prefill/{t}");
+        if !b.wants(&name) {
+            continue;
+        }
+        let got = gpt.forward(gpu, &prompt[..t], 0, false)?.logits.read(gpu).await?;
+        let rows = t.min(97) * vocab;
+        let checked = check(&name, &got[..rows], &want[..rows], TOLERANCE, 0.0)?;
+        let (gpt, prompt) = (&mut gpt, &prompt);
+        b.time(Case {
+            name,
+            what: format!("{t} tokens in one pass"),
+            work: t as f64,
+            unit: "tokens/s",
+            checked,
+            run: Box::new(move || gpt.forward(gpu, &prompt[..t], 0, false).map(drop)),
+        })
+        .await?;
+    }
+    // The caches hold the whole prompt: a step at `p` rewrites row `p` with the same values.
+    for p in [0, context / 2, context - 1] {
+        let name = format!("gpt.decode/{p}");
+        if !b.wants(&name) {
+            continue;
+        }
+        let got = gpt.forward(gpu, &prompt[p..p + 1], p, false)?.logits.read(gpu).await?;
+        let checked = check(&name, &got, &full[p * vocab..(p + 1) * vocab], TOLERANCE, 0.0)?;
+        let (gpt, prompt) = (&mut gpt, &prompt);
+        b.time(Case {
+            name,
+            what: format!("1 token at position {p} over the KV caches"),
+            work: 1.0,
+            unit: "tokens/s",
+            checked: (checked.0.max(full_check.0), checked.1),
+            run: Box::new(move || gpt.forward(gpu, &prompt[p..p + 1], p, false).map(drop)),
+        })
+        .await?;
+    }
+    let name = "gpt.generate/64+192".to_string();
+    if b.wants(&name) {
+        generate(b, &mut gpt, &prompt[..64], name).await?;
+    }
+    Ok(())
+}
+
+/// Greedy generation from `prompt` to a full context, timed by the wall clock after the
+/// prompt's pass; each token must be a largest logit of a prefill over the finished text.
+async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String) -> Result<()> {
+    let gpu = b.gpu;
+    let (vocab, steps) = (gpt.vocab_size(), gpt.context() - prompt.len());
+    let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    let mut generation = Generation::new(gpt, prompt, greedy, 0, steps + 1)?;
+    let mut text = prompt.to_vec();
+    text.push(generation.step(gpu, gpt, false).await?.id);
+    let start = now_ms();
+    for _ in 0..steps {
+        text.push(generation.step(gpu, gpt, false).await?.id);
+    }
+    let wall_ms = (now_ms() - start) / steps as f64;
+    let logits = gpt.forward(gpu, &text[..text.len() - 1], 0, false)?.logits.read(gpu).await?;
+    let mut worst = 0.0f64;
+    for (i, &id) in text.iter().enumerate().skip(prompt.len()) {
+        let row = &logits[(i - 1) * vocab..i * vocab];
+        let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let gap = f64::from(top - row[id as usize]);
+        if gap.is_nan() || gap > TOLERANCE {
+            return Err(Error::Gpu(format!("{name}: token {i} is {gap} below the largest logit")));
+        }
+        worst = worst.max(gap);
+    }
+    b.push(Record {
+        name,
+        what: format!("{} greedy tokens after {}, each read back", steps, prompt.len()),
+        runs: steps,
+        gpu_ms: None,
+        wall_ms,
+        work: 1.0,
+        unit: "tokens/s",
+        max_error: worst,
+        tolerance: TOLERANCE,
+    });
+    Ok(())
+}
