@@ -1,0 +1,156 @@
+// The npm package as an embedder meets it: packs target/npm/genai-lab (scripts/build-npm.sh
+// builds it), installs the tarball and Vite into a fresh project, writes that project's page and
+// module from the package README's examples (the blocks marked <!-- example: html|js -->), builds
+// it with Vite, serves it and opens it in Chromium with WebGPU. Checks that the lab runs on
+// WebGPU (no adapter fails the test), that the GAN drew ten images with scores in [0, 1], that
+// the Stop button aborted the GPT's stream, that the worker drew images and wrote text, that
+// dispose() freed every buffer, and that no page error happened. Then visits again: every model
+// file comes from the Cache API (no request for one), and a cache an older version left is gone.
+//   node tests/npm/run.mjs
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../../scripts/static-server.mjs';
+
+const VITE = '7.3.8';
+const TYPESCRIPT = '5.9.3';
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pkgDir = join(root, 'target/npm/genai-lab');
+if (!existsSync(join(pkgDir, 'package.json'))) {
+  throw new Error('target/npm/genai-lab is missing: run scripts/build-npm.sh first');
+}
+const { version } = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8'));
+
+const started = Date.now();
+const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what} (${seconds()})`);
+  if (!ok) failures.push(what);
+};
+function run(cmd, args, cwd) {
+  try {
+    return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  } catch (e) {
+    console.error(e.stdout?.toString());
+    throw e;
+  }
+}
+
+// The README's examples: the html block is the page's body, the js blocks in order its module.
+const readme = await readFile(join(pkgDir, 'README.md'), 'utf8');
+const blocks = [...readme.matchAll(/<!-- example: (html|js) -->\n```\1\n([\s\S]*?)```/g)];
+const html = blocks.filter((b) => b[1] === 'html').map((b) => b[2]).join('');
+const js = blocks.filter((b) => b[1] === 'js').map((b) => b[2]).join('\n');
+if (!html || !js) throw new Error('the package README marks no html and js examples');
+
+const project = await mkdtemp(join(tmpdir(), 'genai-lab-npm-'));
+const tarball = join(project, run('npm', ['pack', pkgDir, '--pack-destination', project, '--silent'], root).trim());
+await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'embedder', private: true, type: 'module' }));
+run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball, `vite@${VITE}`, `typescript@${TYPESCRIPT}`], project);
+await writeFile(join(project, 'index.html'), `<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>genai-lab package test</title></head>
+<body>
+${html}<script type="module" src="/main.js"></script>
+</body></html>
+`);
+await writeFile(join(project, 'main.js'), js);
+check(true, `packed ${tarball.split('/').pop()}, installed it with vite ${VITE} in ${project}`);
+await writeFile(join(project, 'types.ts'), await readFile(join(root, 'tests/npm/types.ts')));
+run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
+  '--moduleResolution', 'bundler', '--lib', 'es2022,dom,dom.iterable', 'types.ts'], project);
+check(true, 'tests/npm/types.ts, which uses every export, compiles against the package declarations (tsc --strict)');
+run('node_modules/.bin/vite', ['build', '--logLevel', 'warn'], project);
+check(true, 'vite build');
+
+const server = await serve(join(project, 'dist'), 0);
+const url = `http://127.0.0.1:${server.address().port}/`;
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext();
+const CACHE = `genai-lab-models-${version}`;
+
+// Whether each 28 x 28 tile of a canvas shows something: not one flat grey, some pixel above 40.
+const tilesDrawn = (page, selector) => page.locator(selector).evaluate((c) => {
+  const ctx = c.getContext('2d');
+  return Array.from({ length: c.width / 28 }, (_, i) => {
+    const grey = ctx.getImageData(28 * i, 0, 28, 28).data.filter((_, j) => j % 4 === 0);
+    return grey.some((v) => v > 40) && !grey.every((v) => v === grey[0]);
+  });
+});
+const text = (page, selector) => page.locator(selector).textContent();
+
+async function visit(label) {
+  const page = await context.newPage();
+  const errors = [];
+  const modelRequests = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('response', (r) => r.status() >= 400 && errors.push(`${r.url()}: HTTP ${r.status()}`));
+  page.on('request', (r) => /\.(safetensors|json)$/.test(new URL(r.url()).pathname) && modelRequests.push(r.url()));
+  await page.goto(url);
+  const failed = () => errors.length > 0;
+  const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 300_000 }).catch((e) => {
+    throw new Error(`${label}: ${e.message}; page errors: ${errors.join(' | ')}`);
+  });
+
+  await waitFor(() => document.querySelector('#backend').textContent !== '');
+  check(await text(page, '#backend') === 'webgpu', `${label}: the lab runs on WebGPU (got "${await text(page, '#backend')}")`);
+  await waitFor(() => document.querySelector('#scores').textContent !== '');
+  const scores = (await text(page, '#scores')).split(' ').map(Number);
+  check(scores.length === 10 && scores.every((s) => s >= 0 && s <= 1), `${label}: ten GAN scores in [0, 1]: ${scores.join(' ')}`);
+  const tiles = await tilesDrawn(page, '#samples');
+  check(tiles.length === 10 && tiles.every(Boolean), `${label}: the GAN drew ten images on the canvas`);
+
+  await waitFor(() => document.querySelector('#story').textContent.length >= 20);
+  await page.click('#stop');
+  await waitFor(() => document.querySelector('#story').textContent.endsWith('[stopped]'));
+  const story = await text(page, '#story');
+  check(story.length < 100, `${label}: Stop aborted the GPT's stream after ${story.length - ' [stopped]'.length} characters: ${JSON.stringify(story)}`);
+
+  await waitFor(() => document.querySelector('#worker-story').textContent.length >= 20);
+  const workerTiles = await tilesDrawn(page, '#worker-samples');
+  check(workerTiles.length === 10 && workerTiles.every(Boolean), `${label}: the worker's GAN drew ten images`);
+  await page.click('#worker-stop');
+  await waitFor(() => document.querySelector('#memory').textContent !== '');
+  const workerStory = await text(page, '#worker-story');
+  check(workerStory.endsWith('[stopped]') && workerStory.length < 100,
+    `${label}: the worker's GPT wrote, and Stop aborted its stream across the worker: ${JSON.stringify(workerStory)}`);
+  const { loaded, freed, remoteFreed } = JSON.parse(await text(page, '#memory'));
+  check(loaded.liveBuffers > 0 && freed.liveBuffers === 0 && freed.liveBytes === 0,
+    `${label}: dispose() freed every buffer: ${loaded.liveBuffers} buffers (${loaded.liveBytes} bytes) to ${freed.liveBuffers} (${freed.liveBytes})`);
+  check(remoteFreed.liveBuffers === 0 && remoteFreed.liveBytes === 0, `${label}: in the worker too`);
+  check(!failed(), `${label}: no page error${failed() ? `: ${errors.join(' | ')}` : ''}`);
+  const result = { modelRequests, caches: await page.evaluate(() => caches.keys()), status: await text(page, '#status') };
+  await page.close();
+  return result;
+}
+
+try {
+  const first = await visit('first visit');
+  check(first.modelRequests.length > 0 && first.caches.includes(CACHE),
+    `first visit: ${first.modelRequests.length} model files downloaded and kept in the cache ${CACHE}`);
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.evaluate(() => caches.open('genai-lab-models-0.0.0'));
+  await page.close();
+  const second = await visit('second visit');
+  check(second.modelRequests.length === 0 && second.status.endsWith('(from the cache)'),
+    `second visit: no model file requested, all read from the Cache API ("${second.status}") ${second.modelRequests.join(' ')}`);
+  check(!second.caches.includes('genai-lab-models-0.0.0') && second.caches.includes(CACHE),
+    `second visit: an older version's cache was deleted, ${CACHE} kept (${second.caches.join(', ')})`);
+} finally {
+  await browser.close();
+  server.close();
+  await rm(project, { recursive: true, force: true });
+}
+
+console.log(failures.length ? `\n${failures.length} check(s) failed` : `\nall package checks passed in ${seconds()}`);
+process.exit(failures.length ? 1 : 0);
