@@ -115,7 +115,7 @@ class Link {
 }
 
 /** Starts a Web Worker that runs a lab (see createLab), and returns that lab's remote twin. */
-export function createWorkerLab() {
+export async function createWorkerLab() {
   const worker = new Worker(new URL('./worker-thread.js', import.meta.url), { type: 'module' });
   return new Link(worker).call(0, 'createLab');
 }

@@ -1,15 +1,18 @@
 // The npm package as an embedder meets it: packs target/npm/genai-lab (scripts/build-npm.sh
-// builds it), installs the tarball and Vite into a fresh project, writes that project's page and
-// module from the package README's examples (the blocks marked <!-- example: html|js -->), builds
-// it with Vite, serves it and opens it in Chromium with WebGPU. Checks that the lab runs on
-// WebGPU (no adapter fails the test), that the GAN drew ten images with scores in [0, 1], that
-// the Stop button aborted the GPT's stream, that the worker drew images and wrote text, that
-// dispose() freed every buffer, and that no page error happened. Then visits again: every model
-// file comes from the Cache API (no request for one), and a cache an older version left is gone.
+// builds it), installs the tarball, Vite and TypeScript into a fresh project, type-checks
+// tests/npm/types.ts against the package's declarations, writes the project's page and module
+// from the package README's examples (the blocks marked <!-- example: html|js -->), builds it
+// with Vite, serves it (with the chat model's GGUF beside it) and opens it in Chromium with
+// WebGPU. Checks that the lab runs on WebGPU (no adapter fails the test), that the GAN drew ten
+// images with scores in [0, 1], that the VAE redrew them, that the Stop button aborted the GPT's
+// stream, that SmolLM2 answered, that through the worker the GAN drew and a stream was aborted,
+// that dispose() freed every buffer (main thread and worker), and that no page error happened.
+// Then visits again: no model file is requested (all from the Cache API), and a cache an older
+// version left is gone. Needs the npm registry (or npm's cache) for Vite and TypeScript.
 //   node tests/npm/run.mjs
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +25,10 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkgDir = join(root, 'target/npm/genai-lab');
 if (!existsSync(join(pkgDir, 'package.json'))) {
   throw new Error('target/npm/genai-lab is missing: run scripts/build-npm.sh first');
+}
+const GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+if (!existsSync(join(root, 'www/models', GGUF))) {
+  throw new Error(`www/models/${GGUF} is missing: run scripts/fetch-smollm.sh first`);
 }
 const { version } = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8'));
 
@@ -66,6 +73,9 @@ run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--m
 check(true, 'tests/npm/types.ts, which uses every export, compiles against the package declarations (tsc --strict)');
 run('node_modules/.bin/vite', ['build', '--logLevel', 'warn'], project);
 check(true, 'vite build');
+// The chat model the README's example loads from /models/, served beside the build.
+await mkdir(join(project, 'dist/models'));
+await symlink(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF));
 
 const server = await serve(join(project, 'dist'), 0);
 const url = `http://127.0.0.1:${server.address().port}/`;
@@ -94,7 +104,7 @@ async function visit(label) {
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   page.on('response', (r) => r.status() >= 400 && errors.push(`${r.url()}: HTTP ${r.status()}`));
-  page.on('request', (r) => /\.(safetensors|json)$/.test(new URL(r.url()).pathname) && modelRequests.push(r.url()));
+  page.on('request', (r) => /\.(safetensors|json|gguf)$/.test(new URL(r.url()).pathname) && modelRequests.push(r.url()));
   await page.goto(url);
   const failed = () => errors.length > 0;
   const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 300_000 }).catch((e) => {
@@ -109,6 +119,9 @@ async function visit(label) {
   const tiles = await tilesDrawn(page, '#samples');
   check(tiles.length === 10 && tiles.every(Boolean), `${label}: the GAN drew ten images on the canvas`);
 
+  await waitFor(() => document.querySelector('#story').textContent !== ''); // the VAE is done
+  const redrawn = await tilesDrawn(page, '#redrawn');
+  check(redrawn.length === 10 && redrawn.every(Boolean), `${label}: the VAE redrew the ten images`);
   await waitFor(() => document.querySelector('#story').textContent.length >= 20);
   await page.click('#stop');
   await waitFor(() => document.querySelector('#story').textContent.endsWith('[stopped]'));
@@ -116,6 +129,8 @@ async function visit(label) {
   check(story.length < 100, `${label}: Stop aborted the GPT's stream after ${story.length - ' [stopped]'.length} characters: ${JSON.stringify(story)}`);
 
   await waitFor(() => document.querySelector('#worker-story').textContent.length >= 20);
+  const answer = await text(page, '#answer');
+  check(/Paris/.test(answer), `${label}: SmolLM2 answered through loadChat and chat(): ${JSON.stringify(answer)}`);
   const workerTiles = await tilesDrawn(page, '#worker-samples');
   check(workerTiles.length === 10 && workerTiles.every(Boolean), `${label}: the worker's GAN drew ten images`);
   await page.click('#worker-stop');
