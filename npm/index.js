@@ -104,8 +104,7 @@ class Lab {
   async loadChat({ url, sha256, onProgress, signal } = {}) {
     if (!url) throw new Error('genai-lab: loadChat needs the url of a GGUF file (such as SmolLM2-135M-Instruct.Q4_1.gguf)');
     if (this.backend !== 'webgpu') {
-      throw new Error(`genai-lab: the chat model needs WebGPU, and this browser has none (${this.noGpuReason}): ` +
-        'try a browser with WebGPU enabled');
+      throw new Error(`genai-lab: the chat model needs WebGPU, and there is none here: ${this.noGpuReason}`);
     }
     const file = { name: String(url).split('/').pop(), url: new URL(url, globalThis.location?.href), sha256 };
     const [bytes] = await fetchFiles([file], { onProgress, signal });

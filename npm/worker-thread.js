@@ -53,15 +53,14 @@ function send(call, result) {
 
 async function answer({ call, target, method, args }) {
   const object = objects.get(target);
-  if (!object) throw new Error(`genai-lab: that object was disposed: load it again to use it`);
+  if (!object) throw new Error(`genai-lab: the worker holds no object ${target}`);
   if (object.stream) {
     const result = await object.stream[method]();
     if (result.done) release(target);
     return result;
   }
-  const result = await object[method](...args.map((a) => revive(call, a)));
-  if (method === 'dispose') objects.delete(target);
-  return send(call, result);
+  // A disposed model stays listed, so that a call on it throws the model's own message.
+  return send(call, await object[method](...args.map((a) => revive(call, a))));
 }
 
 function release(id) {

@@ -8,7 +8,9 @@
 // stream, that SmolLM2 answered, that through the worker the GAN drew and a stream was aborted,
 // that dispose() freed every buffer (main thread and worker), and that no page error happened.
 // Then visits again: no model file is requested (all from the Cache API), and a cache an older
-// version left is gone. Needs the npm registry (or npm's cache) for Vite and TypeScript.
+// version left is gone. Before the visits, a second page (tests/npm/checks.js) tries the edges
+// no example shows, on WebGPU and in a Chromium without it (the CPU backend), each on the main
+// thread and through the worker. Needs the npm registry (or npm's cache) for Vite and TypeScript.
 //   node tests/npm/run.mjs
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -66,6 +68,14 @@ ${html}<script type="module" src="/main.js"></script>
 </body></html>
 `);
 await writeFile(join(project, 'main.js'), js);
+// A second page, checks.html, for the edges no README example shows (tests/npm/checks.js).
+await writeFile(join(project, 'checks.html'), `<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>genai-lab package checks</title></head>
+<body><script type="module" src="/checks.js"></script></body></html>
+`);
+await writeFile(join(project, 'checks.js'), await readFile(join(root, 'tests/npm/checks.js')));
+await writeFile(join(project, 'vite.config.js'),
+  "export default { build: { rollupOptions: { input: ['index.html', 'checks.html'] } } };\n");
 check(true, `packed ${tarball.split('/').pop()}, installed it with vite ${VITE} in ${project}`);
 await writeFile(join(project, 'types.ts'), await readFile(join(root, 'tests/npm/types.ts')));
 run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
@@ -79,11 +89,9 @@ await symlink(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF)
 
 const server = await serve(join(project, 'dist'), 0);
 const url = `http://127.0.0.1:${server.address().port}/`;
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...FLAGS, '--enable-unsafe-webgpu'] });
 const context = await browser.newContext();
 const CACHE = `genai-lab-models-${version}`;
 
@@ -148,7 +156,50 @@ async function visit(label) {
   return result;
 }
 
+// checks.html in `browser`, in a context of its own (its cache apart from the visits'): its
+// window.results, one set for the main thread and one for the worker.
+async function edges(browser) {
+  const own = await browser.newContext();
+  const page = await own.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${url}checks.html`);
+  const done = await page.waitForFunction(() => window.results, null, { timeout: 300_000 }).catch(() => null);
+  if (!done) throw new Error(`checks.html did not finish; page errors: ${errors.join(' | ')}`);
+  const results = await page.evaluate(() => window.results);
+  await own.close();
+  return results;
+}
+
+function checkEdges(results, backend) {
+  for (const [where, r] of Object.entries(results)) {
+    const label = `${backend}, ${where === 'main' ? 'main thread' : 'worker'}`;
+    const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
+    check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
+    says('abortedLoad', /^AbortError/);
+    says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
+    says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.json answered HTTP 404: serve the file there/);
+    says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
+    check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
+      `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
+    says('shortZ', /^Error: genai-lab: z holds 1 latent vectors for 2 labels/);
+    check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
+      `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
+    says('twoStreams', /^Error: genai-lab: this Gpt is already writing/);
+    says('badPrompt', /^Error: .*Ω/);
+    says('disposedModel', /^Error: genai-lab: this Gpt was disposed/);
+    says('disposedLab', /^Error: genai-lab: this lab was disposed/);
+  }
+}
+
 try {
+  checkEdges(await edges(browser), 'webgpu');
+  const bare = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  try {
+    checkEdges(await edges(bare), 'cpu');
+  } finally {
+    await bare.close();
+  }
   const first = await visit('first visit');
   check(first.modelRequests.length > 0 && first.caches.includes(CACHE),
     `first visit: ${first.modelRequests.length} model files downloaded and kept in the cache ${CACHE}`);
