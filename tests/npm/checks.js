@@ -1,7 +1,7 @@
 // The package's edges, through its public API, on the main thread and through the worker: what
-// each misuse throws, that leaving a loop ends a stream, that a disposed model or lab refuses
-// calls, and (where the browser has no WebGPU) that the small models run on the CPU and the chat
-// model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
+// each misuse throws, VAE sampling and the image index, load progress, that leaving a loop ends
+// a stream, that a disposed model or lab refuses calls, and (where the browser has no WebGPU)
+// that the small models run on the CPU and the chat model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
 // window.results.
 import { createLab } from 'genai-lab';
 import { createWorkerLab } from 'genai-lab/worker';
@@ -36,7 +36,15 @@ async function check(create) {
   r.sameZ = Array.from((await gan.generate({ labels: [3, 4], z })).scores).join() === r.scores.join();
   r.shortZ = await thrown(() => gan.generate({ labels: [3, 4], z: z.subarray(0, 64) }));
 
-  const gpt = await lab.loadGpt();
+  const vae = await lab.loadVae({ dataset: 'mnist', latent: 2 });
+  const sampled = await vae.sample({ count: 3, seed: 4 });
+  r.vae = { latent: vae.latent, z: sampled.z.length, images: sampled.images.length };
+  const index = await lab.createImageIndex(sampled.pixels);
+  r.nearest = await index.nearest(sampled.pixels.subarray(784, 2 * 784));
+
+  const progress = [];
+  const gpt = await lab.loadGpt({ onProgress: (p) => progress.push(p) });
+  r.progress = progress.at(-1);
   // Leaving a loop early ends its stream, so the next may start.
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 50 })) if (step.remaining < 48) break;
   r.greedy = [await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 }), await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 })];

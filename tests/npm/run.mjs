@@ -182,6 +182,10 @@ function checkEdges(results, backend) {
     says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
     check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
       `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
+    check(r.vae.latent === 2 && r.vae.z === 6 && r.vae.images === 3, `${label}: the 2-D VAE sampled ${r.vae.images} images`);
+    check(r.nearest.index === 1 && r.nearest.distance === 0, `${label}: the image index found image 1 nearest to itself`);
+    check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
+      `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);
     says('shortZ', /^Error: genai-lab: z holds 1 latent vectors for 2 labels/);
     check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
       `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
