@@ -61,18 +61,16 @@ const project = await mkdtemp(join(tmpdir(), 'genai-lab-npm-'));
 const tarball = join(project, run('npm', ['pack', pkgDir, '--pack-destination', project, '--silent'], root).trim());
 await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'embedder', private: true, type: 'module' }));
 run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball, `vite@${VITE}`, `typescript@${TYPESCRIPT}`], project);
-await writeFile(join(project, 'index.html'), `<!doctype html>
-<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>genai-lab package test</title></head>
+const page = (title, body, module) => `<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${title}</title></head>
 <body>
-${html}<script type="module" src="/main.js"></script>
+${body}<script type="module" src="/${module}"></script>
 </body></html>
-`);
+`;
+await writeFile(join(project, 'index.html'), page('genai-lab package test', html, 'main.js'));
 await writeFile(join(project, 'main.js'), js);
 // A second page, checks.html, for the edges no README example shows (tests/npm/checks.js).
-await writeFile(join(project, 'checks.html'), `<!doctype html>
-<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>genai-lab package checks</title></head>
-<body><script type="module" src="/checks.js"></script></body></html>
-`);
+await writeFile(join(project, 'checks.html'), page('genai-lab package checks', '', 'checks.js'));
 await writeFile(join(project, 'checks.js'), await readFile(join(root, 'tests/npm/checks.js')));
 await writeFile(join(project, 'vite.config.js'),
   "export default { build: { rollupOptions: { input: ['index.html', 'checks.html'] } } };\n");
