@@ -34,5 +34,8 @@ fi
 
 echo "== page test (Playwright driving Chromium)"
 node scripts/models-manifest.mjs --check # the page refuses any model file the manifest does not match
-scripts/build-web.sh
+scripts/build-npm.sh # www/pkg for the page, and the npm package in target/npm/genai-lab
 node tests/e2e/page.mjs
+
+echo "== npm package test (the README's examples, bundled by Vite, in Chromium)"
+node tests/npm/run.mjs

@@ -1,0 +1,242 @@
+/**
+ * genai-lab: a conditional GAN, VAEs, a character GPT and a chat model (SmolLM2-135M-Instruct)
+ * running in the browser on hand-written WebGPU kernels compiled to wasm. Without WebGPU the GAN,
+ * the VAEs and the GPT run on the CPU (more slowly); the chat model needs WebGPU.
+ *
+ * Every method that computes returns a promise and runs after the lab's earlier calls. Errors are
+ * `Error` objects whose message says what to do; an aborted call rejects with the signal's reason
+ * (a `DOMException` named `AbortError` unless you gave another).
+ */
+
+/** The two image data sets the GAN and the VAEs were trained on. */
+export type Dataset = 'fashion' | 'mnist';
+
+/** Download progress of one load, in bytes over all of its files. */
+export interface Progress {
+  /** The file whose bytes just arrived. */
+  file: string;
+  loaded: number;
+  /** 0 while the size of some file is not known yet. */
+  total: number;
+  /** The bytes came from the browser's cache (or were inlined by a bundler), not the network. */
+  cached: boolean;
+}
+
+export interface LoadOptions {
+  /** Called as bytes arrive (from the network or the cache). */
+  onProgress?: (progress: Progress) => void;
+  /** Aborting it cancels the download; the load rejects. */
+  signal?: AbortSignal;
+  /**
+   * A folder (URL, relative to the page) holding the model's files under the names the package
+   * uses (`gan_generator_fashion.json`, ...), to load them from there instead of the package's
+   * copies: a CDN, or your own weights.
+   */
+  baseUrl?: string | URL;
+  /**
+   * Check each file against the SHA-256 of the package's copy (default true). Set false to load
+   * your own weights (retrained, same architecture) from `baseUrl`.
+   */
+  verify?: boolean;
+}
+
+export interface MemoryUse {
+  /** GPU buffers (CPU arrays on the `cpu` backend) that the lab's models hold now. */
+  liveBuffers: number;
+  liveBytes: number;
+}
+
+export interface Disposable {
+  /** Frees the GPU buffers it holds, after any call in progress. Later calls on it throw. */
+  dispose(): Promise<void>;
+}
+
+export interface Lab {
+  /** `'webgpu'`, or `'cpu'` where the browser has no WebGPU (see `noGpuReason`). */
+  readonly backend: 'webgpu' | 'cpu';
+  /** Why there is no WebGPU, on the `cpu` backend; null otherwise. */
+  readonly noGpuReason: string | null;
+  /** The adapter's name as the browser reports it (may be empty). */
+  readonly adapter: string;
+  /** A software adapter (such as SwiftShader): correct, but slow. */
+  readonly fallbackAdapter: boolean;
+
+  loadGan(options?: LoadOptions & { dataset?: Dataset }): Promise<Gan>;
+  /** `latent` 16 (default) or 2: the 2-D VAE, whose latent space can be drawn as a map. */
+  loadVae(options?: LoadOptions & { dataset?: Dataset; latent?: 16 | 2 }): Promise<Vae>;
+  /** The character GPT trained on Shakespeare. */
+  loadGpt(options?: LoadOptions): Promise<Gpt>;
+  /**
+   * A Llama-architecture chat model from a GGUF file (SmolLM2-135M-Instruct, Q4_1: 98 MB), which
+   * the package does not ship: give its URL. Needs WebGPU.
+   */
+  loadChat(options: {
+    url: string | URL;
+    /** Its SHA-256 (hex), checked when given; a cached copy that differs is downloaded again. */
+    sha256?: string;
+    onProgress?: (progress: Progress) => void;
+    signal?: AbortSignal;
+  }): Promise<Chat>;
+  /**
+   * Stores images (`pixels` numbers each, one after another) on the GPU, to find the one nearest
+   * to a query ("is this sample a copy of a training image?").
+   */
+  createImageIndex(images: Float32Array | number[], pixels?: number): Promise<ImageIndex>;
+  /** What the lab's models hold: after `dispose()` of a model, this falls back by its buffers. */
+  memory(): Promise<MemoryUse>;
+  /** Multiplies two small matrices on the device and on the CPU: the largest difference. */
+  checkKernels(): Promise<number>;
+  /** Frees every model, then the device (and, for a worker lab, ends the worker). */
+  dispose(): Promise<void>;
+}
+
+export interface GanOutput {
+  /** One 28 x 28 grey image per label, for `putImageData`. */
+  images: ImageData[];
+  /** The same images: 784 values in [0, 1] each (0 the background), one after another. */
+  pixels: Float32Array;
+  /** The discriminator's probability that each image is real. */
+  scores: Float32Array;
+  /** The latent vectors used: `latent` numbers per image. */
+  z: Float32Array;
+  labels: number[];
+}
+
+export interface Gan extends Disposable {
+  readonly kind: 'Gan';
+  readonly dataset: Dataset;
+  /** The class names, indexed by label. */
+  readonly classes: string[];
+  /** Numbers per latent vector (64). */
+  readonly latent: number;
+  /**
+   * One image per label (a class, 0 to 9; default one of each), from `z` (`latent` numbers per
+   * image, standard normal) or, without it, from noise drawn from `seed` (see `standardNormal`).
+   */
+  generate(options?: { labels?: number[]; z?: Float32Array | number[]; seed?: number }): Promise<GanOutput>;
+}
+
+export interface VaeImages {
+  images: ImageData[];
+  /** 784 pixel probabilities per image, one after another. */
+  pixels: Float32Array;
+}
+
+export interface Vae extends Disposable {
+  readonly kind: 'Vae';
+  readonly dataset: Dataset;
+  /** Numbers per latent point (16 or 2). */
+  readonly latent: number;
+  /** Points from the prior, decoded: `z` holds the `count * latent` numbers drawn from `seed`. */
+  sample(options?: { count?: number; seed?: number }): Promise<VaeImages & { z: Float32Array }>;
+  /** Images (784 values in [0, 1] each) to the mean and log-variance of q(z | x), `latent` numbers per image. */
+  encode(pixels: Float32Array | number[]): Promise<{ mean: Float32Array; logVariance: Float32Array }>;
+  /** Latent points (`latent` numbers each) to images. */
+  decode(z: Float32Array | number[]): Promise<VaeImages>;
+  /** `count * latent` standard normal numbers from `seed`, drawn by the model's own generator. */
+  standardNormal(count: number, seed?: number): Promise<Float32Array>;
+}
+
+export interface TextOptions {
+  /** Tokens to write at most. */
+  maxTokens?: number;
+  /** 0 is greedy. */
+  temperature?: number;
+  /** Keep the k likeliest tokens; 0 keeps all. */
+  topK?: number;
+  /** Keep the likeliest tokens whose probabilities add up to p. */
+  topP?: number;
+  /** The same seed, the same text. Default: random. */
+  seed?: number;
+  /** Aborting it ends the stream: the next step rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** One character the GPT wrote, with what the model saw when it chose it. */
+export interface GptStep {
+  text: string;
+  /** Its token id: its index in `vocab`. */
+  token: number;
+  /** Next-character probabilities (temperature 1), indexed by token id. */
+  probabilities: Float32Array;
+  /** How many characters the model read: the last `window` of the text before this one. */
+  window: number;
+  /** How many query rows `attention` holds: the last `rows` characters of the window. */
+  rows: number;
+  /**
+   * Attention weights `[layers, heads, rows, blockSize]`: row r is the query at window position
+   * `window - rows + r`, its entry j the weight on window character j.
+   */
+  attention: Float32Array;
+  /** The text outgrew the context: the window was cut and read again before this step. */
+  slid: boolean;
+  /** Characters still to write. */
+  remaining: number;
+}
+
+export interface Gpt extends Disposable {
+  readonly kind: 'Gpt';
+  /** The characters it knows, indexed by token id. */
+  readonly vocab: string[];
+  /** How many characters it reads at most. */
+  readonly blockSize: number;
+  readonly layers: number;
+  readonly heads: number;
+  /**
+   * Writes after `prompt`, one character a step (defaults: 200 characters, temperature 0.8,
+   * top-p 1). One stream at a time per model; leaving the loop ends it.
+   */
+  generate(prompt: string, options?: TextOptions): AsyncIterableIterator<GptStep>;
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/** One token of an answer. */
+export interface ChatStep {
+  /** The text it adds: empty while a character's bytes are incomplete, and for the end of turn. */
+  text: string;
+  /** The answer has ended (the model closed its turn, or `maxTokens` ran out). */
+  done: boolean;
+  /** Tokens this step read: the conversation on the first step, then 1. */
+  promptTokens: number;
+  /** The five likeliest next tokens at this step, most likely first. */
+  topTokens: string[];
+  /** Their probabilities (temperature 1). */
+  topProbabilities: Float32Array;
+}
+
+export interface Chat extends Disposable {
+  readonly kind: 'Chat';
+  readonly name: string;
+  /** Tokens of conversation it reads at most. */
+  readonly context: number;
+  /**
+   * Answers the conversation (ending with the user's message), one token a step (defaults: 256
+   * tokens, temperature 0.7, top-k 40, top-p 0.9). The earlier turns of the last conversation are
+   * not read again. One stream at a time per model.
+   */
+  chat(messages: ChatMessage[], options?: TextOptions): AsyncIterableIterator<ChatStep>;
+}
+
+export interface ImageIndex extends Disposable {
+  readonly kind: 'ImageIndex';
+  readonly count: number;
+  readonly pixels: number;
+  /** The stored image nearest to `query` (one image) by Euclidean distance. */
+  nearest(query: Float32Array | number[]): Promise<{ index: number; distance: number }>;
+}
+
+/**
+ * Starts the wasm module and a WebGPU device or, without WebGPU, the CPU reference device. Also
+ * deletes the model caches older versions of the package left in the browser.
+ */
+export function createLab(): Promise<Lab>;
+
+/** `length` standard normal numbers drawn from `seed` (a whole number): the same seed, the same numbers. */
+export function standardNormal(length: number, seed: number): Float32Array;
+
+/** Images of `side` x `side` values in [0, 1] (default 28), one after another, as grey ImageData. */
+export function toImageData(pixels: ArrayLike<number>, side?: number): ImageData[];

@@ -1,0 +1,155 @@
+// genai-lab: a GAN, VAEs, a character GPT and a chat model on WebGPU (or, for the small models,
+// on the CPU where there is no WebGPU), run by hand-written WGSL kernels compiled to wasm.
+import init, { Lab as RawLab } from './pkg/genai_lab.js';
+import { FILES } from './files.js';
+import { dropOldCaches, fetchFiles } from './fetch.js';
+import { Chat, Gan, Gpt, ImageIndex, Vae } from './models.js';
+
+export { standardNormal, toImageData } from './images.js';
+
+const DATASETS = ['fashion', 'mnist'];
+
+let wasm = null;
+function loadWasm() {
+  wasm ??= init({ module_or_path: new URL('./pkg/genai_lab_bg.wasm', import.meta.url) }).catch((e) => {
+    wasm = null; // a failed start may be retried
+    throw new Error(`genai-lab: the wasm module did not start (${e.message}): serve .wasm files as ` +
+      "application/wasm and allow 'wasm-unsafe-eval' in the Content-Security-Policy's script-src");
+  });
+  return wasm;
+}
+
+// Runs calls one after another, in the order they were asked for.
+class Queue {
+  #tail = Promise.resolve();
+
+  run(fn) {
+    const result = this.#tail.then(fn);
+    this.#tail = result.catch(() => {});
+    return result;
+  }
+}
+
+function dataset(name) {
+  if (!DATASETS.includes(name)) throw new Error(`genai-lab: dataset must be 'fashion' or 'mnist'; got ${name}`);
+  return name;
+}
+
+// The files of one model: the package's copies, or the same names under `baseUrl`, checked
+// against the package's SHA-256 unless `verify` is false (your own weights).
+function modelFiles(names, { baseUrl, verify = true }) {
+  return names.map((name) => ({
+    name,
+    url: baseUrl ? new URL(name, new URL(baseUrl, globalThis.location?.href)) : FILES[name].url,
+    size: baseUrl && !verify ? undefined : FILES[name].size,
+    sha256: verify ? FILES[name].sha256 : undefined,
+  }));
+}
+
+const text = (bytes) => new TextDecoder().decode(bytes);
+
+class Lab {
+  #raw;
+  _queue = new Queue();
+  _models = new Set();
+
+  constructor(raw) {
+    this.#raw = raw;
+    this.backend = raw.noGpuReason === undefined ? 'webgpu' : 'cpu';
+    this.noGpuReason = raw.noGpuReason ?? null;
+    this.adapter = raw.adapterName;
+    this.fallbackAdapter = raw.isFallbackAdapter;
+  }
+
+  // Runs `fn(raw)` after the calls before it, unless the lab was disposed.
+  #call(fn) {
+    return this._queue.run(() => {
+      if (!this.#raw) throw new Error('genai-lab: this lab was disposed: create another with createLab()');
+      return fn(this.#raw);
+    });
+  }
+
+  async #load(names, options, make) {
+    const bytes = await fetchFiles(modelFiles(names, options), options);
+    return this.#call((raw) => {
+      options.signal?.throwIfAborted();
+      const model = make(raw, bytes);
+      this._models.add(model);
+      return model;
+    });
+  }
+
+  loadGan({ dataset: data = 'fashion', ...options } = {}) {
+    const d = dataset(data);
+    const names = [`gan_generator_${d}.json`, `gan_generator_${d}.safetensors`,
+      `gan_discriminator_${d}.json`, `gan_discriminator_${d}.safetensors`];
+    return this.#load(names, options, (raw, [gc, g, dc, dw]) => {
+      const card = text(gc);
+      return new Gan(this, raw.loadGan(card, g, text(dc), dw), d, JSON.parse(card).data?.classes ?? []);
+    });
+  }
+
+  loadVae({ dataset: data = 'fashion', latent = 16, ...options } = {}) {
+    if (latent !== 16 && latent !== 2) throw new Error(`genai-lab: latent must be 16 or 2; got ${latent}`);
+    const name = `${latent === 2 ? 'vae2d' : 'vae'}_${dataset(data)}`;
+    return this.#load([`${name}.json`, `${name}.safetensors`], options,
+      (raw, [card, weights]) => new Vae(this, raw.loadVae(text(card), weights), data));
+  }
+
+  loadGpt(options = {}) {
+    return this.#load(['gpt_shakespeare.json', 'gpt_shakespeare.safetensors'], options,
+      (raw, [card, weights]) => new Gpt(this, raw.loadGpt(text(card), weights)));
+  }
+
+  async loadChat({ url, sha256, onProgress, signal } = {}) {
+    if (!url) throw new Error('genai-lab: loadChat needs the url of a GGUF file (such as SmolLM2-135M-Instruct.Q4_1.gguf)');
+    if (this.backend !== 'webgpu') {
+      throw new Error(`genai-lab: the chat model needs WebGPU, and there is none here: ${this.noGpuReason}`);
+    }
+    const file = { name: String(url).split('/').pop(), url: new URL(url, globalThis.location?.href), sha256 };
+    const [bytes] = await fetchFiles([file], { onProgress, signal });
+    return this.#call((raw) => {
+      signal?.throwIfAborted();
+      const chat = new Chat(this, raw.loadChat(bytes));
+      this._models.add(chat);
+      return chat;
+    });
+  }
+
+  /** Stores images (`pixels` numbers each, one after another) on the GPU to search. */
+  createImageIndex(images, pixels = 28 * 28) {
+    return this.#call((raw) => {
+      const index = new ImageIndex(this, raw.imageIndex(images, pixels), images.length / pixels, pixels);
+      this._models.add(index);
+      return index;
+    });
+  }
+
+  memory() {
+    return this.#call((raw) => ({ liveBuffers: raw.liveBuffers, liveBytes: raw.liveBytes }));
+  }
+
+  checkKernels() {
+    return this.#call((raw) => raw.checkKernels());
+  }
+
+  /** Frees every model, then the device. Idempotent; any later call throws. */
+  dispose() {
+    return this._queue.run(() => {
+      for (const model of [...this._models]) model._free();
+      this.#raw?.destroy();
+      this.#raw?.free();
+      this.#raw = null;
+    });
+  }
+}
+
+/**
+ * Starts the wasm module and a WebGPU device (or, without WebGPU, the CPU reference device that
+ * runs the GAN, the VAEs and the GPT: `backend` says which).
+ */
+export async function createLab() {
+  await loadWasm();
+  await dropOldCaches();
+  return new Lab(await RawLab.create());
+}

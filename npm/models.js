@@ -1,0 +1,179 @@
+// The models as people use them: each wraps one object of the wasm package, runs every call
+// through its lab's queue (a wasm object refuses a call while one of its own is pending), and
+// returns plain data: typed arrays, ImageData, objects.
+import { randomSeed, standardNormal, toImageData } from './images.js';
+
+const PIXELS = 28 * 28;
+
+// Copies what `raw` (a step or output object of the wasm package) holds, then frees it.
+function take(raw, names) {
+  const out = Object.fromEntries(names.map((n) => [n, raw[n]]));
+  raw.free();
+  return out;
+}
+
+function numbers(name, values, per, what) {
+  if (!(values?.length > 0) || values.length % per !== 0) {
+    throw new Error(`genai-lab: ${name} must hold ${per} numbers per ${what}; got ${values?.length ?? values}`);
+  }
+  return values instanceof Float32Array ? values : Float32Array.from(values);
+}
+
+class Model {
+  #lab;
+  #raw;
+
+  constructor(lab, raw, kind) {
+    this.#lab = lab;
+    this.#raw = raw;
+    this.kind = kind;
+  }
+
+  // Runs `fn(raw)` when the lab's earlier calls are done.
+  _call(fn) {
+    return this.#lab._queue.run(() => {
+      if (!this.#raw) {
+        throw new Error(`genai-lab: this ${this.kind} was disposed: load it again to use it`);
+      }
+      return fn(this.#raw);
+    });
+  }
+
+  /** Frees the model's GPU buffers (after any call in progress). Further calls throw. */
+  dispose() {
+    return this.#lab._queue.run(() => this._free());
+  }
+
+  // Frees at once; the lab calls it from inside its queue.
+  _free() {
+    this.#raw?.free();
+    this.#raw = null;
+    this.#lab._models.delete(this);
+  }
+}
+
+export class Gan extends Model {
+  constructor(lab, raw, dataset, classes) {
+    super(lab, raw, 'Gan');
+    this.dataset = dataset;
+    this.classes = classes;
+    this.latent = raw.latent;
+  }
+
+  async generate({ labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], z, seed = randomSeed() } = {}) {
+    if (!(labels?.length > 0)) throw new Error('genai-lab: labels must list one class (0 to 9) per image');
+    z = z === undefined ? standardNormal(labels.length * this.latent, seed)
+      : numbers('z', z, this.latent, 'image (the latent size)');
+    if (z.length !== labels.length * this.latent) {
+      throw new Error(`genai-lab: z holds ${z.length / this.latent} latent vectors for ${labels.length} labels; ` +
+        'give one per label');
+    }
+    const { pixels, scores } = await this._call(async (raw) => take(await raw.generate(z, labels), ['pixels', 'scores']));
+    return { images: toImageData(pixels), pixels, scores, z, labels: [...labels] };
+  }
+}
+
+export class Vae extends Model {
+  constructor(lab, raw, dataset) {
+    super(lab, raw, 'Vae');
+    this.dataset = dataset;
+    this.latent = raw.latent;
+  }
+
+  standardNormal(count, seed = randomSeed()) {
+    return this._call((raw) => raw.standardNormal(count, seed));
+  }
+
+  async encode(pixels) {
+    const images = numbers('pixels', pixels, PIXELS, 'image (28 x 28)');
+    const both = await this._call((raw) => raw.encode(images));
+    const half = both.length / 2;
+    return { mean: both.subarray(0, half), logVariance: both.subarray(half) };
+  }
+
+  async decode(z) {
+    const points = numbers('z', z, this.latent, 'point (the latent size)');
+    const pixels = await this._call((raw) => raw.decode(points));
+    return { images: toImageData(pixels), pixels };
+  }
+
+  async sample({ count = 16, seed = randomSeed() } = {}) {
+    const z = await this.standardNormal(count, seed);
+    return { ...(await this.decode(z)), z };
+  }
+}
+
+// Text models share the stream: start, then one step at a time, each checked against the
+// signal before and after, until a step says it is the last.
+class TextModel extends Model {
+  #streaming = false;
+
+  async* _stream(start, fields, last, signal) {
+    if (this.#streaming) {
+      throw new Error(`genai-lab: this ${this.kind} is already writing: end the first stream (break out ` +
+        'of its loop or abort its signal) before starting another');
+    }
+    this.#streaming = true;
+    try {
+      signal?.throwIfAborted();
+      await this._call(start);
+      for (;;) {
+        signal?.throwIfAborted();
+        const step = await this._call(async (raw) => take(await raw.step(), fields));
+        signal?.throwIfAborted();
+        yield step;
+        if (last(step)) return;
+      }
+    } finally {
+      this.#streaming = false;
+    }
+  }
+}
+
+export class Gpt extends TextModel {
+  #ids; // token id of each character
+
+  constructor(lab, raw) {
+    super(lab, raw, 'Gpt');
+    this.vocab = raw.vocab;
+    this.blockSize = raw.blockSize;
+    this.layers = raw.layers;
+    this.heads = raw.heads;
+    this.#ids = new Map(this.vocab.map((c, i) => [c, i]));
+  }
+
+  generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), signal } = {}) {
+    const ids = this.#ids;
+    const steps = this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens),
+      ['text', 'probabilities', 'window', 'rows', 'attention', 'slid', 'remaining'], (s) => s.remaining === 0, signal);
+    return (async function* withIds() {
+      for await (const step of steps) yield { ...step, token: ids.get(step.text) };
+    })();
+  }
+}
+
+export class Chat extends TextModel {
+  constructor(lab, raw) {
+    super(lab, raw, 'Chat');
+    this.name = raw.name;
+    this.context = raw.context;
+  }
+
+  chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), signal } = {}) {
+    return this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens),
+      ['text', 'done', 'promptTokens', 'topTokens', 'topProbabilities'], (s) => s.done, signal);
+  }
+}
+
+export class ImageIndex extends Model {
+  constructor(lab, raw, count, pixels) {
+    super(lab, raw, 'ImageIndex');
+    this.count = count;
+    this.pixels = pixels;
+  }
+
+  async nearest(query) {
+    const [index, distance] = await this._call((raw) => raw.nearest(numbers('query', query, this.pixels, 'image')));
+    return { index, distance };
+  }
+}

@@ -1,0 +1,121 @@
+// createWorkerLab: the same API as createLab, with the lab and its models in a Web Worker, so a
+// long generation never freezes the page. Messages to the worker: { call, target, method, args }
+// (target 0 is the worker itself), { abort: call } when a call's signal aborts, { release: stream }
+// when a stream is left. Answers: { call, value } or { call, error }, and { call, progress }.
+export { standardNormal, toImageData } from './images.js';
+
+const METHODS = {
+  lab: ['loadGan', 'loadVae', 'loadGpt', 'loadChat', 'createImageIndex', 'memory', 'checkKernels'],
+  Gan: ['generate'],
+  Vae: ['standardNormal', 'encode', 'decode', 'sample'],
+  Gpt: [],
+  Chat: [],
+  ImageIndex: ['nearest'],
+};
+const STREAMS = { Gpt: ['generate'], Chat: ['chat'] };
+
+const plain = (v) => v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+const signalOf = (args) => args.find(plain)?.signal;
+
+function revive({ name, message }) {
+  return name === 'AbortError' ? new DOMException(message, 'AbortError') : Object.assign(new Error(message), { name });
+}
+
+// What a call that met `error` rejects with: as without a worker, an aborted signal's own reason.
+const aborted = (signal, error) => (signal?.aborted ? signal.reason : error);
+
+class Link {
+  #worker;
+  #pending = new Map(); // call id -> { resolve, reject, onProgress }
+  #next = 1;
+  #closed = null; // the error every call meets once the worker has ended
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => {
+      const pending = this.#pending.get(data.call);
+      if (data.progress) return pending?.onProgress?.(data.progress);
+      this.#pending.delete(data.call);
+      if (data.error) pending?.reject(revive(data.error));
+      else pending?.resolve(data.value);
+    };
+    worker.onerror = (e) => this.close(new Error(`genai-lab: the worker failed (${e.message ?? 'it did not start'}): ` +
+      "serve its module from the page's origin and allow worker-src 'self' in the Content-Security-Policy"));
+  }
+
+  post(message) {
+    this.#worker.postMessage(message);
+  }
+
+  // Calls `method` on the worker's object `target`. Functions cannot cross, so a signal and an
+  // onProgress callback in an options object travel as flags, and relative URLs are resolved
+  // against this page, not the worker's script.
+  async call(target, method, args = []) {
+    if (this.#closed) throw this.#closed;
+    const call = this.#next++;
+    let onProgress;
+    const sent = args.map((arg) => {
+      if (!plain(arg)) return arg;
+      const { signal, ...rest } = arg;
+      onProgress ??= rest.onProgress;
+      for (const key of ['url', 'baseUrl']) if (rest[key]) rest[key] = new URL(rest[key], document.baseURI).href;
+      if (signal) {
+        signal.throwIfAborted();
+        signal.addEventListener('abort', () => this.post({ abort: call }), { once: true });
+      }
+      return { ...rest, signal: Boolean(signal), onProgress: Boolean(onProgress) };
+    });
+    const value = await new Promise((resolve, reject) => {
+      this.#pending.set(call, { resolve, reject, onProgress });
+      this.post({ call, target, method, args: sent });
+    }).catch((e) => {
+      throw aborted(signalOf(args), e);
+    });
+    return this.#wrap(value);
+  }
+
+  async* stream(target, method, args) {
+    const { stream } = await this.call(target, method, args);
+    try {
+      for (;;) {
+        const { done, value } = await this.call(stream, 'next').catch((e) => {
+          throw aborted(signalOf(args), e);
+        });
+        if (done) return;
+        yield value;
+      }
+    } finally {
+      this.post({ release: stream });
+    }
+  }
+
+  #wrap(value) {
+    if (value?.model) return this.#remote(value.model, value.info.kind, value.info);
+    if (value?.lab) return this.#remote(value.lab, 'lab', value.info);
+    return value;
+  }
+
+  #remote(id, kind, info) {
+    const object = { ...info };
+    for (const m of METHODS[kind]) object[m] = (...args) => this.call(id, m, args);
+    for (const m of STREAMS[kind] ?? []) object[m] = (...args) => this.stream(id, m, args);
+    object.dispose = kind === 'lab'
+      ? () => this.call(id, 'dispose').finally(() => this.close(new Error('genai-lab: this lab was disposed')))
+      : () => this.call(id, 'dispose');
+    return object;
+  }
+
+  // Ends the worker and fails every call still waiting.
+  close(error) {
+    this.#closed = error;
+    this.#worker.terminate();
+    for (const { reject } of this.#pending.values()) reject(error);
+    this.#pending.clear();
+  }
+}
+
+/** Starts a Web Worker that runs a lab (see createLab), and returns that lab's remote twin. */
+export async function createWorkerLab() {
+  const worker = new Worker(new URL('./worker-thread.js', import.meta.url), { type: 'module' });
+  return new Link(worker).call(0, 'createLab');
+}

@@ -1,0 +1,224 @@
+// The npm package as an embedder meets it: packs target/npm/genai-lab (scripts/build-npm.sh
+// builds it), installs the tarball, Vite and TypeScript into a fresh project, type-checks
+// tests/npm/types.ts against the package's declarations, writes the project's page and module
+// from the package README's examples (the blocks marked <!-- example: html|js -->), builds it
+// with Vite, serves it (with the chat model's GGUF beside it) and opens it in Chromium with
+// WebGPU. Checks that the lab runs on WebGPU (no adapter fails the test), that the GAN drew ten
+// images with scores in [0, 1], that the VAE redrew them, that the Stop button aborted the GPT's
+// stream, that SmolLM2 answered, that through the worker the GAN drew and a stream was aborted,
+// that dispose() freed every buffer (main thread and worker), and that no page error happened.
+// Then visits again: no model file is requested (all from the Cache API), and a cache an older
+// version left is gone. Before the visits, a second page (tests/npm/checks.js) tries the edges
+// no example shows, on WebGPU and in a Chromium without it (the CPU backend), each on the main
+// thread and through the worker. Needs the npm registry (or npm's cache) for Vite and TypeScript.
+//   node tests/npm/run.mjs
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../../scripts/static-server.mjs';
+
+const VITE = '7.3.8';
+const TYPESCRIPT = '5.9.3';
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pkgDir = join(root, 'target/npm/genai-lab');
+if (!existsSync(join(pkgDir, 'package.json'))) {
+  throw new Error('target/npm/genai-lab is missing: run scripts/build-npm.sh first');
+}
+const GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
+if (!existsSync(join(root, 'www/models', GGUF))) {
+  throw new Error(`www/models/${GGUF} is missing: run scripts/fetch-smollm.sh first`);
+}
+const { version } = JSON.parse(await readFile(join(pkgDir, 'package.json'), 'utf8'));
+
+const started = Date.now();
+const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what} (${seconds()})`);
+  if (!ok) failures.push(what);
+};
+function run(cmd, args, cwd) {
+  try {
+    return execFileSync(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  } catch (e) {
+    console.error(e.stdout?.toString());
+    throw e;
+  }
+}
+
+// The README's examples: the html block is the page's body, the js blocks in order its module.
+const readme = await readFile(join(pkgDir, 'README.md'), 'utf8');
+const blocks = [...readme.matchAll(/<!-- example: (html|js) -->\n```\1\n([\s\S]*?)```/g)];
+const html = blocks.filter((b) => b[1] === 'html').map((b) => b[2]).join('');
+const js = blocks.filter((b) => b[1] === 'js').map((b) => b[2]).join('\n');
+if (!html || !js) throw new Error('the package README marks no html and js examples');
+
+const project = await mkdtemp(join(tmpdir(), 'genai-lab-npm-'));
+const tarball = join(project, run('npm', ['pack', pkgDir, '--pack-destination', project, '--silent'], root).trim());
+await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'embedder', private: true, type: 'module' }));
+run('npm', ['install', '--no-audit', '--no-fund', '--silent', tarball, `vite@${VITE}`, `typescript@${TYPESCRIPT}`], project);
+const page = (title, body, module) => `<!doctype html>
+<html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>${title}</title></head>
+<body>
+${body}<script type="module" src="/${module}"></script>
+</body></html>
+`;
+await writeFile(join(project, 'index.html'), page('genai-lab package test', html, 'main.js'));
+await writeFile(join(project, 'main.js'), js);
+// A second page, checks.html, for the edges no README example shows (tests/npm/checks.js).
+await writeFile(join(project, 'checks.html'), page('genai-lab package checks', '', 'checks.js'));
+await writeFile(join(project, 'checks.js'), await readFile(join(root, 'tests/npm/checks.js')));
+await writeFile(join(project, 'vite.config.js'),
+  "export default { build: { rollupOptions: { input: ['index.html', 'checks.html'] } } };\n");
+check(true, `packed ${tarball.split('/').pop()}, installed it with vite ${VITE} in ${project}`);
+await writeFile(join(project, 'types.ts'), await readFile(join(root, 'tests/npm/types.ts')));
+run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
+  '--moduleResolution', 'bundler', '--lib', 'es2022,dom,dom.iterable', 'types.ts'], project);
+check(true, 'tests/npm/types.ts, which uses every export, compiles against the package declarations (tsc --strict)');
+run('node_modules/.bin/vite', ['build', '--logLevel', 'warn'], project);
+check(true, 'vite build');
+// The chat model the README's example loads from /models/, served beside the build.
+await mkdir(join(project, 'dist/models'));
+await symlink(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF));
+
+const server = await serve(join(project, 'dist'), 0);
+const url = `http://127.0.0.1:${server.address().port}/`;
+const FLAGS = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync'];
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...FLAGS, '--enable-unsafe-webgpu'] });
+const context = await browser.newContext();
+const CACHE = `genai-lab-models-${version}`;
+
+// Whether each 28 x 28 tile of a canvas shows something: not one flat grey, some pixel above 40.
+const tilesDrawn = (page, selector) => page.locator(selector).evaluate((c) => {
+  const ctx = c.getContext('2d');
+  return Array.from({ length: c.width / 28 }, (_, i) => {
+    const grey = ctx.getImageData(28 * i, 0, 28, 28).data.filter((_, j) => j % 4 === 0);
+    return grey.some((v) => v > 40) && !grey.every((v) => v === grey[0]);
+  });
+});
+const text = (page, selector) => page.locator(selector).textContent();
+
+async function visit(label) {
+  const page = await context.newPage();
+  const errors = [];
+  const modelRequests = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('response', (r) => r.status() >= 400 && errors.push(`${r.url()}: HTTP ${r.status()}`));
+  page.on('request', (r) => /\.(safetensors|json|gguf)$/.test(new URL(r.url()).pathname) && modelRequests.push(r.url()));
+  await page.goto(url);
+  const failed = () => errors.length > 0;
+  const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 300_000 }).catch((e) => {
+    throw new Error(`${label}: ${e.message}; page errors: ${errors.join(' | ')}`);
+  });
+
+  await waitFor(() => document.querySelector('#backend').textContent !== '');
+  check(await text(page, '#backend') === 'webgpu', `${label}: the lab runs on WebGPU (got "${await text(page, '#backend')}")`);
+  await waitFor(() => document.querySelector('#scores').textContent !== '');
+  const scores = (await text(page, '#scores')).split(' ').map(Number);
+  check(scores.length === 10 && scores.every((s) => s >= 0 && s <= 1), `${label}: ten GAN scores in [0, 1]: ${scores.join(' ')}`);
+  const tiles = await tilesDrawn(page, '#samples');
+  check(tiles.length === 10 && tiles.every(Boolean), `${label}: the GAN drew ten images on the canvas`);
+
+  await waitFor(() => document.querySelector('#story').textContent !== ''); // the VAE is done
+  const redrawn = await tilesDrawn(page, '#redrawn');
+  check(redrawn.length === 10 && redrawn.every(Boolean), `${label}: the VAE redrew the ten images`);
+  await waitFor(() => document.querySelector('#story').textContent.length >= 20);
+  await page.click('#stop');
+  await waitFor(() => document.querySelector('#story').textContent.endsWith('[stopped]'));
+  const story = await text(page, '#story');
+  check(story.length < 100, `${label}: Stop aborted the GPT's stream after ${story.length - ' [stopped]'.length} characters: ${JSON.stringify(story)}`);
+
+  await waitFor(() => document.querySelector('#worker-story').textContent.length >= 20);
+  const answer = await text(page, '#answer');
+  check(/Paris/.test(answer), `${label}: SmolLM2 answered through loadChat and chat(): ${JSON.stringify(answer)}`);
+  const workerTiles = await tilesDrawn(page, '#worker-samples');
+  check(workerTiles.length === 10 && workerTiles.every(Boolean), `${label}: the worker's GAN drew ten images`);
+  await page.click('#worker-stop');
+  await waitFor(() => document.querySelector('#memory').textContent !== '');
+  const workerStory = await text(page, '#worker-story');
+  check(workerStory.endsWith('[stopped]') && workerStory.length < 100,
+    `${label}: the worker's GPT wrote, and Stop aborted its stream across the worker: ${JSON.stringify(workerStory)}`);
+  const { loaded, freed, remoteFreed } = JSON.parse(await text(page, '#memory'));
+  check(loaded.liveBuffers > 0 && freed.liveBuffers === 0 && freed.liveBytes === 0,
+    `${label}: dispose() freed every buffer: ${loaded.liveBuffers} buffers (${loaded.liveBytes} bytes) to ${freed.liveBuffers} (${freed.liveBytes})`);
+  check(remoteFreed.liveBuffers === 0 && remoteFreed.liveBytes === 0, `${label}: in the worker too`);
+  check(!failed(), `${label}: no page error${failed() ? `: ${errors.join(' | ')}` : ''}`);
+  const result = { modelRequests, caches: await page.evaluate(() => caches.keys()), status: await text(page, '#status') };
+  await page.close();
+  return result;
+}
+
+// checks.html in `browser`, in a context of its own (its cache apart from the visits'): its
+// window.results, one set for the main thread and one for the worker.
+async function edges(browser) {
+  const own = await browser.newContext();
+  const page = await own.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${url}checks.html`);
+  const done = await page.waitForFunction(() => window.results, null, { timeout: 300_000 }).catch(() => null);
+  if (!done) throw new Error(`checks.html did not finish; page errors: ${errors.join(' | ')}`);
+  const results = await page.evaluate(() => window.results);
+  await own.close();
+  return results;
+}
+
+function checkEdges(results, backend) {
+  for (const [where, r] of Object.entries(results)) {
+    const label = `${backend}, ${where === 'main' ? 'main thread' : 'worker'}`;
+    const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
+    check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
+    says('abortedLoad', /^AbortError/);
+    says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
+    says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.json answered HTTP 404: serve the file there/);
+    says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
+    check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
+      `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
+    check(r.vae.latent === 2 && r.vae.z === 6 && r.vae.images === 3, `${label}: the 2-D VAE sampled ${r.vae.images} images`);
+    check(r.nearest.index === 1 && r.nearest.distance === 0, `${label}: the image index found image 1 nearest to itself`);
+    check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
+      `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);
+    says('shortZ', /^Error: genai-lab: z holds 1 latent vectors for 2 labels/);
+    check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
+      `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
+    says('twoStreams', /^Error: genai-lab: this Gpt is already writing/);
+    says('badPrompt', /^Error: .*Ω/);
+    says('disposedModel', /^Error: genai-lab: this Gpt was disposed/);
+    says('disposedLab', /^Error: genai-lab: this lab was disposed/);
+  }
+}
+
+try {
+  checkEdges(await edges(browser), 'webgpu');
+  const bare = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
+  try {
+    checkEdges(await edges(bare), 'cpu');
+  } finally {
+    await bare.close();
+  }
+  const first = await visit('first visit');
+  check(first.modelRequests.length > 0 && first.caches.includes(CACHE),
+    `first visit: ${first.modelRequests.length} model files downloaded and kept in the cache ${CACHE}`);
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.evaluate(() => caches.open('genai-lab-models-0.0.0'));
+  await page.close();
+  const second = await visit('second visit');
+  check(second.modelRequests.length === 0 && second.status.endsWith('(from the cache)'),
+    `second visit: no model file requested, all read from the Cache API ("${second.status}") ${second.modelRequests.join(' ')}`);
+  check(!second.caches.includes('genai-lab-models-0.0.0') && second.caches.includes(CACHE),
+    `second visit: an older version's cache was deleted, ${CACHE} kept (${second.caches.join(', ')})`);
+} finally {
+  await browser.close();
+  server.close();
+  await rm(project, { recursive: true, force: true });
+}
+
+console.log(failures.length ? `\n${failures.length} check(s) failed` : `\nall package checks passed in ${seconds()}`);
+process.exit(failures.length ? 1 : 0);

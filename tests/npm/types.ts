@@ -1,0 +1,38 @@
+// Compiled (never run) by tests/npm/run.mjs against the installed package, with tsc --strict:
+// every export and method is used as the README documents it, so a declaration that is missing
+// or disagrees with the documented use fails the test.
+import { createLab, standardNormal, toImageData, type Lab, type Progress } from 'genai-lab';
+import { createWorkerLab } from 'genai-lab/worker';
+
+async function use(lab: Lab, signal: AbortSignal): Promise<string> {
+  const onProgress = (p: Progress): string => `${p.file} ${p.loaded}/${p.total} ${p.cached}`;
+  const backend: 'webgpu' | 'cpu' = lab.backend;
+  const reason: string | null = lab.noGpuReason;
+  const gan = await lab.loadGan({ dataset: 'mnist', onProgress, signal, baseUrl: '/models/', verify: true });
+  const { images, pixels, scores, z, labels } = await gan.generate({ labels: [1], z: standardNormal(gan.latent, 1) });
+  const firstImage: ImageData = images[0] ?? toImageData(pixels)[0]!;
+  const vae = await lab.loadVae({ dataset: 'fashion', latent: 2 });
+  const { mean, logVariance } = await vae.encode(pixels);
+  const decoded: ImageData[] = (await vae.decode(mean)).images;
+  const sampled: Float32Array = (await vae.sample({ count: 4, seed: 2 })).z;
+  const noise: Float32Array = await vae.standardNormal(4, 3);
+  const gpt = await lab.loadGpt();
+  let text = `${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width}`;
+  for await (const step of gpt.generate('ROMEO:', { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, signal })) {
+    text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
+  }
+  const chat = await lab.loadChat({ url: '/chat.gguf', sha256: '00', onProgress, signal });
+  for await (const step of chat.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 4 })) {
+    text += `${step.text}${step.done}${step.promptTokens}${step.topTokens[0]}${step.topProbabilities[0]}`;
+  }
+  const index = await lab.createImageIndex(pixels, 784);
+  const { index: nearest, distance } = await index.nearest(pixels);
+  const { liveBuffers, liveBytes } = await lab.memory();
+  const error: number = await lab.checkKernels();
+  await Promise.all([gan, vae, gpt, chat, index].map((m) => m.dispose()));
+  await lab.dispose();
+  return `${text} ${logVariance[0]} ${decoded.length} ${sampled[0]} ${noise[0]} ${nearest} ${distance} ${liveBuffers} ${liveBytes} ${error} ${chat.name} ${chat.context} ${gpt.vocab[0]} ${gpt.blockSize} ${gpt.layers} ${gpt.heads} ${vae.latent} ${index.count}`;
+}
+
+export const direct = async (signal: AbortSignal) => use(await createLab(), signal);
+export const remote = async (signal: AbortSignal) => use(await createWorkerLab(), signal);
