@@ -1,7 +1,7 @@
 // Runs www/bench.html in headless Chromium (WebGPU on) and prints its table; with --json FILE
 // writes the run's JSON. Serves the repository's root, since the page reads tests/fixtures/.
 //   node scripts/bench-web.mjs [--quick] [--only matmul/,gpt.] [--json FILE]
-// after scripts/build-web.sh; scripts/bench-web.sh does both.
+// after scripts/build-web.sh --bench; scripts/bench-web.sh does both.
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';

@@ -1,6 +1,7 @@
 //! See how generative AI works: forward passes of small generative models on hand-written
 //! WGSL compute kernels, in the browser through WebGPU and natively through Vulkan.
 
+#[cfg(any(feature = "bench", not(target_arch = "wasm32")))]
 pub mod bench;
 mod error;
 pub mod formats;

@@ -3,7 +3,7 @@
 // `?run` starts at once (`&quick`, `&only=matmul/,gpt.` as the controls); the body's
 // data-state becomes "done" or "error" and #bench-json holds the whole run, for
 // scripts/bench-web.mjs.
-import init, { Lab, benchmarkFiles } from './pkg/genai_lab.js';
+import init, { Lab, benchmarkFiles } from './bench-pkg/genai_lab.js';
 
 const params = new URLSearchParams(location.search);
 const adapterLine = document.getElementById('adapter');

@@ -10,6 +10,7 @@ use crate::text::generation::MAX_LENGTH;
 use crate::text::sampling::Sampling;
 use crate::{Error, Gpu, Tensor};
 
+#[cfg(feature = "bench")]
 mod bench;
 mod chat;
 mod device;
