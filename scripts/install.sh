@@ -24,6 +24,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_if_needed apt-get update -q
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
+# playwright-core needs Node.js 20 and Vite (the npm package test) 20.19; Debian 12's own is 18,
+# and neither nodejs.org nor NodeSource is reachable from every machine, so say so plainly.
+node_version=$(node --version | tr -d v)
+if ! printf '%s\n' 20.19.0 "$node_version" | sort -V -C; then
+  echo "install: Node.js $node_version is too old; the tests need 20.19 or newer (NodeSource's nodejs 20 package, or nodejs.org)" >&2
+  exit 1
+fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v rustup >/dev/null 2>&1 ||
