@@ -119,8 +119,17 @@ export async function fetchFiles(files, { onProgress, signal } = {}) {
     const known = got.every((g) => g.total > 0);
     onProgress?.({ file: files[i].name, loaded: sum('loaded'), total: known ? sum('total') : 0, cached });
   };
-  const bytes = await Promise.all(files.map((f, i) =>
-    fetchFile(f, { signal, onBytes: (loaded, total, cached) => report(i, loaded, total, cached) })));
-  signal?.throwIfAborted();
-  return bytes;
+  // The first file that fails cancels the others: the load has failed, their bytes are of no use.
+  const all = new AbortController();
+  const cancel = () => all.abort(signal.reason);
+  signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    const bytes = await Promise.all(files.map((f, i) =>
+      fetchFile(f, { signal: all.signal, onBytes: (loaded, total, cached) => report(i, loaded, total, cached) })
+        .catch((e) => { all.abort(e); throw e; })));
+    signal?.throwIfAborted();
+    return bytes;
+  } finally {
+    signal?.removeEventListener('abort', cancel);
+  }
 }

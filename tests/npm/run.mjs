@@ -176,7 +176,7 @@ function checkEdges(results, backend) {
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
     says('abortedLoad', /^AbortError/);
     says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
-    says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.json answered HTTP 404: serve the file there/);
+    says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.(json|safetensors) answered HTTP 404: serve the file there/);
     says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
     check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
       `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
