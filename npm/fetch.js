@@ -16,6 +16,16 @@ export async function dropOldCaches() {
   await Promise.all(names.filter((n) => n.startsWith(PREFIX) && n !== CACHE).map((n) => caches.delete(n)));
 }
 
+/**
+ * Whether the browser's cache holds a copy of the file at `url` (relative to the page) from an
+ * earlier load, so that loading it again reads no network.
+ */
+export async function isCached(url) {
+  if (!hasCache()) return false;
+  const cache = await caches.open(CACHE);
+  return Boolean(await cache.match(String(new URL(url, globalThis.location?.href))));
+}
+
 const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
 
 async function sha256(bytes) {

@@ -46,6 +46,24 @@ export interface MemoryUse {
   liveBytes: number;
 }
 
+/** A model's card: what it is, what it was trained on and how well it does (JSON from training/). */
+export interface ModelCard {
+  name: string;
+  data?: {
+    /** The training data, for people: "Fashion-MNIST", "Shakespeare, 38 plays". */
+    title?: string;
+    licence?: string;
+    /** Class names, indexed by label (the image models). */
+    classes?: string[];
+    /** Training examples: images, or characters for the GPT. */
+    train?: number;
+    [key: string]: unknown;
+  };
+  parameters?: number;
+  metrics?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
 export interface Disposable {
   /** Frees the GPU buffers it holds, after any call in progress. Later calls on it throw. */
   dispose(): Promise<void>;
@@ -105,6 +123,8 @@ export interface GanOutput {
 export interface Gan extends Disposable {
   readonly kind: 'Gan';
   readonly dataset: Dataset;
+  /** The generator's card. */
+  readonly card: ModelCard;
   /** The class names, indexed by label. */
   readonly classes: string[];
   /** Numbers per latent vector (64). */
@@ -125,6 +145,7 @@ export interface VaeImages {
 export interface Vae extends Disposable {
   readonly kind: 'Vae';
   readonly dataset: Dataset;
+  readonly card: ModelCard;
   /** Numbers per latent point (16 or 2). */
   readonly latent: number;
   /** Points from the prior, decoded: `z` holds the `count * latent` numbers drawn from `seed`. */
@@ -176,6 +197,7 @@ export interface GptStep {
 
 export interface Gpt extends Disposable {
   readonly kind: 'Gpt';
+  readonly card: ModelCard;
   /** The characters it knows, indexed by token id. */
   readonly vocab: string[];
   /** How many characters it reads at most. */
@@ -240,3 +262,9 @@ export function standardNormal(length: number, seed: number): Float32Array;
 
 /** Images of `side` x `side` values in [0, 1] (default 28), one after another, as grey ImageData. */
 export function toImageData(pixels: ArrayLike<number>, side?: number): ImageData[];
+
+/**
+ * Whether the browser's cache holds a copy of the file at `url` (relative to the page) from an
+ * earlier load (by any lab, in a worker or not), so that loading it again reads no network.
+ */
+export function isCached(url: string | URL): Promise<boolean>;

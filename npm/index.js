@@ -6,6 +6,7 @@ import { dropOldCaches, fetchFiles } from './fetch.js';
 import { Chat, Gan, Gpt, ImageIndex, Vae } from './models.js';
 
 export { standardNormal, toImageData } from './images.js';
+export { isCached } from './fetch.js';
 
 const DATASETS = ['fashion', 'mnist'];
 
@@ -83,22 +84,20 @@ class Lab {
     const d = dataset(data);
     const names = [`gan_generator_${d}.json`, `gan_generator_${d}.safetensors`,
       `gan_discriminator_${d}.json`, `gan_discriminator_${d}.safetensors`];
-    return this.#load(names, options, (raw, [gc, g, dc, dw]) => {
-      const card = text(gc);
-      return new Gan(this, raw.loadGan(card, g, text(dc), dw), d, JSON.parse(card).data?.classes ?? []);
-    });
+    return this.#load(names, options, (raw, [gc, g, dc, dw]) =>
+      new Gan(this, raw.loadGan(text(gc), g, text(dc), dw), d, JSON.parse(text(gc))));
   }
 
   loadVae({ dataset: data = 'fashion', latent = 16, ...options } = {}) {
     if (latent !== 16 && latent !== 2) throw new Error(`genai-lab: latent must be 16 or 2; got ${latent}`);
     const name = `${latent === 2 ? 'vae2d' : 'vae'}_${dataset(data)}`;
     return this.#load([`${name}.json`, `${name}.safetensors`], options,
-      (raw, [card, weights]) => new Vae(this, raw.loadVae(text(card), weights), data));
+      (raw, [card, weights]) => new Vae(this, raw.loadVae(text(card), weights), data, JSON.parse(text(card))));
   }
 
   loadGpt(options = {}) {
     return this.#load(['gpt_shakespeare.json', 'gpt_shakespeare.safetensors'], options,
-      (raw, [card, weights]) => new Gpt(this, raw.loadGpt(text(card), weights)));
+      (raw, [card, weights]) => new Gpt(this, raw.loadGpt(text(card), weights), JSON.parse(text(card))));
   }
 
   async loadChat({ url, sha256, onProgress, signal } = {}) {

@@ -23,10 +23,11 @@ class Model {
   #lab;
   #raw;
 
-  constructor(lab, raw, kind) {
+  constructor(lab, raw, kind, card) {
     this.#lab = lab;
     this.#raw = raw;
     this.kind = kind;
+    if (card) this.card = card;
   }
 
   // Runs `fn(raw)` when the lab's earlier calls are done.
@@ -53,10 +54,10 @@ class Model {
 }
 
 export class Gan extends Model {
-  constructor(lab, raw, dataset, classes) {
-    super(lab, raw, 'Gan');
+  constructor(lab, raw, dataset, card) {
+    super(lab, raw, 'Gan', card);
     this.dataset = dataset;
-    this.classes = classes;
+    this.classes = card.data?.classes ?? [];
     this.latent = raw.latent;
   }
 
@@ -74,8 +75,8 @@ export class Gan extends Model {
 }
 
 export class Vae extends Model {
-  constructor(lab, raw, dataset) {
-    super(lab, raw, 'Vae');
+  constructor(lab, raw, dataset, card) {
+    super(lab, raw, 'Vae', card);
     this.dataset = dataset;
     this.latent = raw.latent;
   }
@@ -133,8 +134,8 @@ class TextModel extends Model {
 export class Gpt extends TextModel {
   #ids; // token id of each character
 
-  constructor(lab, raw) {
-    super(lab, raw, 'Gpt');
+  constructor(lab, raw, card) {
+    super(lab, raw, 'Gpt', card);
     this.vocab = raw.vocab;
     this.blockSize = raw.blockSize;
     this.layers = raw.layers;

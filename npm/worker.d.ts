@@ -1,7 +1,7 @@
 import type { Lab } from './index.js';
 
 export type * from './index.js';
-export { standardNormal, toImageData } from './index.js';
+export { isCached, standardNormal, toImageData } from './index.js';
 
 /**
  * Starts a module Web Worker running a lab, and returns its twin here: the same `Lab` API as

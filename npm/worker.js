@@ -3,6 +3,7 @@
 // (target 0 is the worker itself), { abort: call } when a call's signal aborts, { release: stream }
 // when a stream is left. Answers: { call, value } or { call, error }, and { call, progress }.
 export { standardNormal, toImageData } from './images.js';
+export { isCached } from './fetch.js';
 
 const METHODS = {
   lab: ['loadGan', 'loadVae', 'loadGpt', 'loadChat', 'createImageIndex', 'memory', 'checkKernels'],

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Main job: installs what is missing, builds the wasm package and serves www/ on localhost.
+# Main job: installs what is missing, builds the npm package (the page imports its copy in www/genai-lab) and serves www/ on localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh

@@ -1,19 +1,17 @@
 // The Transformer tab's second model: SmolLM2-135M-Instruct, a small pretrained chat model, in
-// 4-bit GGUF form. Its 98 MB are fetched only when the reader asks, with a progress bar, and kept
-// with the Cache API so a reload does not fetch them again. The conversation is a list of
-// { role, content }; each turn hands the whole list to the model, which renders its chat template
-// and answers one token per step. Every call into the model goes through the queue the other
-// tabs use (`serial`): wasm-bindgen refuses any use of an object while one of its async calls is
-// in flight. The answer loop checks a stop flag between steps, and the page redraws at most once
-// per animation frame.
+// 4-bit GGUF form, loaded by the genai-lab package. Its 98 MB are fetched only when the reader
+// asks, with a progress bar, checked against the SHA-256 in the page's manifest and kept in the
+// browser's cache by the package, so a reload does not fetch them again. The conversation is a
+// list of { role, content }; each turn hands the whole list to the model, which renders its chat
+// template and answers one token per step, as a stream that Stop aborts. The page redraws at most
+// once per animation frame.
+import { isCached } from './genai-lab/worker.js';
 import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
-import { serial } from './gan.js';
-import { checkBytes } from './integrity.js';
+import { manifestEntry } from './integrity.js';
 
 const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const URL_PATH = `models/${FILE}`;
 const TITLE = 'SmolLM2-135M-Instruct'; // the file's own name ("smollm2 135M") says less
-const CACHE = 'genai-lab-models-v1'; // bump the version to drop files cached by older pages
 const TOP = 5; // probability bars
 
 const els = {};
@@ -25,7 +23,7 @@ const state = {
   turn: null, // the answer being written or last written (see newTurn)
   turns: 0, // answers asked for, for the page test
   running: false,
-  stop: false,
+  stop: null, // the AbortController of the answer being written
 };
 
 // ---- Helpers -----------------------------------------------------------------------------
@@ -44,9 +42,6 @@ function setStatus(text, kind = 'ready') {
 
 const errorText = (e) => e?.message ?? String(e);
 
-// Lets the browser paint (the status line, the full progress bar) before a long synchronous call.
-const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-
 function readSettings() {
   return {
     temperature: inputNumber(els.temperature, 'temperature'),
@@ -57,163 +52,73 @@ function readSettings() {
   };
 }
 
-// ---- The file: from the cache, or downloaded with progress -------------------------------
-
-// The cache, or null where the browser offers none (an insecure origin, some private modes).
-async function openCache() {
-  if (!('caches' in window)) return null;
-  try {
-    return await caches.open(CACHE);
-  } catch {
-    return null;
-  }
-}
-
-async function cachedResponse() {
-  const cache = await openCache();
-  try {
-    return (await cache?.match(URL_PATH)) ?? null;
-  } catch {
-    return null;
-  }
-}
-
-// Reads a response's body to its end, reporting the bytes read so far; `total` is the expected
-// size (0 if unknown), and the result grows past it if the body is longer.
-async function readBody(response, total, progress) {
-  const reader = response.body.getReader();
-  let bytes = new Uint8Array(total);
-  let length = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (length + value.length > bytes.length) {
-      const grown = new Uint8Array(Math.max(2 * bytes.length, length + value.length));
-      grown.set(bytes.subarray(0, length));
-      bytes = grown;
-    }
-    bytes.set(value, length);
-    length += value.length;
-    progress(length);
-  }
-  return length === bytes.length ? bytes : bytes.slice(0, length);
-}
+// ---- Loading -----------------------------------------------------------------------------
 
 // Draws the progress bar, at most once per animation frame.
-function progressMeter(total, verb) {
-  let read = 0;
+function progressMeter() {
+  let last = null;
   let frame = 0;
   const draw = () => {
     frame = 0;
+    const { loaded, total, cached } = last;
+    const verb = cached ? 'Read from the cache:' : 'Downloaded';
     els.progress.max = total || 1;
-    els.progress.value = total ? Math.min(read, total) : 0;
-    els.progressText.textContent = total ? `${verb} ${megabytes(read)} of ${megabytes(total)} MB`
-      : `${verb} ${megabytes(read)} MB`;
+    els.progress.value = total ? Math.min(loaded, total) : 0;
+    els.progressText.textContent = total ? `${verb} ${megabytes(loaded)} of ${megabytes(total)} MB`
+      : `${verb} ${megabytes(loaded)} MB`;
   };
-  draw();
   return {
-    update(n) {
-      read = n;
+    update(progress) {
+      last = progress;
       frame ||= requestAnimationFrame(draw);
     },
+    // Draws the last progress at once; says where the bytes came from and when they were all in.
     finish() {
       cancelAnimationFrame(frame);
-      total ||= read;
-      draw();
+      if (last) draw();
+      return last;
     },
   };
 }
 
-// Drops the cached copy; never throws.
-async function forget() {
-  try {
-    await (await openCache())?.delete(URL_PATH);
-  } catch {
-    // nothing more to do: the next load reads it again and fails the same check
-  }
+// A missing file is the usual trouble on a new server: say how to get it.
+function loadError(e) {
+  const message = errorText(e);
+  if (!/HTTP 404/.test(message)) return message;
+  return `${message}. The file is not part of the repository: whoever runs the server must fetch ` +
+    'it with scripts/fetch-smollm.sh.';
 }
-
-// The GGUF's bytes and where they came from: the cache if it holds them, else the server. Both
-// are checked against the manifest's SHA-256; a cached copy that fails is dropped and the file
-// downloaded again.
-async function fetchFile() {
-  els.download.hidden = false;
-  const cached = await cachedResponse();
-  if (cached) {
-    const total = Number(cached.headers.get('content-length')) || 0;
-    const meter = progressMeter(total, 'Reading from the cache:');
-    const bytes = await readBody(cached, total, meter.update);
-    meter.finish();
-    try {
-      await checkBytes(URL_PATH, bytes);
-      return { bytes, source: 'cache' };
-    } catch (e) {
-      console.warn(`the cached copy was dropped: ${errorText(e)}`);
-      await forget();
-      setStatus('The cached copy is damaged: downloading the model again…', 'busy');
-    }
-  }
-  let response;
-  try {
-    response = await fetch(URL_PATH);
-  } catch (e) {
-    throw new Error(`The download of ${FILE} failed: ${errorText(e)}`);
-  }
-  if (!response.ok) {
-    throw new Error(response.status === 404
-      ? `The server has no ${URL_PATH} (HTTP 404). The file is not part of the repository: ` +
-        'whoever runs the server must fetch it with scripts/fetch-smollm.sh.'
-      : `The download of ${FILE} failed: HTTP ${response.status} ${response.statusText}`);
-  }
-  const total = Number(response.headers.get('content-length')) || 0;
-  const meter = progressMeter(total, 'Downloaded');
-  const bytes = await readBody(response, total, meter.update);
-  meter.finish();
-  if (total && bytes.length !== total) {
-    throw new Error(`The download of ${FILE} was cut short: ${bytes.length} of ${total} bytes.`);
-  }
-  await checkBytes(URL_PATH, bytes);
-  return { bytes, source: 'network' };
-}
-
-// Keeps the file for the next visit. Resolves to '' or to why it was not kept; never throws.
-async function keep(bytes) {
-  const cache = await openCache();
-  if (!cache) return 'this browser offers no cache here';
-  try {
-    // The Response copies the bytes, so the caller may hand them on at once.
-    const headers = { 'content-type': 'application/octet-stream', 'content-length': String(bytes.length) };
-    await cache.put(URL_PATH, new Response(bytes, { headers }));
-    return '';
-  } catch (e) {
-    return errorText(e);
-  }
-}
-
-// ---- Loading -----------------------------------------------------------------------------
 
 async function load() {
   const begin = performance.now();
   setStatus('Fetching the model…', 'busy');
-  const { bytes, source } = await fetchFile();
-  const fetched = performance.now();
-  const kept = source === 'network' ? keep(bytes) : Promise.resolve('');
-  setStatus(`Loading ${megabytes(bytes.length)} MB onto the GPU…`, 'busy');
-  await nextPaint();
-  // Read the getters once, here: later they could meet a step in flight. Nothing keeps the
-  // bytes once loadChat has copied them, so they can be collected.
-  const model = await serial(() => {
-    const chat = state.lab.loadChat(bytes);
-    return { chat, name: chat.name, context: chat.context };
+  els.download.hidden = false;
+  const { sha256 } = await manifestEntry(URL_PATH);
+  const meter = progressMeter();
+  let fetched = 0;
+  const chat = await state.lab.loadChat({
+    url: URL_PATH,
+    sha256,
+    onProgress(progress) {
+      meter.update(progress);
+      if (progress.total && progress.loaded === progress.total && !fetched) {
+        fetched = performance.now();
+        setStatus(`Loading ${megabytes(progress.total)} MB onto the GPU…`, 'busy');
+      }
+    },
   });
   const loaded = performance.now();
-  const notKept = await kept;
-  model.size = bytes.length;
-  model.source = source;
-  model.fetchMs = fetched - begin;
-  model.loadMs = loaded - fetched;
-  model.notKept = notKept;
-  return model;
+  const last = meter.finish();
+  fetched ||= loaded;
+  return {
+    chat,
+    name: chat.name,
+    context: chat.context,
+    size: last?.total ?? 0,
+    source: last?.cached ? 'cache' : 'network',
+    fetchMs: fetched - begin,
+    loadMs: loaded - fetched,
+  };
 }
 
 async function startLoading() {
@@ -226,8 +131,7 @@ async function startLoading() {
     state.model = m;
     const from = m.source === 'cache' ? `read ${megabytes(m.size)} MB from this browser's cache`
       : `downloaded ${megabytes(m.size)} MB in ${seconds(m.fetchMs)}`;
-    const kept = m.notKept ? ` (not cached: ${m.notKept})` : '';
-    setStatus(`${TITLE} (Q4_1) · ${plural(m.context, 'token')} of context · ${from}${kept}, ` +
+    setStatus(`${TITLE} (Q4_1) · ${plural(m.context, 'token')} of context · ${from}, ` +
       `loaded in ${seconds(m.loadMs)}`);
     els.status.dataset.source = m.source;
     els.status.dataset.name = m.name;
@@ -237,7 +141,7 @@ async function startLoading() {
   } catch (e) {
     // A missing file or a bad one: the message says what to do; the button may try again.
     setStatus('The model did not load.', 'error');
-    showMessage(els.error, errorText(e));
+    showMessage(els.error, loadError(e));
     els.download.hidden = true;
     els.load.disabled = false;
     await showCached();
@@ -248,7 +152,7 @@ async function startLoading() {
 
 // Says whether the file is already in this browser's cache, and names the button to match.
 async function showCached() {
-  const cached = Boolean(await cachedResponse());
+  const cached = await isCached(URL_PATH).catch(() => false);
   els.cacheNote.dataset.cached = String(cached);
   if (cached) {
     els.cacheNote.textContent = 'Cached in this browser: it loads without downloading.';
@@ -285,13 +189,8 @@ function addMessage(role, content) {
   return div;
 }
 
-// Takes what the page needs from one step and frees it; returns whether the answer ended.
-function record(turn, s, ms) {
-  const step = {
-    text: s.text, done: s.done, promptTokens: s.promptTokens,
-    tokens: s.topTokens, probabilities: s.topProbabilities,
-  };
-  s.free();
+// Takes what the page needs from one step.
+function record(turn, step, ms) {
   turn.answer += step.text;
   turn.steps++;
   turn.lastEnd = performance.now();
@@ -300,8 +199,8 @@ function record(turn, s, ms) {
     turn.prefillMs = ms;
     turn.firstEnd = turn.lastEnd;
   }
-  turn.top = { tokens: step.tokens, probabilities: step.probabilities, text: step.text };
-  return step.done;
+  turn.top = { tokens: step.topTokens, probabilities: step.topProbabilities, text: step.text };
+  turn.ended = step.done;
 }
 
 function setRunning(on) {
@@ -322,8 +221,18 @@ async function send() {
   let settings;
   try {
     settings = readSettings();
-    const { temperature, topK, topP, seed, maxTokens } = settings;
-    await serial(() => m.chat.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens));
+  } catch (e) {
+    showMessage(els.error, errorText(e));
+    els.messages.dataset.state = 'error';
+    return;
+  }
+  const stop = new AbortController();
+  const steps = m.chat.chat(messages, { ...settings, signal: stop.signal });
+  // The first step reads the conversation; settings or a conversation the model refuses fail it.
+  let begin = performance.now();
+  let first;
+  try {
+    first = await steps.next();
   } catch (e) {
     // Bad settings, or a conversation longer than the context: the message says what to change.
     showMessage(els.error, errorText(e));
@@ -336,24 +245,26 @@ async function send() {
   const turn = newTurn(addMessage('assistant', ''), settings.maxTokens);
   turn.element.classList.add('streaming');
   state.turn = turn;
-  state.stop = false;
+  state.stop = stop;
   setRunning(true);
-  render();
   let outcome = 'done';
   try {
-    let done = false;
-    while (!done && !state.stop) {
-      const begin = performance.now();
-      const s = await serial(() => m.chat.step());
-      done = record(turn, s, performance.now() - begin);
+    if (!first.done) record(turn, first.value, performance.now() - begin);
+    renderer.request();
+    begin = performance.now();
+    for await (const step of steps) {
+      record(turn, step, performance.now() - begin);
       renderer.request();
+      begin = performance.now();
     }
-    turn.ended = done;
-    turn.stopped = !done;
   } catch (e) {
-    console.error(e);
-    showMessage(els.error, `The model failed: ${errorText(e)}`);
-    outcome = 'error';
+    if (stop.signal.aborted) {
+      turn.stopped = true;
+    } else {
+      console.error(e);
+      showMessage(els.error, `The model failed: ${errorText(e)}`);
+      outcome = 'error';
+    }
   } finally {
     // What it said so far is part of the conversation, even when stopped.
     state.messages.push({ role: 'assistant', content: turn.answer });
@@ -501,7 +412,7 @@ export async function initChatTab(lab) {
     send();
   });
   els.stop.addEventListener('click', () => {
-    state.stop = true;
+    state.stop?.abort();
     els.stop.disabled = true;
   });
   els.reset.addEventListener('click', reset);

@@ -1,10 +1,11 @@
 // The GAN tab: the conditional generator draws 16 samples from seeded noise, the discriminator
 // scores each, and the reader steers one sample's noise or walks from one sample to the next.
 // "Is it a copy?" searches a subset of the training images, on the GPU, for the one nearest to
-// the selected sample. Every call into the GAN or the search goes through one queue (`serial`),
-// so a call never starts while another is pending; live controls coalesce their requests while
-// one is in flight.
-import { fetchChecked, fetchJson, fetchText } from './integrity.js';
+// the selected sample. The models are the genai-lab package's; the page's calls into them go
+// through one queue (`serial`), so that live controls can coalesce their requests while one is in
+// flight.
+import { standardNormal, toImageData } from './genai-lab/worker.js';
+import { fetchChecked, fetchJson } from './integrity.js';
 
 const GRID = 16; // samples in the grid
 const STEERED = 4; // latent dimensions with a slider
@@ -36,34 +37,19 @@ const state = {
 
 // ---- Seeded noise ------------------------------------------------------------------------
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-// Box-Muller: one standard normal number from two uniform ones (1 - u keeps log away from 0).
-function gaussian(rng) {
-  const u = 1 - rng();
-  const v = rng();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-}
-
 function drawNoise(seed, latent) {
-  const rng = mulberry32(seed);
-  return Array.from({ length: GRID }, () => Float32Array.from({ length: latent }, () => gaussian(rng)));
+  const noise = standardNormal(GRID * latent, seed);
+  return Array.from({ length: GRID }, (_, i) => noise.slice(i * latent, (i + 1) * latent));
 }
 
-// One class for every sample, or ("any") a random one each, drawn from the seed but apart from
-// the noise, so changing the class keeps each sample's noise.
+// One class for every sample, or ("any") a random one each, drawn from the seed by a hash apart
+// from the noise, so changing the class keeps each sample's noise.
 function drawLabels(seed, choice) {
   if (choice !== 'any') return new Array(GRID).fill(Number(choice));
-  const rng = mulberry32(seed ^ 0x9e3779b9);
-  return Array.from({ length: GRID }, () => Math.floor(rng() * 10));
+  return Array.from({ length: GRID }, (_, i) => {
+    const h = Math.imul(seed ^ Math.imul(i + 1, 0x9e3779b9), 0x85ebca6b);
+    return ((h ^ (h >>> 13)) >>> 0) % 10;
+  });
 }
 
 // Spherical interpolation: normal noise lives near a sphere, and a straight line between two
@@ -79,7 +65,7 @@ function slerp(a, b, t) {
   return a.map((x, i) => wa * x + wb * b[i]);
 }
 
-// ---- One GAN call at a time --------------------------------------------------------------
+// ---- One model call at a time ------------------------------------------------------------
 
 let queue = Promise.resolve();
 
@@ -104,25 +90,14 @@ async function generate(gan, zs, labels) {
   const z = new Float32Array(zs.length * zs[0].length);
   zs.forEach((v, i) => z.set(v, i * v.length));
   const start = performance.now();
-  const out = await gan.generate(z, Float64Array.from(labels));
+  const out = await gan.generate({ z, labels });
   const ms = performance.now() - start;
-  const result = { pixels: out.pixels, scores: out.scores };
-  out.free();
   const n = zs.length;
   els.timing.textContent = `last batch: ${n} image${n === 1 ? '' : 's'} in ${Math.round(ms)} ms`;
-  return result;
+  return out;
 }
 
 // ---- Models ------------------------------------------------------------------------------
-
-// A model's card and weights, both checked against the manifest.
-async function fetchModel(name) {
-  const [card, bytes] = await Promise.all([
-    fetchText(`models/${name}.json`),
-    fetchChecked(`models/${name}.safetensors`),
-  ]);
-  return { card, bytes };
-}
 
 // The class names, in label order, from an image model's card.
 function classNames(card) {
@@ -134,15 +109,8 @@ function classNames(card) {
 }
 
 async function loadModel(key) {
-  const [g, d] = await Promise.all([
-    fetchModel(`gan_generator_${key}`),
-    fetchModel(`gan_discriminator_${key}`),
-  ]);
-  const gan = await serial(() => state.lab.loadGan(g.card, g.bytes, d.card, d.bytes));
-  const card = JSON.parse(g.card);
-  // Read once here: a wasm object can't be touched while one of its async calls runs.
-  const latent = gan.latent;
-  return { key, gan, latent, classes: classNames(card), trainSize: card.data?.train };
+  const gan = await state.lab.loadGan({ dataset: key });
+  return { key, gan, latent: gan.latent, classes: classNames(gan.card), trainSize: gan.card.data?.train };
 }
 
 function model(key) {
@@ -194,7 +162,7 @@ async function loadTrainingSet(key) {
     throw new Error(`${name}.json does not list a label and an index for each of its ${count} images`);
   }
   const images = await decodeSheet(blob, count, columns);
-  const index = await serial(() => state.lab.imageIndex(images, PIXELS));
+  const index = await state.lab.createImageIndex(images, PIXELS);
   state.trainingReady.add(key);
   return { index, images, labels, trainIndices, count };
 }
@@ -211,14 +179,9 @@ function trainingSet(key) {
 
 // ---- Drawing -----------------------------------------------------------------------------
 
+// `pixels`: one image's PIXELS values in [0, 1].
 function drawPixels(canvas, pixels) {
-  const ctx = canvas.getContext('2d');
-  const image = ctx.createImageData(SIDE, SIDE);
-  for (let i = 0; i < PIXELS; i++) {
-    const v = Math.round(Math.min(1, Math.max(0, pixels[i])) * 255);
-    image.data.set([v, v, v, 255], 4 * i);
-  }
-  ctx.putImageData(image, 0, 0);
+  canvas.getContext('2d').putImageData(toImageData(pixels)[0], 0, 0);
 }
 
 const percent = (p) => `${Math.round(p * 100)}%`;
@@ -307,7 +270,7 @@ async function findCopy() {
     if (token !== state.copy.token) return;
     setCopyStatus('searching the training images…', 'busy');
     const query = Float32Array.from(pixels, (v) => Math.min(1, Math.max(0, v)));
-    const [n, distance] = await serial(() => set.index.nearest(query));
+    const { index: n, distance } = await serial(() => set.index.nearest(query));
     if (token !== state.copy.token) return;
     drawPixels(els.copySample, pixels);
     drawPixels(els.copyCanvas, set.images.subarray(n * PIXELS, (n + 1) * PIXELS));
@@ -467,7 +430,7 @@ async function startInterpolation() {
   els.interpolate.setAttribute('aria-pressed', 'true');
   els.interpCaption.textContent = `computing ${FRAMES} frames…`;
   const zs = Array.from({ length: FRAMES }, (_, f) => slerp(a.z, b.z, f / (FRAMES - 1)));
-  const { pixels, scores } = await serial(() => generate(gan, zs, zs.map(() => a.label)));
+  const { images, scores } = await serial(() => generate(gan, zs, zs.map(() => a.label)));
   if (token !== state.interp.token) return; // stopped while the frames were computed
   const name = `sample ${from + 1} → ${to + 1} as ${classes[a.label]}`;
   const begin = performance.now();
@@ -475,7 +438,7 @@ async function startInterpolation() {
     if (token !== state.interp.token) return;
     const k = Math.floor((now - begin) / FRAME_MS) % (2 * FRAMES - 2); // there and back
     const f = k < FRAMES ? k : 2 * FRAMES - 2 - k;
-    drawPixels(els.interpCanvas, pixels.subarray(f * PIXELS, (f + 1) * PIXELS));
+    els.interpCanvas.getContext('2d').putImageData(images[f], 0, 0);
     showScore(els.interpScore, els.interpBar, scores[f]);
     els.interpCaption.textContent = `${name}: frame ${f + 1} / ${FRAMES}`;
     els.interpCanvas.dataset.frame = String(f);
@@ -522,7 +485,7 @@ function findElements() {
   els.interpBar = els.interpBar.firstElementChild;
 }
 
-// Shows the GAN controls and draws the first samples on the page's shared Lab.
+// Shows the GAN controls and draws the first samples with the page's lab.
 export async function initGanTab(lab) {
   state.lab = lab;
   findElements();
@@ -550,4 +513,4 @@ export async function initGanTab(lab) {
 
 // Shared with the VAE tab: the one queue for GPU calls, the drawing and loading helpers, and the
 // cached training images.
-export { serial, coalesced, drawPixels, fetchModel, trainingSet, classNames };
+export { serial, coalesced, drawPixels, trainingSet, classNames };

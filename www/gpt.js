@@ -1,11 +1,9 @@
 // The Transformer tab: a character-level GPT writes text one character at a time on WebGPU.
 // After each character the page shows the model's ten likeliest next characters and, for one
-// layer and head, how much each recent character attended to each earlier one. Every call into
-// the model goes through the queue the other tabs use (`serial`): wasm-bindgen refuses any use
-// of an object while one of its async calls is in flight. The writing loop checks a stop flag
-// between steps, and the page redraws at most once per animation frame.
+// layer and head, how much each recent character attended to each earlier one. The model is the
+// genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
+// once per animation frame.
 import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
-import { serial, fetchModel } from './gan.js';
 
 const TOP = 10; // probability bars
 const ROWS = 24; // heatmap rows: the most recent characters read
@@ -26,22 +24,16 @@ const state = {
   model: null, // Promise of { gpt, vocab, ids, blockSize, layers, heads, title }
   loaded: null, // the model, once loaded
   run: null, // the current or last generation (see newRun)
-  stop: false,
+  stop: null, // the AbortController of the generation running
   runs: 0, // generations asked for, for the page test
 };
 
 // ---- The model ---------------------------------------------------------------------------
 
 async function loadModel() {
-  const { card, bytes } = await fetchModel('gpt_shakespeare');
-  // Read the getters once, here: later they could meet a step in flight.
-  const m = await serial(() => {
-    const gpt = state.lab.loadGpt(card, bytes);
-    return { gpt, vocab: gpt.vocab, blockSize: gpt.blockSize, layers: gpt.layers, heads: gpt.heads };
-  });
-  m.ids = new Map(m.vocab.map((c, i) => [c, i]));
-  m.title = JSON.parse(card).data?.title ?? 'Shakespeare';
-  return m;
+  const gpt = await state.lab.loadGpt();
+  const { vocab, blockSize, layers, heads } = gpt;
+  return { gpt, vocab, blockSize, layers, heads, title: gpt.card.data?.title ?? 'Shakespeare' };
 }
 
 function model() {
@@ -125,18 +117,13 @@ function noticeFor(run, m, step) {
     `the last ${step.window} characters.`;
 }
 
-// Takes what the page needs from one step and frees it.
-function record(run, m, s, ms) {
-  const step = {
-    text: s.text, probabilities: s.probabilities, window: s.window, rows: s.rows,
-    attention: s.attention, slid: s.slid, remaining: s.remaining,
-  };
-  s.free();
+// Takes what the page needs from one step.
+function record(run, m, step, ms) {
   keepAttention(run, m, step);
   run.notice = noticeFor(run, m, step);
   run.latest = {
     probabilities: step.probabilities,
-    chosen: m.ids.get(step.text),
+    chosen: step.token,
     before: (run.prompt + run.generated).slice(-12),
   };
   run.generated += step.text;
@@ -147,7 +134,6 @@ function record(run, m, s, ms) {
     run.firstWindow = step.window;
     run.firstEnd = run.lastEnd;
   }
-  return step.remaining;
 }
 
 function setRunning(on) {
@@ -163,34 +149,40 @@ async function generate() {
   let settings;
   try {
     settings = readSettings();
-    await serial(() => m.gpt.start(settings.prompt, settings.temperature, settings.topK, settings.topP,
-      settings.seed, settings.length));
   } catch (e) {
-    // Bad input: the message says what to change; nothing went wrong in the page.
-    showMessage(els.error, e.message ?? String(e));
+    showMessage(els.error, e.message);
     els.output.dataset.state = 'error';
     return;
   }
-  const run = newRun(settings.prompt);
+  const { prompt, temperature, topK, topP, seed, length } = settings;
+  const stop = new AbortController();
+  const steps = m.gpt.generate(prompt, { maxTokens: length, temperature, topK, topP, seed, signal: stop.signal });
+  const run = newRun(prompt);
   state.run = run;
-  state.stop = false;
+  state.stop = stop;
   els.promptText.textContent = run.prompt;
   setRunning(true);
   render();
   let outcome = 'done';
   try {
-    let remaining = settings.length;
-    while (remaining > 0 && !state.stop) {
-      const begin = performance.now();
-      const s = await serial(() => m.gpt.step());
-      remaining = record(run, m, s, performance.now() - begin);
+    let begin = performance.now();
+    for await (const step of steps) {
+      record(run, m, step, performance.now() - begin);
       renderer.request();
+      begin = performance.now();
     }
-    run.stopped = remaining > 0;
   } catch (e) {
-    console.error(e);
-    showMessage(els.error, `The model failed: ${e.message ?? e}`);
-    outcome = 'error';
+    if (stop.signal.aborted) {
+      run.stopped = true;
+    } else if (run.steps === 0) {
+      // Refused before the first character, for bad settings: the message says what to change.
+      showMessage(els.error, e.message ?? String(e));
+      outcome = 'error';
+    } else {
+      console.error(e);
+      showMessage(els.error, `The model failed: ${e.message ?? e}`);
+      outcome = 'error';
+    }
   } finally {
     setRunning(false);
     renderer.now();
@@ -389,7 +381,7 @@ export async function initGptTab(lab) {
   els.stop.disabled = true;
   els.generate.addEventListener('click', () => generate());
   els.stop.addEventListener('click', () => {
-    state.stop = true;
+    state.stop?.abort();
     els.stop.disabled = true;
   });
   for (const picker of [els.layer, els.head]) picker.addEventListener('change', drawHeatmap);

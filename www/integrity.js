@@ -1,7 +1,9 @@
-// Every file the page loads from models/ is checked against models/manifest.json (its size and
-// SHA-256, written by scripts/models-manifest.mjs) before anything reads it: a file that does not
-// match, or that the manifest does not list, is an error, never used. The manifest is fetched
-// once per page (again after a failed fetch).
+// The page's own data files under models/ (the VAE's map of test images, the training images the
+// GAN's samples are compared with) are checked against models/manifest.json (size and SHA-256,
+// written by scripts/models-manifest.mjs) before anything reads them: a file that does not match,
+// or that the manifest does not list, is an error, never used. The models themselves come from
+// the genai-lab package, which checks its own files; the chat model's SHA-256 is read from here.
+// The manifest is fetched once per page (again after a failed fetch).
 
 const MANIFEST = 'models/manifest.json';
 
@@ -26,12 +28,17 @@ function loadManifest() {
 
 const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
 
-// Resolves if `bytes` are the file at `url` (a path under models/) that the manifest lists;
-// throws an error that says what is wrong otherwise.
-async function checkBytes(url, bytes) {
-  const name = url.replace(/^models\//, '');
-  const entry = (await loadManifest())[name];
+// The manifest's { size, sha256 } of the file at `url` (a path under models/).
+async function manifestEntry(url) {
+  const entry = (await loadManifest())[url.replace(/^models\//, '')];
   if (!entry) throw new Error(`${url} is not listed in ${MANIFEST}, so it cannot be checked and is not used`);
+  return entry;
+}
+
+// Resolves if `bytes` are the file at `url` that the manifest lists; throws an error that says
+// what is wrong otherwise.
+async function checkBytes(url, bytes) {
+  const entry = await manifestEntry(url);
   if (!crypto.subtle) {
     throw new Error(`${url} cannot be checked: the browser offers SHA-256 only to pages served over https or from localhost`);
   }
@@ -50,7 +57,6 @@ async function fetchChecked(url) {
   return bytes;
 }
 
-const fetchText = async (url) => new TextDecoder().decode(await fetchChecked(url));
-const fetchJson = async (url) => JSON.parse(await fetchText(url));
+const fetchJson = async (url) => JSON.parse(new TextDecoder().decode(await fetchChecked(url)));
 
-export { checkBytes, fetchChecked, fetchText, fetchJson };
+export { manifestEntry, fetchChecked, fetchJson };

@@ -1,7 +1,8 @@
-// Page start-up: find WebGPU through the Rust core, say which adapter we got (or why there is
-// none, in which case the small models run on the CPU), hand the one Lab to the tabs that run
-// models, and switch tabs.
-import init, { Lab } from './pkg/genai_lab.js';
+// Page start-up: start the genai-lab package's lab in a Web Worker (so a long generation never
+// freezes the page), say which adapter it found (or why there is none, in which case the small
+// models run on the CPU), hand the lab to the tabs that run models, and switch tabs. The page
+// uses the package through its public API only, as any embedder would.
+import { createWorkerLab } from './genai-lab/worker.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
 import { initGptTab } from './gpt.js';
@@ -21,26 +22,25 @@ function showNoWebGPU(reason, state = 'error', line = 'No WebGPU adapter') {
 async function describeAdapter(lab) {
   const info = (await navigator.gpu.requestAdapter())?.info;
   const parts = info ? [info.vendor, info.architecture, info.description] : [];
-  return parts.filter(Boolean).join(' ') || lab.adapterName || 'an unnamed adapter';
+  return parts.filter(Boolean).join(' ') || lab.adapter || 'an unnamed adapter';
 }
 
-// Resolves to the Lab once its kernels are checked, or to null (with the notice shown).
+// Resolves to the lab once its kernels are checked, or to null (with the notice shown).
 async function startGpu() {
-  await init();
   let lab;
   try {
-    lab = await Lab.create();
+    lab = await createWorkerLab();
   } catch (e) {
     showNoWebGPU(e.message);
     return null;
   }
-  if (lab.noGpuReason) {
+  if (lab.backend === 'cpu') {
     showNoWebGPU(lab.noGpuReason, 'reference',
       'No WebGPU: the small models run in plain Rust on the CPU (the same results, slower)');
     return lab;
   }
   const name = await describeAdapter(lab);
-  const kind = lab.isFallbackAdapter ? ' (software fallback: correct, but slow)' : '';
+  const kind = lab.fallbackAdapter ? ' (software fallback: correct, but slow)' : '';
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · checking kernels…`;
   const error = await lab.checkKernels();
   const ok = error < 1e-4;
@@ -85,6 +85,6 @@ if (lab) {
   const gan = initGanTab(lab); // first: it gives the shared GAN helpers the Lab
   initVaeTab(lab); // loads its models when its tab is first shown
   initGptTab(lab); // likewise
-  if (!lab.noGpuReason) initChatTab(lab); // downloads its model only when asked
+  if (lab.backend === 'webgpu') initChatTab(lab); // downloads its model only when asked
   await gan;
 }

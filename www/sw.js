@@ -1,20 +1,23 @@
 // The service worker that lets the page reload with the network off. Network first: while
 // online every request goes to the server, so a new build is always what runs, and each answer
-// is kept in one cache; offline, the kept answer is served. On install it keeps the page's shell;
-// model files are kept as the page fetches them (those fetched before this worker took over are
-// sent to it by main.js). The chat model's 98 MB GGUF is left alone: chat.js keeps it in its own
-// cache. The page still checks every model file against the manifest, whichever way it came.
+// is kept in one cache; offline, the kept answer is served. On install it keeps the page's shell
+// and the genai-lab package's code (its worker's requests are not all this worker's to see); the
+// page's data files are kept as the page fetches them (those fetched before this worker took over
+// are sent to it by main.js). Model files are left alone: the package keeps them in its own
+// cache. The page still checks every data file against the manifest, whichever way it came.
 // Bump VERSION when what is kept changes shape: activation deletes every other version.
-const VERSION = 1;
+const VERSION = 2;
 const CACHE = `genai-lab-shell-v${VERSION}`;
 const SHELL = [
   './', 'index.html', 'style.css', 'main.js', 'gan.js', 'vae.js', 'gpt.js', 'chat.js',
-  'integrity.js', 'ui.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm', 'models/manifest.json',
+  'integrity.js', 'ui.js', 'models/manifest.json',
+  ...['worker.js', 'worker-thread.js', 'index.js', 'models.js', 'fetch.js', 'files.js', 'images.js',
+    'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm'].map((file) => `genai-lab/${file}`),
 ];
 
-// Same-origin GETs, except the GGUF.
+// Same-origin GETs, except model files (the package's, and the chat model's GGUF).
 const kept = (url, method = 'GET') => method === 'GET' && url.origin === self.location.origin &&
-  !url.pathname.endsWith('.gguf');
+  !url.pathname.includes('/genai-lab/models/') && !url.pathname.endsWith('.gguf');
 
 self.addEventListener('install', (event) => {
   event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));

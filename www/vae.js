@@ -3,12 +3,12 @@
 // top, and a handle decodes any point of it live; an image drawn or picked by the reader is
 // encoded by both (its mean shown on the map, its reconstruction beside), interpolated towards
 // a training image, and the GAN's samples of a class stand next to the VAE's reconstructions.
-// Every call into a model goes through the queue the GAN tab uses (`serial`), one at a time,
-// getters and seeded noise included: wasm-bindgen refuses any use of an object while an async
-// call on it is in flight. Live controls coalesce their requests while one is in flight. The
-// comparison loads its own GAN, so it never holds the GAN tab's generator.
+// The models are the genai-lab package's; the page's calls into them go through the queue the
+// GAN tab uses (`serial`), so that live controls can coalesce their requests while one is in
+// flight. The comparison loads its own GAN, so it never holds the GAN tab's generator.
+import { standardNormal } from './genai-lab/worker.js';
 import {
-  serial, coalesced, drawPixels, fetchModel, trainingSet, classNames,
+  serial, coalesced, drawPixels, trainingSet, classNames,
 } from './gan.js';
 import { fetchJson } from './integrity.js';
 
@@ -47,36 +47,21 @@ const state = {
 // ---- Models ------------------------------------------------------------------------------
 
 async function loadModel(key) {
-  const [full, flat, map] = await Promise.all([
-    fetchModel(`vae_${key}`),
-    fetchModel(`vae2d_${key}`),
+  const [vae, vae2d, map] = await Promise.all([
+    state.lab.loadVae({ dataset: key }),
+    state.lab.loadVae({ dataset: key, latent: 2 }),
     fetchJson(`models/vae2d_${key}_map.json`),
   ]);
   if (!Array.isArray(map.means) || map.labels?.length !== map.means.length) {
     throw new Error(`vae2d_${key}_map.json does not list a label for each of its means`);
   }
-  const [vae, latent] = await serial(() => {
-    const loaded = state.lab.loadVae(full.card, full.bytes);
-    return [loaded, loaded.latent];
-  });
-  const [vae2d, flatLatent] = await serial(() => {
-    const loaded = state.lab.loadVae(flat.card, flat.bytes);
-    return [loaded, loaded.latent];
-  });
-  if (flatLatent !== 2) throw new Error(`vae2d_${key} has ${flatLatent} latent numbers, not 2`);
-  const card = JSON.parse(full.card);
-  return { key, title: card.data?.title ?? key, vae, latent, vae2d, map, classes: classNames(card) };
+  const { card } = vae;
+  return { key, title: card.data?.title ?? key, vae, latent: vae.latent, vae2d, map, classes: classNames(card) };
 }
 
 async function loadGan(key) {
-  const [g, d] = await Promise.all([
-    fetchModel(`gan_generator_${key}`),
-    fetchModel(`gan_discriminator_${key}`),
-  ]);
-  return serial(() => {
-    const gan = state.lab.loadGan(g.card, g.bytes, d.card, d.bytes);
-    return { gan, latent: gan.latent };
-  });
+  const gan = await state.lab.loadGan({ dataset: key });
+  return { gan, latent: gan.latent };
 }
 
 // Loaded once per data set, the first time someone asks (a failed load may be retried).
@@ -97,12 +82,6 @@ const ganModel = (key) => cached(state.gans, key, loadGan);
 const image = (pixels, k) => pixels.subarray(k * PIXELS, (k + 1) * PIXELS);
 const fixed = (v) => v.toFixed(2).replace('-', '−');
 const article = (name) => (/^[aeiou8]/i.test(name) ? 'an' : 'a');
-
-// `count` seeded standard normal numbers from the VAE's generator (a whole number of its
-// latents); call it only inside `serial`.
-function normals(m, count, seed) {
-  return m.vae.standardNormal(Math.ceil(count / m.latent), seed >>> 0).subarray(0, count);
-}
 
 // `count` distinct random entries of `list`.
 function choose(list, count) {
@@ -146,7 +125,7 @@ function readyStatus() {
 async function renderSamples() {
   const { vae, key } = state.model;
   const seed = state.seed;
-  const pixels = await vae.decode(vae.standardNormal(SAMPLES, seed));
+  const { pixels } = await vae.sample({ count: SAMPLES, seed });
   canvases(els.samples, SAMPLES).forEach((canvas, k) => drawPixels(canvas, image(pixels, k)));
   els.samples.dataset.dataset = key;
   els.samples.dataset.seed = String(seed);
@@ -172,7 +151,7 @@ async function renderMap() {
       z[2 * (r * TILES + c) + 1] = EXTENT - (r + 0.5) * step;
     }
   }
-  const pixels = await m.vae2d.decode(z);
+  const { pixels } = await m.vae2d.decode(z);
   const side = TILES * SIDE;
   const tiles = Object.assign(document.createElement('canvas'), { width: side, height: side });
   const ctx = tiles.getContext('2d');
@@ -246,7 +225,7 @@ function place(el, x, y) {
 
 async function renderPoint() {
   const { x, y } = state.point;
-  const pixels = await state.model.vae2d.decode(Float32Array.of(x, y));
+  const { pixels } = await state.model.vae2d.decode(Float32Array.of(x, y));
   drawPixels(els.pointCanvas, pixels);
   els.pointCanvas.dataset.x = String(x);
   els.pointCanvas.dataset.y = String(y);
@@ -410,8 +389,8 @@ async function encode() {
     // The 2-number VAE: its mean goes on the map (the spread as an ellipse), and the handle.
     const flat = await serial(() => m.vae2d.encode(pixels));
     if (token !== state.encodeToken) return;
-    const [x, y] = flat;
-    const [sx, sy] = [Math.exp(flat[2] / 2), Math.exp(flat[3] / 2)];
+    const [x, y] = flat.mean;
+    const [sx, sy] = Array.from(flat.logVariance, (lv) => Math.exp(lv / 2));
     els.marker.dataset.x = String(x);
     els.marker.dataset.y = String(y);
     place(els.marker, x, y);
@@ -429,14 +408,14 @@ async function encode() {
 
     // The 16-number VAE: decode(mean), then decode(mean + spread × noise) a few times.
     const seed = ++state.noiseSeed;
-    const [full, noise] = await serial(async () => [
-      await m.vae.encode(pixels),
-      normals(m, REPARAM * m.latent, seed),
-    ]);
+    const [full, noise] = await serial(() => Promise.all([
+      m.vae.encode(pixels),
+      m.vae.standardNormal(REPARAM, seed),
+    ]));
     if (token !== state.encodeToken) return;
     const latent = m.latent;
-    const mean = full.slice(0, latent);
-    const sigma = full.slice(latent, 2 * latent).map((lv) => Math.exp(lv / 2));
+    const { mean } = full;
+    const sigma = full.logVariance.map((lv) => Math.exp(lv / 2));
     const z = new Float32Array((1 + REPARAM) * latent);
     z.set(mean);
     for (let k = 0; k < REPARAM; k++) {
@@ -444,7 +423,7 @@ async function encode() {
         z[(k + 1) * latent + d] = mean[d] + sigma[d] * noise[k * latent + d];
       }
     }
-    const decoded = await serial(() => m.vae.decode(z));
+    const { pixels: decoded } = await serial(() => m.vae.decode(z));
     if (token !== state.encodeToken) return;
     drawPixels(els.recon, image(decoded, 0));
     canvases(els.reparam, REPARAM).forEach((canvas, k) => drawPixels(canvas, image(decoded, k + 1)));
@@ -468,14 +447,14 @@ async function interpolate(token = state.encodeToken) {
     const k = Math.floor(Math.random() * set.count);
     const to = image(set.images, k);
     const latent = m.latent;
-    const b = (await serial(() => m.vae.encode(to))).subarray(0, latent);
+    const b = (await serial(() => m.vae.encode(to))).mean;
     if (token !== state.encodeToken) return;
     const z = new Float32Array(STEPS * latent);
     for (let s = 0; s < STEPS; s++) {
       const t = s / (STEPS - 1);
       for (let d = 0; d < latent; d++) z[s * latent + d] = (1 - t) * a[d] + t * b[d];
     }
-    const pixels = await serial(() => m.vae.decode(z));
+    const { pixels } = await serial(() => m.vae.decode(z));
     if (token !== state.encodeToken) return;
     const row = canvases(els.interp, STEPS + 2);
     drawPixels(row[0], from);
@@ -507,19 +486,13 @@ async function compare() {
     if (token !== state.vsToken) return;
     setVsStatus('generating…', 'busy');
     const seed = ++state.noiseSeed;
-    const generated = await serial(async () => {
-      const noise = normals(m, SHOWN * ganLatent, seed);
-      const out = await gan.generate(noise, new Uint32Array(SHOWN).fill(label));
-      const pixels = out.pixels;
-      out.free();
-      return pixels;
-    });
+    const z = standardNormal(SHOWN * ganLatent, seed);
+    const { pixels: generated } = await serial(() => gan.generate({ z, labels: new Array(SHOWN).fill(label) }));
     const picks = choose(set.labels.flatMap((l, i) => (l === label ? [i] : [])), SHOWN);
     const originals = new Float32Array(picks.length * PIXELS);
     picks.forEach((k, j) => originals.set(image(set.images, k), j * PIXELS));
-    const latent = m.latent;
-    const means = (await serial(() => m.vae.encode(originals))).subarray(0, picks.length * latent);
-    const rebuilt = await serial(() => m.vae.decode(means));
+    const { mean } = await serial(() => m.vae.encode(originals));
+    const { pixels: rebuilt } = await serial(() => m.vae.decode(mean));
     if (token !== state.vsToken) return;
     canvases(els.vsGan, SHOWN).forEach((c, k) => drawPixels(c, image(generated, k)));
     canvases(els.vsVae, picks.length).forEach((c, k) => drawPixels(c, image(rebuilt, k)));

@@ -14,7 +14,7 @@
 // /tmp/chat_tab.png. Then every export of the wasm package is called with bad arguments (each
 // must throw a readable Error, never trap); Chromium without WebGPU runs the GAN, the VAE and the
 // GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
-// model file altered on its way is refused (its SHA-256 differs from the manifest's).
+// model file altered on its way is refused (its SHA-256 differs from the package's).
 // Throughout, no Content-Security-Policy violation happens and no request leaves the page's
 // origin. Last, with the network off (and the server stopped), a reload comes up from the
 // service worker's cache and the GAN and the GPT still run.
@@ -24,6 +24,8 @@ import { serve } from '../../scripts/static-server.mjs';
 
 const server = await serve('www', 0);
 const url = `http://127.0.0.1:${server.address().port}/`;
+// Where the genai-lab package keeps model files in the browser (its name carries the version).
+const MODEL_CACHE = `genai-lab-models-${JSON.parse(await readFile('www/genai-lab/package.json', 'utf8')).version}`;
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   args: ['--no-sandbox', '--enable-unsafe-webgpu', '--disable-quic', '--no-first-run',
@@ -262,7 +264,7 @@ async function checkBadArguments() {
   page.on('console', (m) => { if (/panicked|unreachable|RuntimeError/.test(m.text())) panics.push(m.text()); });
   await page.goto(`${url}#tab-gan`);
   const results = await page.evaluate(async () => {
-    const m = await import('./pkg/genai_lab.js');
+    const m = await import('./genai-lab/pkg/genai_lab.js');
     await m.default();
     const lab = await m.Lab.create();
     const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
@@ -556,7 +558,8 @@ async function ask(page, question, settings, timeout = 360_000) {
 // settings; after a reload it loads from the browser's cache without a download.
 async function checkChatTab(page, consoleErrors) {
   let downloads = 0;
-  page.on('request', (r) => { if (r.url().endsWith(GGUF)) downloads++; });
+  // The context sees the requests of the page's worker, where the package runs the models.
+  page.context().on('request', (r) => { if (r.url().endsWith(GGUF)) downloads++; });
 
   await page.click('#tab-transformer');
   check(await page.locator('#tf-gpt').isHidden() === false && await page.locator('#chat-lab').isHidden(),
@@ -566,11 +569,11 @@ async function checkChatTab(page, consoleErrors) {
     /98 MB/.test(await page.locator('#chat-load').textContent()),
     'picking the chat model shows its explanation and a download button that gives the size');
 
-  await page.route(`**/${GGUF}`, (route) => route.fulfill({ status: 404, body: 'not found' }));
+  await page.context().route(`**/${GGUF}`, (route) => route.fulfill({ status: 404, body: 'not found' }));
   check(await loadChat(page) === 'error' && /fetch-smollm\.sh/.test(await page.locator('#chat-error').textContent()) &&
     await page.locator('#chat-load').isEnabled(),
     'a server without the model file gets a message that names scripts/fetch-smollm.sh');
-  await page.unroute(`**/${GGUF}`);
+  await page.context().unroute(`**/${GGUF}`);
   // The browser logs the refused request; that one error was asked for.
   const expected = consoleErrors.findIndex((m) => /404/.test(m));
   if (expected >= 0) consoleErrors.splice(expected, 1);
@@ -652,26 +655,26 @@ async function checkTampered() {
   const page = await newPage({ serviceWorkers: 'block' });
   const crashes = [];
   page.on('pageerror', (e) => crashes.push(e.message));
-  const file = 'models/gan_generator_fashion.safetensors';
-  const bytes = await readFile(`www/${file}`);
+  const file = 'gan_generator_fashion.safetensors';
+  const bytes = await readFile(`www/models/${file}`);
   bytes[bytes.length - 1] ^= 0x40; // one bit of one weight
-  await page.route(`**/${file}`, (route) => route.fulfill({ status: 200, body: bytes,
+  await page.context().route(`**/genai-lab/models/${file}`, (route) => route.fulfill({ status: 200, body: bytes,
     contentType: 'application/octet-stream' }));
   await page.goto(url);
   await page.waitForFunction(() => document.getElementById('gan-status').dataset.state === 'error',
     null, { timeout: 120_000 });
   const status = await page.locator('#gan-status').textContent();
-  check(status.includes(`${file} does not match its SHA-256 in the manifest: the file is corrupt or was replaced`),
+  check(status.includes(`${file} does not match its SHA-256: the file is damaged or is another version`),
     `an altered model file is refused ("${status}")`);
   check(await page.locator('#gan-grid .gan-sample').count() === 0 && crashes.length === 0 &&
     await page.locator('#gan-new').isDisabled(), 'the GAN tab generates nothing from it, and nothing crashed');
 
   // A damaged copy of the chat model in the browser's cache is dropped and downloaded again.
-  await page.evaluate(async (path) => {
+  await page.evaluate(async ([name, path]) => {
     const junk = new Uint8Array(1000).fill(7);
-    await (await caches.open('genai-lab-models-v1')).put(path,
+    await (await caches.open(name)).put(new URL(path, location.href).href,
       new Response(junk, { headers: { 'content-length': '1000' } }));
-  }, `models/${GGUF}`);
+  }, [MODEL_CACHE, `models/${GGUF}`]);
   const state = await loadChat(page);
   check(state === 'ready' && await page.locator('#chat-status').getAttribute('data-source') === 'network' &&
     crashes.length === 0, 'a damaged cached chat model is dropped and downloaded again');
@@ -687,11 +690,18 @@ async function checkOffline() {
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state === 'ready',
     null, { timeout: 120_000 });
-  const needed = ['/', 'pkg/genai_lab_bg.wasm', 'models/gan_generator_fashion.safetensors', 'models/gpt_shakespeare.safetensors'];
-  await page.waitForFunction(async (files) => {
+  // The page's shell in the service worker's cache, the models in the package's.
+  const needed = {
+    'genai-lab-shell-v2': ['/', '/genai-lab/worker-thread.js', '/genai-lab/pkg/genai_lab_bg.wasm'],
+    [MODEL_CACHE]: ['/genai-lab/models/gan_generator_fashion.safetensors', '/genai-lab/models/gpt_shakespeare.safetensors'],
+  };
+  await page.waitForFunction(async (caches_) => {
     if (!navigator.serviceWorker.controller) return false;
-    const keys = (await (await caches.open('genai-lab-shell-v1')).keys()).map((r) => new URL(r.url).pathname);
-    return files.every((f) => keys.includes(`/${f.replace(/^\//, '')}`));
+    for (const [name, files] of Object.entries(caches_)) {
+      const keys = (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
+      if (!files.every((f) => keys.includes(f))) return false;
+    }
+    return true;
   }, needed, { timeout: 60_000, polling: 250 });
   await page.context().setOffline(true);
   server.closeAllConnections();

@@ -1,4 +1,4 @@
-// The npm package as an embedder meets it: packs target/npm/genai-lab (scripts/build-npm.sh
+// The npm package as an embedder meets it: packs target/npm/genai-lab (scripts/build-web.sh
 // builds it), installs the tarball, Vite and TypeScript into a fresh project, type-checks
 // tests/npm/types.ts against the package's declarations, writes the project's page and module
 // from the package README's examples (the blocks marked <!-- example: html|js -->), builds it
@@ -26,7 +26,7 @@ const TYPESCRIPT = '5.9.3';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const pkgDir = join(root, 'target/npm/genai-lab');
 if (!existsSync(join(pkgDir, 'package.json'))) {
-  throw new Error('target/npm/genai-lab is missing: run scripts/build-npm.sh first');
+  throw new Error('target/npm/genai-lab is missing: run scripts/build-web.sh first');
 }
 const GGUF = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 if (!existsSync(join(root, 'www/models', GGUF))) {

@@ -1,8 +1,8 @@
 // Compiled (never run) by tests/npm/run.mjs against the installed package, with tsc --strict:
 // every export and method is used as the README documents it, so a declaration that is missing
 // or disagrees with the documented use fails the test.
-import { createLab, standardNormal, toImageData, type Lab, type Progress } from 'genai-lab';
-import { createWorkerLab } from 'genai-lab/worker';
+import { createLab, isCached, standardNormal, toImageData, type Lab, type Progress } from 'genai-lab';
+import { createWorkerLab, isCached as cachedHere } from 'genai-lab/worker';
 
 async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const onProgress = (p: Progress): string => `${p.file} ${p.loaded}/${p.total} ${p.cached}`;
@@ -17,7 +17,7 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const sampled: Float32Array = (await vae.sample({ count: 4, seed: 2 })).z;
   const noise: Float32Array = await vae.standardNormal(4, 3);
   const gpt = await lab.loadGpt();
-  let text = `${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width}`;
+  let text = `${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width} ${gan.card.data?.train} ${vae.card.name} ${gpt.card.parameters}`;
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, signal })) {
     text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
   }
@@ -29,9 +29,10 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const { index: nearest, distance } = await index.nearest(pixels);
   const { liveBuffers, liveBytes } = await lab.memory();
   const error: number = await lab.checkKernels();
+  const cached: boolean = (await isCached('/chat.gguf')) && (await cachedHere(new URL('/chat.gguf', location.href)));
   await Promise.all([gan, vae, gpt, chat, index].map((m) => m.dispose()));
   await lab.dispose();
-  return `${text} ${logVariance[0]} ${decoded.length} ${sampled[0]} ${noise[0]} ${nearest} ${distance} ${liveBuffers} ${liveBytes} ${error} ${chat.name} ${chat.context} ${gpt.vocab[0]} ${gpt.blockSize} ${gpt.layers} ${gpt.heads} ${vae.latent} ${index.count}`;
+  return `${text} ${logVariance[0]} ${decoded.length} ${sampled[0]} ${noise[0]} ${nearest} ${distance} ${liveBuffers} ${liveBytes} ${error} ${chat.name} ${chat.context} ${gpt.vocab[0]} ${gpt.blockSize} ${gpt.layers} ${gpt.heads} ${vae.latent} ${index.count} ${cached}`;
 }
 
 export const direct = async (signal: AbortSignal) => use(await createLab(), signal);
