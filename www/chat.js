@@ -227,21 +227,9 @@ async function send() {
     return;
   }
   const stop = new AbortController();
-  const steps = m.chat.chat(messages, { ...settings, signal: stop.signal });
-  // The first step reads the conversation; settings or a conversation the model refuses fail it.
-  let begin = performance.now();
-  let first;
-  try {
-    first = await steps.next();
-  } catch (e) {
-    // Bad settings, or a conversation longer than the context: the message says what to change.
-    showMessage(els.error, errorText(e));
-    els.messages.dataset.state = 'error';
-    return;
-  }
-  state.messages = messages;
+  const previous = state.turn;
+  const asked = addMessage('user', text);
   els.input.value = '';
-  addMessage('user', text);
   const turn = newTurn(addMessage('assistant', ''), settings.maxTokens);
   turn.element.classList.add('streaming');
   state.turn = turn;
@@ -249,10 +237,8 @@ async function send() {
   setRunning(true);
   let outcome = 'done';
   try {
-    if (!first.done) record(turn, first.value, performance.now() - begin);
-    renderer.request();
-    begin = performance.now();
-    for await (const step of steps) {
+    let begin = performance.now();
+    for await (const step of m.chat.chat(messages, { ...settings, signal: stop.signal })) {
       record(turn, step, performance.now() - begin);
       renderer.request();
       begin = performance.now();
@@ -260,6 +246,15 @@ async function send() {
   } catch (e) {
     if (stop.signal.aborted) {
       turn.stopped = true;
+    } else if (turn.steps === 0) {
+      // Refused before its first token (bad settings, a conversation longer than the context):
+      // the question goes back to the input, to send again.
+      asked.remove();
+      turn.element.remove();
+      state.turn = previous;
+      els.input.value = text;
+      showMessage(els.error, errorText(e));
+      outcome = 'error';
     } else {
       console.error(e);
       showMessage(els.error, `The model failed: ${errorText(e)}`);
@@ -267,7 +262,7 @@ async function send() {
     }
   } finally {
     // What it said so far is part of the conversation, even when stopped.
-    state.messages.push({ role: 'assistant', content: turn.answer });
+    if (turn.steps > 0 || turn.stopped) state.messages = [...messages, { role: 'assistant', content: turn.answer }];
     turn.element.classList.remove('streaming');
     setRunning(false);
     renderer.now();

@@ -436,7 +436,8 @@ async function startInterpolation() {
   const begin = performance.now();
   const step = (now) => {
     if (token !== state.interp.token) return;
-    const k = Math.floor((now - begin) / FRAME_MS) % (2 * FRAMES - 2); // there and back
+    // A frame's time may precede `begin` (it is when the frame started): count from 0.
+    const k = Math.floor(Math.max(0, now - begin) / FRAME_MS) % (2 * FRAMES - 2); // there and back
     const f = k < FRAMES ? k : 2 * FRAMES - 2 - k;
     els.interpCanvas.getContext('2d').putImageData(images[f], 0, 0);
     showScore(els.interpScore, els.interpBar, scores[f]);
