@@ -1,5 +1,5 @@
 // The package's edges, through its public API, on the main thread and through the worker: what
-// each misuse throws, VAE sampling and the image index, load progress, that leaving a loop ends
+// each misuse throws, that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, load progress, that leaving a loop ends
 // a stream, that a disposed model or lab refuses calls, and (where the browser has no WebGPU)
 // that the small models run on the CPU and the chat model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
 // window.results.
@@ -28,6 +28,11 @@ async function check(create) {
   r.abortedLoad = await thrown(() => lab.loadGpt({ signal: AbortSignal.abort() }));
   r.badDataset = await thrown(() => lab.loadGan({ dataset: 'cifar' }));
   r.missingFile = await thrown(() => lab.loadGpt({ baseUrl: '/nowhere/' }));
+  // Weights of one's own (run.mjs serves the GPT's, one bit changed, under /own/).
+  r.ownChecked = await thrown(() => lab.loadGpt({ baseUrl: '/own/' }));
+  const own = await lab.loadGpt({ baseUrl: '/own/', verify: false });
+  r.ownWrote = await write(own, 'ROMEO:', { maxTokens: 8, temperature: 0 });
+  await own.dispose();
   r.chat = await thrown(() => lab.loadChat({ url: '/models/none.gguf' }));
 
   const gan = await lab.loadGan({ dataset: 'mnist' });

@@ -14,7 +14,7 @@
 //   node tests/npm/run.mjs
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -84,6 +84,13 @@ check(true, 'vite build');
 // The chat model the README's example loads from /models/, served beside the build.
 await mkdir(join(project, 'dist/models'));
 await symlink(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF));
+// "Your own weights" for checks.js: the GPT's files under /own/, its last weight one bit off, so
+// that only a load with verify: false takes them.
+await mkdir(join(project, 'dist/own'));
+await copyFile(join(pkgDir, 'models/gpt_shakespeare.json'), join(project, 'dist/own/gpt_shakespeare.json'));
+const weights = await readFile(join(pkgDir, 'models/gpt_shakespeare.safetensors'));
+weights[weights.length - 4] ^= 1; // the lowest bit of the last float's mantissa
+await writeFile(join(project, 'dist/own/gpt_shakespeare.safetensors'), weights);
 
 const server = await serve(join(project, 'dist'), 0);
 const url = `http://127.0.0.1:${server.address().port}/`;
@@ -176,6 +183,8 @@ function checkEdges(results, backend) {
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
     says('abortedLoad', /^AbortError/);
     says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
+    says('ownChecked', /^Error: genai-lab: gpt_shakespeare\.safetensors does not match its SHA-256/);
+    check([...r.ownWrote].length === 8, `${label}: weights from baseUrl with verify: false load and write (${JSON.stringify(r.ownWrote)})`);
     says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.(json|safetensors) answered HTTP 404: serve the file there/);
     says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
     check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
