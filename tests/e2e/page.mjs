@@ -439,7 +439,7 @@ async function checkWithoutWebGPU(gptText) {
     await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
       null, { timeout: 120_000 });
     const settings = { prompt: 'KING HENRY:\nWhat', length: 100, temperature: 0.8, 'top-p': 0.95, seed: 7 };
-    const text = await writeText(page, settings);
+    const text = await writeWatched(page, settings, 'on the CPU backend');
     check(text === gptText, `without WebGPU the GPT writes the same 100 characters as on WebGPU ("${text.slice(0, 30)}…")`);
     await page.check('#tf-model input[value="chat"]');
     check(await page.locator('#tf-chat .chat-explain').isVisible() && await page.locator('#chat-lab').isHidden(),
@@ -450,6 +450,22 @@ async function checkWithoutWebGPU(gptText) {
   }
 }
 
+// The models run in the package's worker: prints how often, and how long at most, the page's own
+// thread was busy for over 50 ms at once while the GPT wrote `settings`, and returns the text.
+// Printed, not asserted: it depends on the machine's load.
+async function writeWatched(page, settings, where) {
+  await page.evaluate(() => {
+    window.longTasks = [];
+    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration)))
+      .observe({ type: 'longtask' });
+  });
+  const text = await writeText(page, settings);
+  const tasks = await page.evaluate(() => window.longTasks);
+  console.log(`the page's thread while the GPT wrote ${[...text].length} characters ${where}: ` +
+    `${tasks.length} tasks over 50 ms${tasks.length ? `, the longest ${Math.round(Math.max(...tasks))} ms` : ''}`);
+  return text;
+}
+
 async function checkTransformerTab(page) {
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
@@ -458,7 +474,7 @@ async function checkTransformerTab(page) {
   check(await page.locator('#gpt-status').getAttribute('data-state') === 'ready',
     `the GPT loads ("${status}")`);
   const settings = { prompt: 'KING HENRY:\nWhat', length: 100, temperature: 0.8, 'top-p': 0.95, seed: 7 };
-  const text = await writeText(page, settings);
+  const text = await writeWatched(page, settings, 'on WebGPU');
   console.log(`the GPT wrote (seed 7):\n${settings.prompt}${text}\n---`);
   check(await page.locator('#gpt-output').getAttribute('data-state') === 'done' && [...text].length === 100,
     `the GPT writes 100 characters (${[...text].length})`);
@@ -496,13 +512,6 @@ async function checkTransformerTab(page) {
 
   const run = await dataNumber(page, '#gpt-output', 'run');
   await page.fill('#gpt-length', '2000');
-  // The model runs in the package's worker: how long the page's own thread was ever busy at once
-  // while it wrote (tasks over 50 ms). Printed, not asserted: it depends on the machine's load.
-  await page.evaluate(() => {
-    window.longTasks = [];
-    new PerformanceObserver((list) => window.longTasks.push(...list.getEntries().map((e) => e.duration)))
-      .observe({ type: 'longtask' });
-  });
   await page.click('#gpt-generate');
   await page.waitForFunction(() => document.getElementById('gpt-generated').textContent.length >= 5,
     null, { timeout: 120_000 });
@@ -512,9 +521,6 @@ async function checkTransformerTab(page) {
     return Number(out.run) === n + 1 && out.state === 'done';
   }, run, { timeout: 60_000 });
   const stopped = [...await page.locator('#gpt-generated').textContent()].length;
-  const tasks = await page.evaluate(() => window.longTasks);
-  console.log(`the page's thread while the GPT wrote ${stopped} characters: ${tasks.length} tasks over 50 ms` +
-    (tasks.length ? `, the longest ${Math.round(Math.max(...tasks))} ms` : ''));
   check(stopped >= 5 && stopped < 2000 && await page.locator('#gpt-stop').isDisabled(),
     `Stop ends the generation (${stopped} of 2000 characters)`);
 

@@ -26,6 +26,15 @@ async function check(create) {
   const lab = await create();
   const r = { backend: lab.backend };
   r.abortedLoad = await thrown(() => lab.loadGpt({ signal: AbortSignal.abort() }));
+  // Aborted once the first bytes arrived. On the main thread the progress callback runs inside
+  // the download, so the abort always lands before it ends; through the worker the load may win.
+  if (create === createLab) {
+    const halfway = new AbortController();
+    r.abortedHalfway = await thrown(() => lab.loadGpt({
+      signal: halfway.signal, onProgress: (p) => { if (p.loaded > 0) halfway.abort(); },
+    }));
+    r.memoryAfterAbort = await lab.memory();
+  }
   r.badDataset = await thrown(() => lab.loadGan({ dataset: 'cifar' }));
   r.missingFile = await thrown(() => lab.loadGpt({ baseUrl: '/nowhere/' }));
   // Weights of one's own (run.mjs serves the GPT's, one bit changed, under /own/).

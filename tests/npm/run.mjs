@@ -182,6 +182,10 @@ function checkEdges(results, backend) {
     const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
     says('abortedLoad', /^AbortError/);
+    if (where === 'main') {
+      says('abortedHalfway', /^AbortError/);
+      check(r.memoryAfterAbort.liveBuffers === 0, `${label}: the aborted load left no buffer (${r.memoryAfterAbort.liveBuffers})`);
+    }
     says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
     says('ownChecked', /^Error: genai-lab: gpt_shakespeare\.safetensors does not match its SHA-256/);
     check([...r.ownWrote].length === 8, `${label}: weights from baseUrl with verify: false load and write (${JSON.stringify(r.ownWrote)})`);
