@@ -101,7 +101,8 @@ async function load() {
     sha256,
     onProgress(progress) {
       meter.update(progress);
-      if (progress.total && progress.loaded === progress.total && !fetched) {
+      // Every byte is in (from the cache, or from the network after a damaged cached copy).
+      if (progress.total && progress.loaded === progress.total) {
         fetched = performance.now();
         setStatus(`Loading ${megabytes(progress.total)} MB onto the GPU…`, 'busy');
       }

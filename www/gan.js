@@ -512,6 +512,6 @@ export async function initGanTab(lab) {
   await switchDataset(els.dataset.value).catch(showError);
 }
 
-// Shared with the VAE tab: the one queue for GPU calls, the drawing and loading helpers, and the
+// Shared with the VAE tab: the one queue for model calls, the drawing and loading helpers, and the
 // cached training images.
 export { serial, coalesced, drawPixels, trainingSet, classNames };

@@ -151,20 +151,11 @@ async function renderMap() {
       z[2 * (r * TILES + c) + 1] = EXTENT - (r + 0.5) * step;
     }
   }
-  const { pixels } = await m.vae2d.decode(z);
+  const { images } = await m.vae2d.decode(z);
   const side = TILES * SIDE;
   const tiles = Object.assign(document.createElement('canvas'), { width: side, height: side });
   const ctx = tiles.getContext('2d');
-  const data = ctx.createImageData(side, side);
-  for (let t = 0; t < TILES * TILES; t++) {
-    const left = (t % TILES) * SIDE;
-    const top = Math.floor(t / TILES) * SIDE;
-    for (let i = 0; i < PIXELS; i++) {
-      const v = Math.round(Math.min(1, Math.max(0, pixels[t * PIXELS + i])) * 255);
-      data.data.set([v, v, v, 255], 4 * ((top + Math.floor(i / SIDE)) * side + left + (i % SIDE)));
-    }
-  }
-  ctx.putImageData(data, 0, 0);
+  images.forEach((tile, t) => ctx.putImageData(tile, (t % TILES) * SIDE, Math.floor(t / TILES) * SIDE));
   state.tiles = { canvas: tiles, key: m.key };
   drawMap();
   els.map.dataset.dataset = m.key;

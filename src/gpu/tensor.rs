@@ -66,6 +66,12 @@ impl Tensor {
         Tensor { storage, shape: shape.to_vec(), id, bound, readback }
     }
 
+    // wgpu's buffers are Send and Sync natively but not in the browser, where there is one thread.
+    #[allow(clippy::arc_with_non_send_sync)]
+    fn gpu_storage(gpu: &Gpu, buffer: wgpu::Buffer, len: usize) -> Storage {
+        Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+    }
+
     fn host_storage(gpu: &Gpu, data: Vec<f32>) -> Storage {
         let bytes = data.len() as u64 * 4;
         Storage::Host(Arc::new(Counted::new(&gpu.live, RwLock::new(data), bytes)))
@@ -88,7 +94,7 @@ impl Tensor {
                     contents: bytemuck::cast_slice(data),
                     usage: USAGE,
                 });
-                Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+                Tensor::gpu_storage(gpu, buffer, len)
             }
         };
         Ok(Tensor::wrap(storage, shape, next_id()))
@@ -112,7 +118,7 @@ impl Tensor {
                     usage: USAGE,
                     mapped_at_creation: false,
                 });
-                Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+                Tensor::gpu_storage(gpu, buffer, len)
             }
         };
         Ok(Tensor::wrap(storage, shape, next_id()))
@@ -157,14 +163,15 @@ impl Tensor {
             return Err(Error::Invalid("a GPU tensor was written as a CPU one".into()));
         };
         let mut host = unpoison(host.write());
-        match host.get_mut(offset..offset + values.len()) {
-            Some(dst) => Ok(dst.copy_from_slice(values)),
-            None => Err(Error::Invalid(format!(
+        let Some(dst) = host.get_mut(offset..offset + values.len()) else {
+            return Err(Error::Invalid(format!(
                 "{} values do not fit at {offset} of a tensor of shape {:?}",
                 values.len(),
                 self.shape
-            ))),
-        }
+            )));
+        };
+        dst.copy_from_slice(values);
+        Ok(())
     }
 
     /// True when both tensors are (views of) one buffer.

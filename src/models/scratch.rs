@@ -51,7 +51,12 @@ mod tests {
         let mut scratch = Scratch::new();
         let mut made = 0;
         for size in [4, 7, 4, 9, 1, 4, 7] {
-            scratch.get(size, || Ok(made += 1)).unwrap();
+            scratch
+                .get(size, || {
+                    made += 1;
+                    Ok(())
+                })
+                .unwrap();
         }
         // 4, 7, 9 and 1 made once each; 7 again after 1 pushed it out.
         assert_eq!(made, 5);

@@ -20,9 +20,7 @@ impl Lab {
         #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
         weights: &[u8],
     ) -> Result<GptModel, JsError> {
-        let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
-        let gpt = OnDevice::new(&self.device, move |gpu| Gpt::load(gpu, &card, &weights));
-        let gpt = gpt.map_err(js_error)?;
+        let gpt = self.load_card_model(card, weights, Gpt::load)?;
         let tokenizer = CharTokenizer::new(gpt.model().vocab()).map_err(js_error)?;
         Ok(GptModel { gpt, tokenizer, generation: None })
     }

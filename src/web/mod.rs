@@ -219,9 +219,21 @@ impl Lab {
         #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
         weights: &[u8],
     ) -> Result<VaeModel, JsError> {
+        Ok(VaeModel { vae: self.load_card_model(card, weights, Vae::load)? })
+    }
+}
+
+impl Lab {
+    /// A model loaded by `load` from its card (JSON text) and weights onto the Lab's device,
+    /// keeping both to load it again onto a new device after a failure.
+    fn load_card_model<M: 'static>(
+        &self,
+        card: JsValue,
+        weights: &[u8],
+        load: fn(&Gpu, &str, &[u8]) -> Result<M, Error>,
+    ) -> Result<OnDevice<M>, JsError> {
         let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
-        let vae = OnDevice::new(&self.device, move |gpu| Vae::load(gpu, &card, &weights));
-        Ok(VaeModel { vae: vae.map_err(js_error)? })
+        OnDevice::new(&self.device, move |gpu| load(gpu, &card, &weights)).map_err(js_error)
     }
 }
 

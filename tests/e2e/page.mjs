@@ -252,8 +252,6 @@ async function writeText(page, settings, timeout = 300_000) {
   return page.locator('#gpt-generated').textContent();
 }
 
-// Writes seeded text, checks the bars, the heatmap and the speed, stops a long run and feeds it
-// bad settings.
 // Every export of the wasm package called with bad arguments (wrong types, NaN, negative,
 // fractional, out-of-range and absurd sizes): each must throw an Error that says something,
 // never a WebAssembly trap (a Rust panic or an out-of-memory abort), and the module must still
@@ -466,6 +464,8 @@ async function writeWatched(page, settings, where) {
   return text;
 }
 
+// Writes seeded text, checks the bars, the heatmap and the speed, stops a long run and feeds it
+// bad settings; returns the seeded text.
 async function checkTransformerTab(page) {
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
