@@ -2,6 +2,7 @@
 // browser's Cache API under a name that carries the package version, so a second load reads no
 // network and a new version's files replace the old ones.
 import { VERSION } from './files.js';
+import { GenaiLabError, IntegrityError, NetworkError, throwIfAborted, typed } from './errors.js';
 
 const PREFIX = 'genai-lab-models-';
 const CACHE = `${PREFIX}${VERSION}`;
@@ -30,7 +31,7 @@ const hex = (buffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16)
 
 async function sha256(bytes) {
   if (!crypto.subtle) {
-    throw new Error('genai-lab: the browser offers SHA-256 only to pages served over https or from ' +
+    throw new GenaiLabError('genai-lab: the browser offers SHA-256 only to pages served over https or from ' +
       'localhost, so model files cannot be checked: serve the page from one of those');
   }
   return hex(await crypto.subtle.digest('SHA-256', bytes));
@@ -65,12 +66,12 @@ async function download(url, signal, onBytes) {
     response = await fetch(url, { signal });
   } catch (e) {
     if (e.name === 'AbortError') throw e;
-    throw new Error(`genai-lab: could not download ${url} (${e.message}): check the network, and ` +
-      'that the page may fetch it (same origin, or CORS and the Content-Security-Policy allow it)');
+    throw new NetworkError(`genai-lab: could not download ${url} (${e.message}): check the network, and ` +
+      'that the page may fetch it (same origin, or CORS and the Content-Security-Policy allow it)', { url });
   }
   if (!response.ok) {
-    throw new Error(`genai-lab: ${url} answered HTTP ${response.status}: serve the file there, or pass ` +
-      'the URL where it is served');
+    throw new NetworkError(`genai-lab: ${url} answered HTTP ${response.status}: serve the file there, or pass ` +
+      'the URL where it is served', { url, status: response.status });
   }
   return readBody(response, onBytes);
 }
@@ -86,8 +87,9 @@ function dataUrlBytes(url) {
 
 async function checked(file, bytes) {
   if (file.sha256 && (await sha256(bytes)) !== file.sha256) {
-    throw new Error(`genai-lab: ${file.name} does not match its SHA-256: the file is damaged or is another ` +
-      'version; serve the file this package ships (or, for your own weights, load them with verify: false)');
+    throw new IntegrityError(`genai-lab: ${file.name} does not match its SHA-256: the file is damaged or is another ` +
+      'version; serve the file this package ships (or, for your own weights, load them with verify: false)',
+    { url: String(file.url) });
   }
   return bytes;
 }
@@ -121,7 +123,7 @@ async function fetchFile(file, { signal, onBytes }) {
  * size is unknown); `signal` cancels the downloads.
  */
 export async function fetchFiles(files, { onProgress, signal } = {}) {
-  signal?.throwIfAborted();
+  throwIfAborted(signal);
   const got = files.map((f) => ({ loaded: 0, total: f.size ?? 0 }));
   const report = (i, loaded, total, cached) => {
     got[i] = { loaded, total: total || files[i].size || 0 };
@@ -137,8 +139,11 @@ export async function fetchFiles(files, { onProgress, signal } = {}) {
     const bytes = await Promise.all(files.map((f, i) =>
       fetchFile(f, { signal: all.signal, onBytes: (loaded, total, cached) => report(i, loaded, total, cached) })
         .catch((e) => { all.abort(e); throw e; })));
-    signal?.throwIfAborted();
+    throwIfAborted(signal);
     return bytes;
+  } catch (e) {
+    throwIfAborted(signal);
+    throw typed(e);
   } finally {
     signal?.removeEventListener('abort', cancel);
   }

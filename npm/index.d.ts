@@ -3,10 +3,46 @@
  * running in the browser on hand-written WebGPU kernels compiled to wasm. Without WebGPU the GAN,
  * the VAEs and the GPT run on the CPU (more slowly); the chat model needs WebGPU.
  *
- * Every method that computes returns a promise and runs after the lab's earlier calls. Errors are
- * `Error` objects whose message says what to do; an aborted call rejects with the signal's reason
- * (a `DOMException` named `AbortError` unless you gave another).
+ * Every method that computes returns a promise and runs after the lab's earlier calls. Every
+ * failure is a `GenaiLabError` of one of the classes below, whose message says what to do; tell
+ * them apart with `instanceof` or by `name` / `code` (which also hold through the worker). An
+ * aborted call rejects with `AbortError`, the signal's reason as its `cause`.
  */
+
+/**
+ * The base class of every error the package throws, thrown as itself (code `'genai-lab'`) for
+ * what the classes below do not cover: the wasm module or the worker did not start, the adapter
+ * refused a device.
+ */
+export class GenaiLabError extends Error {
+  /** The class's name: `'InvalidArgumentError'`, ... (kept when a bundler renames classes). */
+  readonly name: string;
+  /** A stable code per class: `'invalid-argument'`, `'integrity'`, ... */
+  readonly code: string;
+  constructor(message: string, options?: ErrorOptions);
+}
+/** An argument or setting out of range or of the wrong type, or a call out of order. Code `'invalid-argument'`. */
+export class InvalidArgumentError extends GenaiLabError {}
+/** A file (downloaded or cached) whose SHA-256 is not the package's. Code `'integrity'`. */
+export class IntegrityError extends GenaiLabError {
+  readonly url: string;
+}
+/** A file that could not be downloaded. Code `'network'`. */
+export class NetworkError extends GenaiLabError {
+  readonly url: string;
+  /** The HTTP status when the server answered (404, ...); undefined when the request failed. */
+  readonly status?: number;
+}
+/** A file that is not a model the package can run, or a model this device cannot run (the chat model without WebGPU). Code `'unsupported-model'`. */
+export class UnsupportedModelError extends GenaiLabError {}
+/** The GPU device was lost during the call (see `Lab.loseDevice`); the next call loads the model onto a new one. Code `'device-lost'`. */
+export class DeviceLostError extends GenaiLabError {}
+/** The work needs more memory than the device gives: ask for fewer images at once. Code `'out-of-memory'`. */
+export class OutOfMemoryError extends GenaiLabError {}
+/** A call on a lab or model after its `dispose()`. Code `'disposed'`. */
+export class DisposedError extends GenaiLabError {}
+/** A call whose `signal` was aborted; `cause` is the signal's reason. Code `'abort'`. */
+export class AbortError extends GenaiLabError {}
 
 /** The two image data sets the GAN and the VAEs were trained on. */
 export type Dataset = 'fashion' | 'mnist';
@@ -70,6 +106,7 @@ export interface Disposable {
 }
 
 export interface Lab {
+  readonly kind: 'Lab';
   /** `'webgpu'`, or `'cpu'` where the browser has no WebGPU (see `noGpuReason`). */
   readonly backend: 'webgpu' | 'cpu';
   /** Why there is no WebGPU, on the `cpu` backend; null otherwise. */
@@ -104,6 +141,13 @@ export interface Lab {
   memory(): Promise<MemoryUse>;
   /** Multiplies two small matrices on the device and on the CPU: the largest difference. */
   checkKernels(): Promise<number>;
+  /**
+   * Destroys the GPU device at once, as a driver reset would, to try your recovery (as
+   * `WEBGL_lose_context` does for WebGL): a call in progress rejects with `DeviceLostError`, and
+   * the next call on a model loads it onto a new device (the chat model must be loaded again).
+   * Does nothing on the `cpu` backend.
+   */
+  loseDevice(): Promise<void>;
   /** Frees every model, then the device (and, for a worker lab, ends the worker). */
   dispose(): Promise<void>;
 }
@@ -169,7 +213,7 @@ export interface TextOptions {
   topP?: number;
   /** The same seed, the same text. Default: random. */
   seed?: number;
-  /** Aborting it ends the stream: the next step rejects with the signal's reason. */
+  /** Aborting it ends the stream: the next step rejects with `AbortError`. */
   signal?: AbortSignal;
 }
 
@@ -220,12 +264,16 @@ export interface ChatMessage {
 export interface ChatStep {
   /** The text it adds: empty while a character's bytes are incomplete, and for the end of turn. */
   text: string;
+  /** The token's id in the model's vocabulary. */
+  token: number;
   /** The answer has ended (the model closed its turn, or `maxTokens` ran out). */
   done: boolean;
   /** Tokens this step read: the conversation on the first step, then 1. */
   promptTokens: number;
   /** The five likeliest next tokens at this step, most likely first. */
   topTokens: string[];
+  /** Their token ids. */
+  topIds: Uint32Array;
   /** Their probabilities (temperature 1). */
   topProbabilities: Float32Array;
 }

@@ -4,9 +4,11 @@ import init, { Lab as RawLab } from './pkg/genai_lab.js';
 import { FILES } from './files.js';
 import { dropOldCaches, fetchFiles } from './fetch.js';
 import { Chat, Gan, Gpt, ImageIndex, Vae } from './models.js';
+import { DisposedError, GenaiLabError, InvalidArgumentError, UnsupportedModelError, throwIfAborted, typed } from './errors.js';
 
 export { standardNormal, toImageData } from './images.js';
 export { isCached } from './fetch.js';
+export * from './errors.js';
 
 const DATASETS = ['fashion', 'mnist'];
 
@@ -14,25 +16,28 @@ let wasm = null;
 function loadWasm() {
   wasm ??= init({ module_or_path: new URL('./pkg/genai_lab_bg.wasm', import.meta.url) }).catch((e) => {
     wasm = null; // a failed start may be retried
-    throw new Error(`genai-lab: the wasm module did not start (${e.message}): serve .wasm files as ` +
+    throw new GenaiLabError(`genai-lab: the wasm module did not start (${e.message}): serve .wasm files as ` +
       "application/wasm and allow 'wasm-unsafe-eval' in the Content-Security-Policy's script-src");
   });
   return wasm;
 }
 
-// Runs calls one after another, in the order they were asked for.
+// Runs calls one after another, in the order they were asked for; what they throw comes out as
+// the package's error classes.
 class Queue {
   #tail = Promise.resolve();
 
   run(fn) {
-    const result = this.#tail.then(fn);
+    const result = this.#tail.then(fn).catch((e) => {
+      throw typed(e);
+    });
     this.#tail = result.catch(() => {});
     return result;
   }
 }
 
 function dataset(name) {
-  if (!DATASETS.includes(name)) throw new Error(`genai-lab: dataset must be 'fashion' or 'mnist'; got ${name}`);
+  if (!DATASETS.includes(name)) throw new InvalidArgumentError(`genai-lab: dataset must be 'fashion' or 'mnist'; got ${name}`);
   return name;
 }
 
@@ -56,6 +61,7 @@ class Lab {
 
   constructor(raw) {
     this.#raw = raw;
+    this.kind = 'Lab';
     this.backend = raw.noGpuReason === undefined ? 'webgpu' : 'cpu';
     this.noGpuReason = raw.noGpuReason ?? null;
     this.adapter = raw.adapterName;
@@ -65,7 +71,7 @@ class Lab {
   // Runs `fn(raw)` after the calls before it, unless the lab was disposed.
   #call(fn) {
     return this._queue.run(() => {
-      if (!this.#raw) throw new Error('genai-lab: this lab was disposed: create another with createLab()');
+      if (!this.#raw) throw new DisposedError('genai-lab: this lab was disposed: create another with createLab()');
       return fn(this.#raw);
     });
   }
@@ -73,7 +79,7 @@ class Lab {
   async #load(names, options, make) {
     const bytes = await fetchFiles(modelFiles(names, options), options);
     return this.#call((raw) => {
-      options.signal?.throwIfAborted();
+      throwIfAborted(options.signal);
       const model = make(raw, bytes);
       this._models.add(model);
       return model;
@@ -89,7 +95,7 @@ class Lab {
   }
 
   loadVae({ dataset: data = 'fashion', latent = 16, ...options } = {}) {
-    if (latent !== 16 && latent !== 2) throw new Error(`genai-lab: latent must be 16 or 2; got ${latent}`);
+    if (latent !== 16 && latent !== 2) throw new InvalidArgumentError(`genai-lab: latent must be 16 or 2; got ${latent}`);
     const name = `${latent === 2 ? 'vae2d' : 'vae'}_${dataset(data)}`;
     return this.#load([`${name}.json`, `${name}.safetensors`], options,
       (raw, [card, weights]) => new Vae(this, raw.loadVae(text(card), weights), data, JSON.parse(text(card))));
@@ -101,14 +107,14 @@ class Lab {
   }
 
   async loadChat({ url, sha256, onProgress, signal } = {}) {
-    if (!url) throw new Error('genai-lab: loadChat needs the url of a GGUF file (such as SmolLM2-135M-Instruct.Q4_1.gguf)');
+    if (!url) throw new InvalidArgumentError('genai-lab: loadChat needs the url of a GGUF file (such as SmolLM2-135M-Instruct.Q4_1.gguf)');
     if (this.backend !== 'webgpu') {
-      throw new Error(`genai-lab: the chat model needs WebGPU, and there is none here: ${this.noGpuReason}`);
+      throw new UnsupportedModelError(`genai-lab: the chat model needs WebGPU, and there is none here: ${this.noGpuReason}`);
     }
     const file = { name: String(url).split('/').pop(), url: new URL(url, globalThis.location?.href), sha256 };
     const [bytes] = await fetchFiles([file], { onProgress, signal });
     return this.#call((raw) => {
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       const chat = new Chat(this, raw.loadChat(bytes));
       this._models.add(chat);
       return chat;
@@ -132,6 +138,15 @@ class Lab {
     return this.#call((raw) => raw.checkKernels());
   }
 
+  /**
+   * Destroys the GPU device at once, as a driver reset would, to try an app's recovery (as
+   * WEBGL_lose_context does for WebGL): a call in progress rejects with DeviceLostError, and the
+   * next call on a model loads it onto a new device. Nothing happens on the CPU backend.
+   */
+  async loseDevice() {
+    this.#raw?.destroy();
+  }
+
   /** Frees every model, then the device. Idempotent; any later call throws. */
   dispose() {
     return this._queue.run(() => {
@@ -150,5 +165,7 @@ class Lab {
 export async function createLab() {
   await loadWasm();
   await dropOldCaches();
-  return new Lab(await RawLab.create());
+  return new Lab(await RawLab.create().catch((e) => {
+    throw typed(e);
+  }));
 }

@@ -2,6 +2,7 @@
 // through its lab's queue (a wasm object refuses a call while one of its own is pending), and
 // returns plain data: typed arrays, ImageData, objects.
 import { randomSeed, standardNormal, toImageData } from './images.js';
+import { DisposedError, InvalidArgumentError, throwIfAborted } from './errors.js';
 
 const PIXELS = 28 * 28;
 
@@ -14,7 +15,7 @@ function take(raw, names) {
 
 function numbers(name, values, per, what) {
   if (!(values?.length > 0) || values.length % per !== 0) {
-    throw new Error(`genai-lab: ${name} must hold ${per} numbers per ${what}; got ${values?.length ?? values}`);
+    throw new InvalidArgumentError(`genai-lab: ${name} must hold ${per} numbers per ${what}; got ${values?.length ?? values}`);
   }
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
@@ -34,7 +35,7 @@ class Model {
   _call(fn) {
     return this.#lab._queue.run(() => {
       if (!this.#raw) {
-        throw new Error(`genai-lab: this ${this.kind} was disposed: load it again to use it`);
+        throw new DisposedError(`genai-lab: this ${this.kind} was disposed: load it again to use it`);
       }
       return fn(this.#raw);
     });
@@ -62,11 +63,11 @@ export class Gan extends Model {
   }
 
   async generate({ labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], z, seed = randomSeed() } = {}) {
-    if (!(labels?.length > 0)) throw new Error('genai-lab: labels must list one class (0 to 9) per image');
+    if (!(labels?.length > 0)) throw new InvalidArgumentError('genai-lab: labels must list one class (0 to 9) per image');
     z = z === undefined ? standardNormal(labels.length * this.latent, seed)
       : numbers('z', z, this.latent, 'image (the latent size)');
     if (z.length !== labels.length * this.latent) {
-      throw new Error(`genai-lab: z holds ${z.length / this.latent} latent vectors for ${labels.length} labels; ` +
+      throw new InvalidArgumentError(`genai-lab: z holds ${z.length / this.latent} latent vectors for ${labels.length} labels; ` +
         'give one per label');
     }
     const { pixels, scores } = await this._call(async (raw) => take(await raw.generate(z, labels), ['pixels', 'scores']));
@@ -111,17 +112,17 @@ class TextModel extends Model {
 
   async* _stream(start, fields, last, signal) {
     if (this.#streaming) {
-      throw new Error(`genai-lab: this ${this.kind} is already writing: end the first stream (break out ` +
+      throw new InvalidArgumentError(`genai-lab: this ${this.kind} is already writing: end the first stream (break out ` +
         'of its loop or abort its signal) before starting another');
     }
     this.#streaming = true;
     try {
-      signal?.throwIfAborted();
+      throwIfAborted(signal);
       await this._call(start);
       for (;;) {
-        signal?.throwIfAborted();
+        throwIfAborted(signal);
         const step = await this._call(async (raw) => take(await raw.step(), fields));
-        signal?.throwIfAborted();
+        throwIfAborted(signal);
         yield step;
         if (last(step)) return;
       }
@@ -132,24 +133,18 @@ class TextModel extends Model {
 }
 
 export class Gpt extends TextModel {
-  #ids; // token id of each character
-
   constructor(lab, raw, card) {
     super(lab, raw, 'Gpt', card);
     this.vocab = raw.vocab;
     this.blockSize = raw.blockSize;
     this.layers = raw.layers;
     this.heads = raw.heads;
-    this.#ids = new Map(this.vocab.map((c, i) => [c, i]));
   }
 
-  generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), signal } = {}) {
-    const ids = this.#ids;
-    const steps = this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens),
-      ['text', 'probabilities', 'window', 'rows', 'attention', 'slid', 'remaining'], (s) => s.remaining === 0, signal);
-    return (async function* withIds() {
-      for await (const step of steps) yield { ...step, token: ids.get(step.text) };
-    })();
+  async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), signal } = {}) {
+    yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens),
+      ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'slid', 'remaining'],
+      (s) => s.remaining === 0, signal);
   }
 }
 
@@ -160,9 +155,9 @@ export class Chat extends TextModel {
     this.context = raw.context;
   }
 
-  chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), signal } = {}) {
-    return this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens),
-      ['text', 'done', 'promptTokens', 'topTokens', 'topProbabilities'], (s) => s.done, signal);
+  async* chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), signal } = {}) {
+    yield* this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens),
+      ['text', 'token', 'done', 'promptTokens', 'topTokens', 'topIds', 'topProbabilities'], (s) => s.done, signal);
   }
 }
 

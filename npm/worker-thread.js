@@ -1,12 +1,31 @@
 // Runs inside the Web Worker that createWorkerLab starts: holds the lab, its models and their
 // streams, and answers the main thread's calls on them (see worker.js for the messages).
 import { createLab } from './index.js';
+import { serializable } from './errors.js';
 
 const objects = new Map([[0, { createLab }]]); // id -> lab, model or stream
 const controllers = new Map(); // call id -> the AbortController standing for its signal
 let nextId = 1;
 
 const plain = (v) => v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
+const AsyncGeneratorFunction = (async function* () {}).constructor;
+
+// The public methods of `object`'s class and its ancestors (not the constructor, getters, or
+// names with a leading _), split into those that stream (async generators) and the others.
+function methodsOf(object) {
+  const methods = new Set();
+  const streams = new Set();
+  for (let p = Object.getPrototypeOf(object); p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
+    for (const [name, { value }] of Object.entries(Object.getOwnPropertyDescriptors(p))) {
+      if (typeof value !== 'function' || name === 'constructor' || name.startsWith('_')) continue;
+      (value instanceof AsyncGeneratorFunction ? streams : methods).add(name);
+    }
+  }
+  return { methods: [...methods], streams: [...streams] };
+}
+
+// An object's own data, as the main thread's twin shows it.
+const infoOf = (object) => Object.fromEntries(Object.entries(object).filter(([key]) => !key.startsWith('_')));
 
 // The buffers of the typed arrays in a result, moved to the main thread rather than copied.
 function buffers(value, found = new Set()) {
@@ -40,13 +59,7 @@ function send(call, result) {
   if (result?.kind) {
     const id = nextId++;
     objects.set(id, result);
-    return { model: id, info: { ...result } };
-  }
-  if (result?.backend) {
-    const id = nextId++;
-    objects.set(id, result);
-    const { backend, noGpuReason, adapter, fallbackAdapter } = result;
-    return { lab: id, info: { backend, noGpuReason, adapter, fallbackAdapter } };
+    return { remote: id, info: infoOf(result), ...methodsOf(result) };
   }
   return result;
 }
@@ -79,7 +92,7 @@ onmessage = async ({ data }) => {
       postMessage({ call: data.call, value }, buffers(value));
     } catch (e) {
       controllers.delete(data.call);
-      postMessage({ call: data.call, error: { name: e?.name ?? 'Error', message: e?.message ?? String(e) } });
+      postMessage({ call: data.call, error: serializable(e) });
     }
   }
 };

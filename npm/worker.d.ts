@@ -2,6 +2,10 @@ import type { Lab } from './index.js';
 
 export type * from './index.js';
 export { isCached, standardNormal, toImageData } from './index.js';
+export {
+  AbortError, DeviceLostError, DisposedError, GenaiLabError, IntegrityError, InvalidArgumentError,
+  NetworkError, OutOfMemoryError, UnsupportedModelError,
+} from './index.js';
 
 /**
  * Starts a module Web Worker running a lab, and returns its twin here: the same `Lab` API as

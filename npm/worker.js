@@ -1,29 +1,23 @@
 // createWorkerLab: the same API as createLab, with the lab and its models in a Web Worker, so a
 // long generation never freezes the page. Messages to the worker: { call, target, method, args }
 // (target 0 is the worker itself), { abort: call } when a call's signal aborts, { release: stream }
-// when a stream is left. Answers: { call, value } or { call, error }, and { call, progress }.
+// when a stream is left. Answers: { call, value } or { call, error }, and { call, progress }. A
+// lab or model comes back as { lab | model: id, info, methods, streams }: its data, and the names
+// of its methods and of those that stream (worker-thread.js reads them off its class).
+import { AbortError, DisposedError, GenaiLabError, errorOf } from './errors.js';
+
 export { standardNormal, toImageData } from './images.js';
 export { isCached } from './fetch.js';
-
-const METHODS = {
-  lab: ['loadGan', 'loadVae', 'loadGpt', 'loadChat', 'createImageIndex', 'memory', 'checkKernels'],
-  Gan: ['generate'],
-  Vae: ['standardNormal', 'encode', 'decode', 'sample'],
-  Gpt: [],
-  Chat: [],
-  ImageIndex: ['nearest'],
-};
-const STREAMS = { Gpt: ['generate'], Chat: ['chat'] };
+export * from './errors.js';
 
 const plain = (v) => v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype;
 const signalOf = (args) => args.find(plain)?.signal;
 
-function revive({ name, message }) {
-  return name === 'AbortError' ? new DOMException(message, 'AbortError') : Object.assign(new Error(message), { name });
-}
+const revive = ({ name, message, url, status }) => errorOf(name, message, { url, status });
 
-// What a call that met `error` rejects with: as without a worker, an aborted signal's own reason.
-const aborted = (signal, error) => (signal?.aborted ? signal.reason : error);
+// What a call that met `error` rejects with: as without a worker, AbortError once its signal aborted.
+const aborted = (signal, error) =>
+  (signal?.aborted ? new AbortError('genai-lab: aborted', { cause: signal.reason }) : error);
 
 class Link {
   #worker;
@@ -40,7 +34,7 @@ class Link {
       if (data.error) pending?.reject(revive(data.error));
       else pending?.resolve(data.value);
     };
-    worker.onerror = (e) => this.close(new Error(`genai-lab: the worker failed (${e.message ?? 'it did not start'}): ` +
+    worker.onerror = (e) => this.close(new GenaiLabError(`genai-lab: the worker failed (${e.message ?? 'it did not start'}): ` +
       "serve its module from the page's origin and allow worker-src 'self' in the Content-Security-Policy"));
   }
 
@@ -61,7 +55,7 @@ class Link {
       onProgress ??= rest.onProgress;
       for (const key of ['url', 'baseUrl']) if (rest[key]) rest[key] = new URL(rest[key], document.baseURI).href;
       if (signal) {
-        signal.throwIfAborted();
+        if (signal.aborted) throw aborted(signal);
         signal.addEventListener('abort', () => this.post({ abort: call }), { once: true });
       }
       return { ...rest, signal: Boolean(signal), onProgress: Boolean(onProgress) };
@@ -91,18 +85,17 @@ class Link {
   }
 
   #wrap(value) {
-    if (value?.model) return this.#remote(value.model, value.info.kind, value.info);
-    if (value?.lab) return this.#remote(value.lab, 'lab', value.info);
-    return value;
+    return value?.remote ? this.#remote(value) : value;
   }
 
-  #remote(id, kind, info) {
+  #remote({ remote: id, info, methods, streams }) {
     const object = { ...info };
-    for (const m of METHODS[kind]) object[m] = (...args) => this.call(id, m, args);
-    for (const m of STREAMS[kind] ?? []) object[m] = (...args) => this.stream(id, m, args);
-    object.dispose = kind === 'lab'
-      ? () => this.call(id, 'dispose').finally(() => this.close(new Error('genai-lab: this lab was disposed')))
-      : () => this.call(id, 'dispose');
+    for (const m of methods) object[m] = (...args) => this.call(id, m, args);
+    for (const m of streams) object[m] = (...args) => this.stream(id, m, args);
+    if (info.kind === 'Lab') {
+      object.dispose = () => this.call(id, 'dispose').finally(() =>
+        this.close(new DisposedError('genai-lab: this lab was disposed: create another with createWorkerLab()')));
+    }
     return object;
   }
 

@@ -7,10 +7,17 @@ pub enum Error {
     NoAdapter(String),
     /// The adapter refused to give us a device, or the device reported an error.
     Gpu(String),
+    /// The device is gone (a driver reset, the GPU taken away, or destroyed): work on it fails
+    /// until a new device is made.
+    DeviceLost(String),
+    /// The device ran out of memory.
+    OutOfMemory(String),
     /// Shapes that do not fit together, or parameters out of range.
     Invalid(String),
     /// A tensor or dispatch larger than the device allows.
     TooLarge(String),
+    /// A file that is not a model this crate can run: malformed, or of an unsupported kind.
+    Unsupported(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -20,13 +27,27 @@ impl fmt::Display for Error {
         match self {
             Error::NoAdapter(m) => write!(f, "no GPU adapter: {m}"),
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::DeviceLost(m) => write!(f, "the device was lost: {m}"),
+            Error::OutOfMemory(m) => write!(f, "the device is out of memory: {m}"),
             Error::Invalid(m) => write!(f, "invalid input: {m}"),
             Error::TooLarge(m) => write!(f, "too large for this device: {m}"),
+            Error::Unsupported(m) => write!(f, "not a model this package can load: {m}"),
         }
     }
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// The error as met while loading a model file: bad input there means the file is not one
+    /// we can load, not a bad argument.
+    pub fn in_model_file(self) -> Error {
+        match self {
+            Error::Invalid(m) => Error::Unsupported(m),
+            e => e,
+        }
+    }
+}
 
 /// Shorthand for returning `Err(Error::Invalid(..))` with a formatted message.
 macro_rules! invalid {

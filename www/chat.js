@@ -84,7 +84,7 @@ function progressMeter() {
 // A missing file is the usual trouble on a new server: say how to get it.
 function loadError(e) {
   const message = errorText(e);
-  if (!/HTTP 404/.test(message)) return message;
+  if (e?.code !== 'network' || e.status !== 404) return message;
   return `${message}. The file is not part of the repository: whoever runs the server must fetch ` +
     'it with scripts/fetch-smollm.sh.';
 }

@@ -26,7 +26,7 @@ pub struct Gpu {
     pub(super) limits: wgpu::Limits,
     adapter: AdapterSummary,
     pub(super) live: Arc<Live>,
-    first_error: Arc<Mutex<Option<String>>>,
+    first_error: Arc<Mutex<Option<Error>>>,
 }
 
 /// The wgpu half of a `Gpu`.
@@ -84,12 +84,14 @@ impl Gpu {
         let sink = first_error.clone();
         // wgpu's default handler panics; we keep the first error and report it as an `Err`.
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-            lock(&sink).get_or_insert_with(|| e.to_string());
+            lock(&sink).get_or_insert_with(|| match e {
+                wgpu::Error::OutOfMemory { .. } => Error::OutOfMemory(e.to_string()),
+                e => Error::Gpu(e.to_string()),
+            });
         }));
         let lost = first_error.clone();
         device.set_device_lost_callback(move |reason, message| {
-            lock(&lost)
-                .get_or_insert_with(|| format!("the device was lost ({reason:?}): {message}"));
+            lock(&lost).get_or_insert_with(|| Error::DeviceLost(format!("{reason:?}: {message}")));
         });
         let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("placeholder"),
@@ -153,6 +155,9 @@ impl Gpu {
     /// Frees the device and every buffer on it now; the next call on this `Gpu` is an error.
     pub fn destroy(&self) {
         if let Some(w) = &self.wgpu {
+            // Said before the browser's lost callback runs, so that work failing meanwhile
+            // already reports the loss.
+            lock(&self.first_error).get_or_insert_with(|| Error::DeviceLost("destroyed".into()));
             w.device.destroy();
         }
     }
@@ -213,7 +218,7 @@ impl Gpu {
     /// The first error the device reported, if any (validation, out of memory, device lost).
     pub fn check(&self) -> Result<()> {
         match lock(&self.first_error).as_ref() {
-            Some(e) => Err(Error::Gpu(e.clone())),
+            Some(e) => Err(e.clone()),
             None => Ok(()),
         }
     }
@@ -239,9 +244,10 @@ mod tests {
                 Ok(()) => out.read(&gpu).await.map(drop),
                 Err(e) => Err(e),
             };
-            assert!(after.is_err(), "work on a destroyed device succeeded");
-            let reported = gpu.check().unwrap_err().to_string();
-            assert!(reported.contains("lost"), "{reported}");
+            assert!(matches!(after, Err(Error::DeviceLost(_))), "after destroy: {after:?}");
+            let reported = gpu.check().unwrap_err();
+            assert!(matches!(reported, Error::DeviceLost(_)), "{reported:?}");
+            assert!(reported.to_string().contains("lost"), "{reported}");
             // A new device works.
             let fresh = Gpu::new().await.unwrap();
             let x = Tensor::from_slice(&fresh, &[3], &[1.0, -2.0, 3.0]).unwrap();

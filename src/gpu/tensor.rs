@@ -274,8 +274,12 @@ impl Tensor {
         gpu.submit()?;
         let (tx, rx) = oneshot::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| tx.send(r));
-        let failed =
-            |e: &dyn std::fmt::Display| Error::Gpu(format!("reading a tensor back failed: {e}"));
+        // A read-back fails when the device is lost (before its lost callback may have run).
+        let failed = |e: &dyn std::fmt::Display| {
+            gpu.check()
+                .err()
+                .unwrap_or_else(|| Error::DeviceLost(format!("reading a tensor back failed ({e})")))
+        };
         gpu.wait(w, rx).await.map_err(|e| failed(&e))?;
         gpu.check()?;
         let values = {

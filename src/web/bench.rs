@@ -33,7 +33,7 @@ impl Lab {
         quick: bool,
         only: String,
         on_record: js_sys::Function,
-    ) -> Result<String, JsError> {
+    ) -> Result<String, JsValue> {
         let mut bytes = HashMap::new();
         for &path in bench::FILES {
             let value = files.get(&JsValue::from_str(path));

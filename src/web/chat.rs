@@ -24,27 +24,29 @@ impl Lab {
     /// Loads a Llama-architecture chat model (SmolLM2-135M-Instruct) from its GGUF file: the
     /// weights stay quantized on the GPU, the tokenizer and chat template come from the file.
     #[wasm_bindgen(js_name = loadChat)]
-    pub fn load_chat(&self, gguf: &[u8]) -> Result<ChatModel, JsError> {
+    pub fn load_chat(&self, gguf: &[u8]) -> Result<ChatModel, JsValue> {
         let load = || -> Result<ChatModel, Error> {
             if self.device.current().is_reference() {
-                return Err(Error::NoAdapter(
+                return Err(Error::Unsupported(
                     "the chat model needs WebGPU: its quantized kernels have no CPU path here, and \
                      135 million parameters would be too slow on one anyway"
                         .into(),
                 ));
             }
-            let file = Gguf::parse(gguf)?;
-            let tokenizer = BpeTokenizer::from_gguf(&file)?;
-            let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)?;
+            let file = Gguf::parse(gguf).map_err(Error::in_model_file)?;
+            let tokenizer = BpeTokenizer::from_gguf(&file).map_err(Error::in_model_file)?;
+            let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)
+                .map_err(Error::in_model_file)?;
             let name = match (file.str("general.basename"), file.str("general.size_label")) {
                 (Ok(base), Ok(size)) => format!("{base} {size}"),
                 _ => file.str("general.name").unwrap_or("a chat model").to_string(),
             };
-            let model = Llama::load(&self.device.current(), gguf, CONTEXT)?;
+            let model =
+                Llama::load(&self.device.current(), gguf, CONTEXT).map_err(Error::in_model_file)?;
             // 98 MB are not kept for a reload: after a device failure the page loads the file
             // again (from its cache).
             let model = OnDevice::loaded(&self.device, model, |_| {
-                Err(Error::Gpu("the device failed; load the chat model again".into()))
+                Err(Error::DeviceLost("the chat model must be loaded again".into()))
             });
             Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })
         };
@@ -88,7 +90,7 @@ impl ChatModel {
         top_p: f64,
         seed: f64,
         max_tokens: f64,
-    ) -> Result<(), JsError> {
+    ) -> Result<(), JsValue> {
         let previous = self.generation.take();
         self.pending.clear();
         let started = (|| {
@@ -123,11 +125,10 @@ impl ChatModel {
     }
 
     /// Writes the next token of the answer `start` began.
-    pub async fn step(&mut self) -> Result<ChatStep, JsError> {
-        let generation = self
-            .generation
-            .as_mut()
-            .ok_or_else(|| JsError::new("no answer in progress: call start() first"))?;
+    pub async fn step(&mut self) -> Result<ChatStep, JsValue> {
+        let generation = self.generation.as_mut().ok_or_else(|| {
+            js_error(Error::Invalid("no answer in progress: call start() first".into()))
+        })?;
         let (gpu, model, _) = self.model.get().await.map_err(js_error)?;
         let step = generation.step(gpu, model, false).await.map_err(js_error)?;
         let done = step.remaining == 0;
@@ -149,7 +150,9 @@ impl ChatModel {
         let top_tokens =
             order.iter().map(|&i| self.tokenizer.decode(&[i as u32]).unwrap_or_default()).collect();
         let top_probabilities = order.iter().map(|&i| p[i]).collect();
-        Ok(ChatStep { text, done, prompt_tokens: step.fresh, top_tokens, top_probabilities })
+        let top_ids = order.iter().map(|&i| i as u32).collect();
+        let (token, prompt_tokens) = (step.id, step.fresh);
+        Ok(ChatStep { text, token, done, prompt_tokens, top_tokens, top_ids, top_probabilities })
     }
 }
 
@@ -157,9 +160,11 @@ impl ChatModel {
 #[wasm_bindgen]
 pub struct ChatStep {
     text: String,
+    token: u32,
     done: bool,
     prompt_tokens: usize,
     top_tokens: Vec<String>,
+    top_ids: Vec<u32>,
     top_probabilities: Vec<f32>,
 }
 
@@ -170,6 +175,12 @@ impl ChatStep {
     #[wasm_bindgen(getter)]
     pub fn text(&self) -> String {
         self.text.clone()
+    }
+
+    /// The token's id in the model's vocabulary.
+    #[wasm_bindgen(getter)]
+    pub fn token(&self) -> u32 {
+        self.token
     }
 
     /// The answer has ended: the model closed its turn, or the token budget ran out.
@@ -188,6 +199,12 @@ impl ChatStep {
     #[wasm_bindgen(getter, js_name = topTokens)]
     pub fn top_tokens(&self) -> Vec<String> {
         self.top_tokens.clone()
+    }
+
+    /// Their ids in the model's vocabulary.
+    #[wasm_bindgen(getter, js_name = topIds)]
+    pub fn top_ids(&self) -> Vec<u32> {
+        self.top_ids.clone()
     }
 
     /// Their probabilities (temperature 1).

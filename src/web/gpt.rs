@@ -9,6 +9,7 @@ use crate::models::gpt::Gpt;
 use crate::models::LanguageModel;
 use crate::text::chars::CharTokenizer;
 use crate::text::generation::{Generation, Step};
+use crate::Error;
 
 #[wasm_bindgen]
 impl Lab {
@@ -19,7 +20,7 @@ impl Lab {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
         weights: &[u8],
-    ) -> Result<GptModel, JsError> {
+    ) -> Result<GptModel, JsValue> {
         let gpt = self.load_card_model(card, weights, Gpt::load)?;
         let tokenizer = CharTokenizer::new(gpt.model().vocab()).map_err(js_error)?;
         Ok(GptModel { gpt, tokenizer, generation: None })
@@ -69,7 +70,7 @@ impl GptModel {
         top_p: f64,
         seed: f64,
         length: f64,
-    ) -> Result<(), JsError> {
+    ) -> Result<(), JsValue> {
         self.generation = None;
         let vocab = self.gpt.model().vocab_size();
         let started = (|| {
@@ -82,11 +83,10 @@ impl GptModel {
     }
 
     /// Writes the next character of the generation `start` began.
-    pub async fn step(&mut self) -> Result<GptStep, JsError> {
-        let generation = self
-            .generation
-            .as_mut()
-            .ok_or_else(|| JsError::new("no generation in progress: call start() first"))?;
+    pub async fn step(&mut self) -> Result<GptStep, JsValue> {
+        let generation = self.generation.as_mut().ok_or_else(|| {
+            js_error(Error::Invalid("no generation in progress: call start() first".into()))
+        })?;
         let (gpu, gpt, reloaded) = self.gpt.get().await.map_err(js_error)?;
         if reloaded {
             generation.caches_lost();
@@ -110,6 +110,12 @@ impl GptStep {
     #[wasm_bindgen(getter)]
     pub fn text(&self) -> String {
         self.text.clone()
+    }
+
+    /// The new character's token id: its index in `vocab`.
+    #[wasm_bindgen(getter)]
+    pub fn token(&self) -> u32 {
+        self.step.id
     }
 
     /// The model's next-character probabilities (temperature 1), indexed by token id.

@@ -23,8 +23,19 @@ pub fn start() {
     console_error_panic_hook::set_once();
 }
 
-pub(crate) fn js_error(e: crate::Error) -> JsError {
-    JsError::new(&e.to_string())
+/// `e` as a JavaScript `Error` whose `name` says its kind, so that the package can throw the
+/// matching class of `npm/errors.js` (and code can tell a bad argument from a lost device).
+pub(crate) fn js_error(e: Error) -> JsValue {
+    let name = match &e {
+        Error::Invalid(_) => "InvalidArgumentError",
+        Error::Unsupported(_) => "UnsupportedModelError",
+        Error::DeviceLost(_) | Error::NoAdapter(_) => "DeviceLostError",
+        Error::OutOfMemory(_) | Error::TooLarge(_) => "OutOfMemoryError",
+        Error::Gpu(_) => "GenaiLabError",
+    };
+    let error = js_sys::Error::new(&e.to_string());
+    error.set_name(name);
+    error.into()
 }
 
 /// Text generation settings from JavaScript numbers, each checked, so that NaN, fractions and
@@ -96,7 +107,7 @@ pub struct Lab {
 impl Lab {
     /// Acquires a WebGPU adapter and device, or, when there is none, the reference device (see
     /// `noGpuReason`). Rejects only when an adapter exists but refuses a device.
-    pub async fn create() -> Result<Lab, JsError> {
+    pub async fn create() -> Result<Lab, JsValue> {
         match Gpu::new().await {
             Ok(gpu) => Ok(Lab { device: Device::new(gpu), no_gpu: None }),
             Err(Error::NoAdapter(why)) => {
@@ -120,8 +131,8 @@ impl Lab {
         self.device.current().check().err().map(|e| e.to_string())
     }
 
-    /// Frees the device and every buffer on it now, as a lost device would; the next call on a
-    /// model makes a new device.
+    /// Frees the device and every buffer on it now, as a lost device would: a call in progress
+    /// fails with the loss, and the next call on a model makes a new device.
     pub fn destroy(&self) {
         self.device.current().destroy();
     }
@@ -154,7 +165,7 @@ impl Lab {
     /// Multiplies two 65 x 33 x 47 matrices on the GPU and on the CPU and returns the largest
     /// difference: proof that the kernels compile and compute on this adapter.
     #[wasm_bindgen(js_name = checkKernels)]
-    pub async fn check_kernels(&self) -> Result<f64, JsError> {
+    pub async fn check_kernels(&self) -> Result<f64, JsValue> {
         let (a_shape, b_shape) = ([65, 33], [33, 47]);
         let a: Vec<f32> = (0..65 * 33).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
         let b: Vec<f32> = (0..33 * 47).map(|i| ((i * 53 % 97) as f32 / 48.0) - 1.0).collect();
@@ -189,19 +200,20 @@ impl Lab {
         generator: &[u8],
         #[wasm_bindgen(unchecked_param_type = "string")] discriminator_card: JsValue,
         discriminator: &[u8],
-    ) -> Result<Gan, JsError> {
+    ) -> Result<Gan, JsValue> {
         let g_card = string("the generator card", generator_card).map_err(js_error)?;
         let d_card = string("the discriminator card", discriminator_card).map_err(js_error)?;
         let (g, d) = (generator.to_vec(), discriminator.to_vec());
         let nets = OnDevice::new(&self.device, move |gpu| {
-            Ok((Generator::load(gpu, &g_card, &g)?, Discriminator::load(gpu, &d_card, &d)?))
+            let generator = Generator::load(gpu, &g_card, &g).map_err(Error::in_model_file)?;
+            Ok((generator, Discriminator::load(gpu, &d_card, &d).map_err(Error::in_model_file)?))
         });
         Ok(Gan { nets: nets.map_err(js_error)? })
     }
 
     /// Stores `images` (consecutive images of `pixels` values each) on the GPU for searching.
     #[wasm_bindgen(js_name = imageIndex)]
-    pub fn image_index(&self, images: &[f32], pixels: f64) -> Result<ImageIndex, JsError> {
+    pub fn image_index(&self, images: &[f32], pixels: f64) -> Result<ImageIndex, JsValue> {
         let make = || {
             finite("images", images)?;
             let pixels = whole("pixels", pixels, 1.0, images.len().max(1) as f64)? as usize;
@@ -218,7 +230,7 @@ impl Lab {
         &self,
         #[wasm_bindgen(unchecked_param_type = "string")] card: JsValue,
         weights: &[u8],
-    ) -> Result<VaeModel, JsError> {
+    ) -> Result<VaeModel, JsValue> {
         Ok(VaeModel { vae: self.load_card_model(card, weights, Vae::load)? })
     }
 }
@@ -231,9 +243,12 @@ impl Lab {
         card: JsValue,
         weights: &[u8],
         load: fn(&Gpu, &str, &[u8]) -> Result<M, Error>,
-    ) -> Result<OnDevice<M>, JsError> {
+    ) -> Result<OnDevice<M>, JsValue> {
         let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
-        OnDevice::new(&self.device, move |gpu| load(gpu, &card, &weights)).map_err(js_error)
+        OnDevice::new(&self.device, move |gpu| {
+            load(gpu, &card, &weights).map_err(Error::in_model_file)
+        })
+        .map_err(js_error)
     }
 }
 
@@ -247,7 +262,7 @@ pub struct ImageIndex {
 impl ImageIndex {
     /// The stored image nearest to `query` (one image, pixels as stored), by Euclidean
     /// distance: `[index, distance]`.
-    pub async fn nearest(&mut self, query: &[f32]) -> Result<Vec<f64>, JsError> {
+    pub async fn nearest(&mut self, query: &[f32]) -> Result<Vec<f64>, JsValue> {
         finite("query", query).map_err(js_error)?;
         let (gpu, index, _) = self.index.get().await.map_err(js_error)?;
         let found = index.nearest(gpu, query).await.map_err(js_error)?;
@@ -293,7 +308,7 @@ impl Gan {
 
     /// Generates one image per class in `labels` (0..9) from `z` (`latent` numbers per image,
     /// standard normal) and scores each with the discriminator.
-    pub async fn generate(&mut self, z: &[f32], labels: &[f64]) -> Result<GanOutput, JsError> {
+    pub async fn generate(&mut self, z: &[f32], labels: &[f64]) -> Result<GanOutput, JsValue> {
         finite("z", z).map_err(js_error)?;
         let labels = classes(labels).map_err(js_error)?;
         let (gpu, (generator, discriminator), _) = self.nets.get().await.map_err(js_error)?;
@@ -320,7 +335,7 @@ impl VaeModel {
 
     /// Encodes `n` images (28 x 28 pixels in [0, 1] each, 0 the background): the means of
     /// q(z | x), `n * latent` numbers, then their log-variances, as many again.
-    pub async fn encode(&mut self, images: &[f32]) -> Result<Vec<f32>, JsError> {
+    pub async fn encode(&mut self, images: &[f32]) -> Result<Vec<f32>, JsValue> {
         finite("images", images).map_err(js_error)?;
         let (gpu, vae, _) = self.vae.get().await.map_err(js_error)?;
         let (mean, logvar) = vae.encode(gpu, images).map_err(js_error)?;
@@ -330,7 +345,7 @@ impl VaeModel {
     }
 
     /// Decodes latent points (`latent` numbers each) into pixel probabilities, 784 per point.
-    pub async fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>, JsError> {
+    pub async fn decode(&mut self, z: &[f32]) -> Result<Vec<f32>, JsValue> {
         finite("z", z).map_err(js_error)?;
         let (gpu, vae, _) = self.vae.get().await.map_err(js_error)?;
         let pixels = vae.decode(gpu, z).map_err(js_error)?;
@@ -340,7 +355,7 @@ impl VaeModel {
     /// `n * latent` standard normal numbers from `seed`: the same seed, the same numbers (for
     /// sampling the prior, or the reparameterisation trick's noise).
     #[wasm_bindgen(js_name = standardNormal)]
-    pub fn standard_normal(&self, n: f64, seed: f64) -> Result<Vec<f32>, JsError> {
+    pub fn standard_normal(&self, n: f64, seed: f64) -> Result<Vec<f32>, JsValue> {
         let n = whole("the number of points", n, 1.0, 1e5).map_err(js_error)?;
         let seed = whole("the seed", seed, 0.0, 2f64.powi(53)).map_err(js_error)?;
         Ok(standard_normal(seed, n as usize * self.vae.model().latent()))

@@ -1,17 +1,26 @@
 // The package's edges, through its public API, on the main thread and through the worker: what
-// each misuse throws, that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, load progress, that leaving a loop ends
+// each misuse throws (each of the package's error classes provoked, as an instance of the class
+// its name names, on the thread that called), that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, load progress, that leaving a loop ends
 // a stream, that a disposed model or lab refuses calls, and (where the browser has no WebGPU)
 // that the small models run on the CPU and the chat model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
 // window.results.
-import { createLab } from 'genai-lab';
-import { createWorkerLab } from 'genai-lab/worker';
+import * as genai from 'genai-lab';
+import * as remote from 'genai-lab/worker';
 
-// What a call throws, as "Name: message", or "no error".
+// Per error name met: whether each was an instance of the package's class of that name (from
+// either entry point: they export the same classes) and of GenaiLabError, and its code.
+let kinds;
+
+// What a call throws, as "Name: message", or "no error"; noted in `kinds`.
 async function thrown(fn) {
   try {
     await fn();
     return 'no error';
   } catch (e) {
+    const Class = genai[e.name];
+    const instance = e instanceof genai.GenaiLabError && typeof Class === 'function' && e instanceof Class &&
+      remote[e.name] === Class;
+    (kinds[e.name] ??= []).push({ instance, code: e.code, url: e.url, status: e.status });
     return `${e.name}: ${e.message}`;
   }
 }
@@ -24,7 +33,8 @@ async function write(gpt, prompt, options) {
 
 async function check(create) {
   const lab = await create();
-  const r = { backend: lab.backend };
+  kinds = {};
+  const r = { backend: lab.backend, kinds };
   r.abortedLoad = await thrown(() => lab.loadGpt({ signal: AbortSignal.abort() }));
   // Aborted once the first bytes arrived. On the main thread the progress callback runs inside
   // the download, so the abort always lands before it ends; through the worker the load may win.
@@ -43,12 +53,21 @@ async function check(create) {
   r.ownWrote = await write(own, 'ROMEO:', { maxTokens: 8, temperature: 0 });
   await own.dispose();
   r.chat = await thrown(() => lab.loadChat({ url: '/models/none.gguf' }));
+  r.notGguf = await thrown(() => lab.loadChat({ url: '/own/gpt_shakespeare.json' }));
 
   const gan = await lab.loadGan({ dataset: 'mnist' });
   const { scores, z } = await gan.generate({ labels: [3, 4], seed: 5 });
   r.scores = Array.from(scores);
   r.sameZ = Array.from((await gan.generate({ labels: [3, 4], z })).scores).join() === r.scores.join();
   r.shortZ = await thrown(() => gan.generate({ labels: [3, 4], z: z.subarray(0, 64) }));
+  r.tooMany = await thrown(() => gan.generate({ labels: new Array(100_000).fill(0), seed: 1 }));
+  // The device destroyed while a batch is on the GPU (a timer fires once the call has
+  // submitted its work and awaits the read-back); the next call recovers on a new device.
+  const lost = thrown(() => gan.generate({ labels: new Array(64).fill(1), seed: 2 }));
+  await new Promise((done) => setTimeout(done, 0));
+  await lab.loseDevice();
+  r.lost = await lost;
+  r.afterLoss = Array.from((await gan.generate({ labels: [3, 4], z })).scores).join() === r.scores.join();
 
   const vae = await lab.loadVae({ dataset: 'mnist', latent: 2 });
   const sampled = await vae.sample({ count: 3, seed: 4 });
@@ -74,4 +93,4 @@ async function check(create) {
   return r;
 }
 
-window.results = { main: await check(createLab), worker: await check(createWorkerLab) };
+window.results = { main: await check(genai.createLab), worker: await check(remote.createWorkerLab) };

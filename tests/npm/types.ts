@@ -1,8 +1,20 @@
 // Compiled (never run) by tests/npm/run.mjs against the installed package, with tsc --strict:
 // every export and method is used as the README documents it, so a declaration that is missing
 // or disagrees with the documented use fails the test.
-import { createLab, isCached, standardNormal, toImageData, type Lab, type Progress } from 'genai-lab';
-import { createWorkerLab, isCached as cachedHere } from 'genai-lab/worker';
+import {
+  AbortError, createLab, DeviceLostError, DisposedError, GenaiLabError, IntegrityError, InvalidArgumentError, isCached,
+  NetworkError, OutOfMemoryError, standardNormal, toImageData, UnsupportedModelError, type Lab, type Progress,
+} from 'genai-lab';
+import { createWorkerLab, isCached as cachedHere, NetworkError as RemoteNetworkError } from 'genai-lab/worker';
+
+// What an error says, by its class: every class the package exports.
+function explain(e: unknown): string {
+  if (e instanceof NetworkError || e instanceof RemoteNetworkError) return `${e.url} ${e.status ?? 'no answer'}`;
+  if (e instanceof IntegrityError) return `${e.url} damaged`;
+  const kinds = [InvalidArgumentError, UnsupportedModelError, DeviceLostError, OutOfMemoryError, DisposedError, AbortError];
+  if (kinds.some((Kind) => e instanceof Kind)) return (e as GenaiLabError).code;
+  return e instanceof GenaiLabError ? `${e.name} ${e.code} ${e.message}` : String(e);
+}
 
 async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const onProgress = (p: Progress): string => `${p.file} ${p.loaded}/${p.total} ${p.cached}`;
@@ -23,12 +35,14 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   }
   const chat = await lab.loadChat({ url: '/chat.gguf', sha256: '00', onProgress, signal });
   for await (const step of chat.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 4 })) {
-    text += `${step.text}${step.done}${step.promptTokens}${step.topTokens[0]}${step.topProbabilities[0]}`;
+    text += `${step.text}${step.token}${step.done}${step.promptTokens}${step.topTokens[0]}${step.topIds[0]}${step.topProbabilities[0]}`;
   }
   const index = await lab.createImageIndex(pixels, 784);
   const { index: nearest, distance } = await index.nearest(pixels);
   const { liveBuffers, liveBytes } = await lab.memory();
   const error: number = await lab.checkKernels();
+  await lab.loseDevice();
+  text += await gan.generate().then(() => 'recovered', explain);
   const cached: boolean = (await isCached('/chat.gguf')) && (await cachedHere(new URL('/chat.gguf', location.href)));
   await Promise.all([gan, vae, gpt, chat, index].map((m) => m.dispose()));
   await lab.dispose();
