@@ -3,6 +3,8 @@
 //! data, aligned. Every count, size, type and offset is checked against the bytes that are
 //! really there before anything is allocated or read, so a bad file is an error, not a panic.
 
+use half::f16;
+
 use crate::error::invalid;
 use crate::{Error, Result};
 
@@ -373,21 +375,6 @@ fn tensor_info(
     }
 }
 
-/// IEEE half precision to f32.
-pub fn f16_to_f32(bits: u16) -> f32 {
-    let sign = ((bits >> 15) as u32) << 31;
-    let exp = ((bits >> 10) & 0x1f) as u32;
-    let mant = (bits & 0x3ff) as u32;
-    let magnitude = match (exp, mant) {
-        (0, 0) => 0,
-        // Subnormal: mant * 2^-24, exact in f32.
-        (0, m) => return f32::from_bits(sign | (m as f32 * 2f32.powi(-24)).to_bits()),
-        (0x1f, m) => 0x7f80_0000 | (m << 13),
-        (e, m) => ((e + 127 - 15) << 23) | (m << 13),
-    };
-    f32::from_bits(sign | magnitude)
-}
-
 /// Weights of `ty` as f32, in order: the reference the GPU kernels that read quantized blocks
 /// are tested against.
 pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>> {
@@ -398,7 +385,7 @@ pub fn dequantize(ty: GgmlType, bytes: &[u8]) -> Result<Vec<f32>> {
             bytes.len()
         )));
     }
-    let half = |b: &[u8], i: usize| f16_to_f32(u16::from_le_bytes([b[i], b[i + 1]]));
+    let half = |b: &[u8], i: usize| f16::from_le_bytes([b[i], b[i + 1]]).to_f32();
     let mut out = Vec::with_capacity(bytes.len() / block_bytes * block);
     for b in bytes.chunks_exact(block_bytes) {
         match ty {
@@ -463,16 +450,7 @@ mod tests {
     }
 
     fn f16(x: f32) -> [u8; 2] {
-        // Exact for the values used here (small integers and halves).
-        let bits = x.to_bits();
-        let exp = ((bits >> 23) & 0xff) as i32 - 127 + 15;
-        let h =
-            ((bits >> 16) & 0x8000) as u16 | ((exp as u16) << 10) | ((bits >> 13) & 0x3ff) as u16;
-        if x == 0.0 {
-            [0, 0]
-        } else {
-            h.to_le_bytes()
-        }
+        half::f16::from_f32(x).to_le_bytes()
     }
 
     /// One Q4_1 block: scale 0.5, minimum -2, nibbles 0..16 low and 15..0 high.
@@ -537,13 +515,7 @@ mod tests {
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
-    fn other_block_types_and_halves() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
-        assert_eq!(f16_to_f32(0x8001), -(2f32.powi(-24)));
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
+    fn other_block_types() {
         let mut q8 = f16(0.25).to_vec();
         q8.extend((0..32).map(|i| (i as i8 - 16) as u8));
         let want: Vec<f32> = (0..32).map(|i| (i - 16) as f32 * 0.25).collect();

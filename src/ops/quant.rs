@@ -8,7 +8,9 @@ use bytemuck::{Pod, Zeroable};
 
 use super::{expect_output, to_u32};
 use crate::error::invalid;
-use crate::formats::gguf::{dequantize, f16_to_f32, GgmlType};
+use half::f16;
+
+use crate::formats::gguf::{dequantize, GgmlType};
 use crate::gpu::{kernel, Counted, Kernel, Workgroups};
 use crate::ops::matmul::{matmul_ref, MatmulDims};
 use crate::{Error, Gpu, Result, Tensor};
@@ -66,7 +68,7 @@ fn finite_scales(ty: GgmlType, blocks: &[u8]) -> Result<()> {
     let halves = if ty == GgmlType::Q4_1 { 2 } else { 1 };
     for (i, block) in blocks.chunks_exact(ty.block().1).enumerate() {
         for h in block[..2 * halves].chunks_exact(2) {
-            let value = f16_to_f32(u16::from_le_bytes([h[0], h[1]]));
+            let value = f16::from_le_bytes([h[0], h[1]]).to_f32();
             if !value.is_finite() {
                 invalid!("block {i} of a {ty:?} matrix has the scale {value}; the file is damaged");
             }
@@ -88,7 +90,7 @@ fn interleave(ty: GgmlType, rows: usize, blocks: usize, bytes: &[u8]) -> Vec<u32
     for (i, block) in bytes.chunks_exact(block_bytes).enumerate() {
         let (row, b) = (i / blocks, i % blocks);
         scales[b * rows + row] = match ty {
-            GgmlType::Q8_0 => f16_to_f32(u16::from_le_bytes([block[0], block[1]])).to_bits(),
+            GgmlType::Q8_0 => f16::from_le_bytes([block[0], block[1]]).to_f32().to_bits(),
             _ => word(block),
         };
         for (g, code) in block[header..].chunks_exact(4).enumerate() {
