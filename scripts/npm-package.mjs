@@ -1,5 +1,5 @@
 // Assembles the npm package in target/npm/genai-lab/ from npm/ (the hand-written JS, types,
-// README and package.json), target/wasm-pkg/ (the wasm-pack output) and the small models of www/models/.
+// README and package.json), the licence files, target/wasm-pkg/ (the wasm-pack output) and the small models of www/models/.
 // Writes files.js: the package version and, per model file, a literal
 // new URL('./models/<file>', import.meta.url) (so bundlers emit it as an asset) with its size
 // and SHA-256 from www/models/manifest.json.
@@ -26,6 +26,7 @@ await mkdir(`${OUT}pkg`);
 for (const name of await readdir(`${root}npm`)) {
   if (name !== 'package.json') await cp(`${root}npm/${name}`, OUT + name);
 }
+for (const name of ['LICENSE-MIT', 'LICENSE-APACHE']) await copyFile(`${root}${name}`, OUT + name);
 for (const name of WASM) await copyFile(`${root}target/wasm-pkg/${name}`, `${OUT}pkg/${name}`);
 for (const name of MODELS) await copyFile(`${root}www/models/${name}`, `${OUT}models/${name}`);
 

