@@ -44,7 +44,11 @@ version_of() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | a
 [ "$(version_of wasm-bindgen)" = "$WASM_BINDGEN_VERSION" ] ||
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 
-# playwright-core drives Debian's Chromium in the page test; binaryen gives a wasm-opt Chromium accepts.
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/binaryen ]; then
+# playwright-core drives Debian's Chromium in the page test; binaryen gives a wasm-opt Chromium accepts;
+# send and compression serve the page. npm ci when any of package.json's devDependencies is missing
+# from node_modules or is there in another version (they are pinned exactly).
+if ! node -e 'const want = require("./package.json").devDependencies;
+  const got = (name) => { try { return require(`./node_modules/${name}/package.json`).version; } catch {} };
+  process.exit(Object.entries(want).every(([name, version]) => got(name) === version) ? 0 : 1)'; then
   npm ci --no-audit --no-fund
 fi

@@ -35,6 +35,7 @@ fi
 echo "== page test (Playwright driving Chromium)"
 node scripts/models-manifest.mjs --check # the page refuses any model file the manifest does not match
 scripts/build-web.sh # the npm package in target/npm/genai-lab, and its copy the page imports (www/genai-lab)
+node tests/server.mjs # the server the page test and the package test use
 node tests/e2e/page.mjs
 
 echo "== npm package test (the README's examples, bundled by Vite, in Chromium)"

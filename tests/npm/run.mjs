@@ -13,8 +13,8 @@
 // thread and through the worker. Needs the npm registry (or npm's cache) for Vite and TypeScript.
 //   node tests/npm/run.mjs
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,9 +85,10 @@ run('node_modules/.bin/tsc', ['--noEmit', '--strict', '--target', 'es2022', '--m
 check(true, 'tests/npm/types.ts, which uses every export, compiles against the package declarations (tsc --strict)');
 run('node_modules/.bin/vite', ['build', '--logLevel', 'warn'], project);
 check(true, 'vite build');
-// The chat model the README's example loads from /models/, served beside the build.
+// The chat model the README's example loads from /models/, served beside the build: a copy, since
+// the server serves no link out of its root.
 await mkdir(join(project, 'dist/models'));
-await symlink(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF));
+await copyFile(join(root, 'www/models', GGUF), join(project, 'dist/models', GGUF), constants.COPYFILE_FICLONE);
 // "Your own weights" for checks.js: the GPT's files under /own/, its last weight one bit off, so
 // that only a load with verify: false takes them.
 await mkdir(join(project, 'dist/own'));
