@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh
 scripts/fetch-smollm.sh # the pretrained chat model (98 MB), when missing
+# The page and package tests need Node.js 20.19 or newer; on an older one (Debian 12's is 18)
+# they run on a pinned newer one, fetched here, and the builds on the machine's own.
+tests_node_bin=$(scripts/node-for-tests.sh)
 # cargo install puts wasm-pack and wasm-bindgen here; a fresh shell may not have it on PATH.
 export PATH="$HOME/.cargo/bin:$PATH"
 
@@ -35,6 +38,7 @@ fi
 echo "== page test (Playwright driving Chromium)"
 node scripts/models-manifest.mjs --check # the page refuses any model file the manifest does not match
 scripts/build-web.sh # the npm package in target/npm/genai-lab, and its copy the page imports (www/genai-lab)
+[ -z "$tests_node_bin" ] || export PATH="$tests_node_bin:$PATH" # from here on, only tests
 node tests/server.mjs # the server the page test and the package test use
 node tests/e2e/page.mjs
 
