@@ -76,6 +76,26 @@ export interface LoadOptions {
   verify?: boolean;
 }
 
+/**
+ * Counts of the work a device did since it was made (a new device after a loss starts at 0):
+ * subtract two readings to see what one call cost. They are the same on every adapter.
+ */
+export interface GpuStats {
+  /** Kernel dispatches, and the compute passes they opened. */
+  dispatches: number;
+  computePasses: number;
+  /** Command buffers submitted. */
+  submissions: number;
+  /** Buffers made (CPU arrays on the `cpu` backend), and bind groups. */
+  buffersCreated: number;
+  bindGroupsCreated: number;
+  /** Bytes written from the CPU into the GPU. */
+  bytesUploaded: number;
+  /** Reads that waited for the GPU, and their bytes. */
+  readBacks: number;
+  bytesReadBack: number;
+}
+
 export interface MemoryUse {
   /** GPU buffers (CPU arrays on the `cpu` backend) that the lab's models hold now. */
   liveBuffers: number;
@@ -139,6 +159,8 @@ export interface Lab {
   createImageIndex(images: Float32Array | number[], pixels?: number): Promise<ImageIndex>;
   /** What the lab's models hold: after `dispose()` of a model, this falls back by its buffers. */
   memory(): Promise<MemoryUse>;
+  /** Counts of the device's work so far (dispatches, buffers made, bytes read back, ...). */
+  stats(): Promise<GpuStats>;
   /** Multiplies two small matrices on the device and on the CPU: the largest difference. */
   checkKernels(): Promise<number>;
   /**

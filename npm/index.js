@@ -134,6 +134,11 @@ class Lab {
     return this.#call((raw) => ({ liveBuffers: raw.liveBuffers, liveBytes: raw.liveBytes }));
   }
 
+  /** Counts of the device's work so far: subtract two to see what a call cost. */
+  stats() {
+    return this.#call((raw) => raw.stats());
+  }
+
   checkKernels() {
     return this.#call((raw) => raw.checkKernels());
   }

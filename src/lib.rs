@@ -17,7 +17,7 @@ pub mod web;
 mod testing;
 
 pub use error::{Error, Result};
-pub use gpu::{Gpu, Memory, Tensor};
+pub use gpu::{Gpu, Memory, Stats, Tensor};
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

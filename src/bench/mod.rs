@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::fmt::Write;
 
 use crate::gpu::Timer;
-use crate::{Error, Gpu, Result};
+use crate::{Error, Gpu, Result, Stats};
 
 /// The committed files the model cases read, as paths from the repository root.
 pub const FILES: &[&str] = &[
@@ -77,6 +77,8 @@ pub struct Record {
     /// Largest difference from the reference, and the tolerance it had to stay under.
     pub max_error: f64,
     pub tolerance: f64,
+    /// The device's counts over all timed runs (`per_run` divides them).
+    pub stats: Stats,
 }
 
 impl Record {
@@ -88,6 +90,16 @@ impl Record {
     pub fn rate(&self) -> f64 {
         let scale = if self.unit == "GFLOP/s" { 1e9 } else { 1.0 };
         self.work / scale / (self.ms() / 1e3)
+    }
+
+    /// One run's share of each count, by name.
+    pub fn per_run(&self) -> Vec<(&'static str, f64)> {
+        let runs = self.runs.max(1) as f64;
+        self.stats.fields().iter().map(|&(name, total)| (name, total as f64 / runs)).collect()
+    }
+
+    fn count(&self, name: &str) -> f64 {
+        self.per_run().iter().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| *v)
     }
 }
 
@@ -171,6 +183,7 @@ impl Bench<'_> {
         gpu.finish().await?;
         let once = (now_ms() - start).max(1e-3);
         let runs = ((target_ms / once) as u32).clamp(min_runs, MAX_RUNS);
+        let counted = gpu.stats();
         let start = now_ms();
         for i in 0..runs {
             if let Some(t) = &self.timer {
@@ -184,6 +197,7 @@ impl Bench<'_> {
         }
         gpu.finish().await?;
         let wall_ms = (now_ms() - start) / f64::from(runs);
+        let stats = gpu.stats() - counted;
         let gpu_ms = match &self.timer {
             Some(t) => Some(median(t.read_ms(gpu, runs).await?)),
             None => None,
@@ -199,6 +213,7 @@ impl Bench<'_> {
             unit: case.unit,
             max_error,
             tolerance,
+            stats,
         });
         Ok(())
     }
@@ -270,8 +285,10 @@ pub fn to_json(gpu: &Gpu, options: &Options, records: &[Record]) -> String {
 /// One record as a JSON object.
 pub fn record_json(r: &Record) -> String {
     let gpu_ms = r.gpu_ms.map_or("null".into(), |v| format!("{v:.6}"));
+    let counts: Vec<String> =
+        r.per_run().iter().map(|(name, v)| format!("{}: {v}", quoted(name))).collect();
     format!(
-        "{{\"name\": {}, \"what\": {}, \"runs\": {}, \"gpu_ms\": {gpu_ms}, \"wall_ms\": {:.6}, \"work\": {}, \"unit\": {}, \"rate\": {:.3}, \"max_error\": {:.3e}, \"tolerance\": {:.3e}}}",
+        "{{\"name\": {}, \"what\": {}, \"runs\": {}, \"gpu_ms\": {gpu_ms}, \"wall_ms\": {:.6}, \"work\": {}, \"unit\": {}, \"rate\": {:.3}, \"max_error\": {:.3e}, \"tolerance\": {:.3e}, \"per_run\": {{{}}}}}",
         quoted(&r.name),
         quoted(&r.what),
         r.runs,
@@ -280,7 +297,8 @@ pub fn record_json(r: &Record) -> String {
         quoted(r.unit),
         r.rate(),
         r.max_error,
-        r.tolerance
+        r.tolerance,
+        counts.join(", ")
     )
 }
 
@@ -301,8 +319,8 @@ fn quoted(s: &str) -> String {
 /// The table's heading, for `row`.
 pub fn header() -> String {
     format!(
-        "{:<32} {:>6} {:>11} {:>11} {:>18} {:>9}",
-        "case", "runs", "GPU ms", "wall ms", "rate", "max err"
+        "{:<32} {:>6} {:>11} {:>11} {:>18} {:>9} {:>6} {:>5} {:>5} {:>7} {:>9}",
+        "case", "runs", "GPU ms", "wall ms", "rate", "max err", "disp", "subm", "bufs", "groups", "read B"
     )
 }
 
@@ -311,7 +329,15 @@ pub fn row(r: &Record) -> String {
     let gpu = r.gpu_ms.map_or("-".into(), |v| format!("{v:.4}"));
     let rate = format!("{:.1} {}", r.rate(), r.unit);
     format!(
-        "{:<32} {:>6} {gpu:>11} {:>11.4} {rate:>18} {:>9.1e}",
-        r.name, r.runs, r.wall_ms, r.max_error
+        "{:<32} {:>6} {gpu:>11} {:>11.4} {rate:>18} {:>9.1e} {:>6.0} {:>5.1} {:>5.1} {:>7.1} {:>9.0}",
+        r.name,
+        r.runs,
+        r.wall_ms,
+        r.max_error,
+        r.count("dispatches"),
+        r.count("submissions"),
+        r.count("buffers_created"),
+        r.count("bind_groups_created"),
+        r.count("bytes_read_back")
     )
 }

@@ -203,11 +203,12 @@ async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String
     let mut generation = Generation::new(gpt, prompt, greedy, 0, steps + 1)?;
     let mut text = prompt.to_vec();
     text.push(generation.step(gpu, gpt, false).await?.id);
-    let start = now_ms();
+    let (start, counted) = (now_ms(), gpu.stats());
     for _ in 0..steps {
         text.push(generation.step(gpu, gpt, false).await?.id);
     }
     let wall_ms = (now_ms() - start) / steps as f64;
+    let stats = gpu.stats() - counted;
     let logits = gpt.forward(gpu, &text[..text.len() - 1], 0, false)?.logits.read(gpu).await?;
     let mut worst = 0.0f64;
     for (i, &id) in text.iter().enumerate().skip(prompt.len()) {
@@ -229,6 +230,7 @@ async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String
         unit: "tokens/s",
         max_error: worst,
         tolerance: TOLERANCE,
+        stats,
     });
     Ok(())
 }

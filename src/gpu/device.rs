@@ -3,6 +3,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::memory::{Live, Memory};
 use super::oneshot;
+use super::stats::Stats;
 use crate::{Error, Result};
 
 /// What the page shows about the adapter it got.
@@ -26,6 +27,8 @@ pub struct Gpu {
     pub(super) limits: wgpu::Limits,
     adapter: AdapterSummary,
     pub(super) live: Arc<Live>,
+    /// What `stats()` reports, but for the buffers made, which `live` counts.
+    counts: Mutex<Stats>,
     first_error: Arc<Mutex<Option<Error>>>,
 }
 
@@ -115,6 +118,7 @@ impl Gpu {
                 driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
             },
             live: Arc::default(),
+            counts: Mutex::default(),
             first_error,
         })
     }
@@ -132,6 +136,7 @@ impl Gpu {
                 driver: String::new(),
             },
             live: Arc::default(),
+            counts: Mutex::default(),
             first_error: Arc::default(),
         }
     }
@@ -150,6 +155,17 @@ impl Gpu {
     /// now, and their bytes: flat across repeated calls, or something leaks.
     pub fn memory(&self) -> Memory {
         self.live.now()
+    }
+
+    /// The work this device has done so far (see `Stats`); subtract two readings to see what
+    /// one step cost.
+    pub fn stats(&self) -> Stats {
+        Stats { buffers_created: self.live.made(), ..*lock(&self.counts) }
+    }
+
+    /// Adds to the counts.
+    pub(super) fn count(&self, add: impl FnOnce(&mut Stats)) {
+        add(&mut lock(&self.counts));
     }
 
     /// Frees the device and every buffer on it now; the next call on this `Gpu` is an error.
@@ -190,6 +206,7 @@ impl Gpu {
         if let Some(w) = &self.wgpu {
             if let Some(encoder) = lock(&w.pending).take() {
                 w.queue.submit([encoder.finish()]);
+                self.count(|s| s.submissions += 1);
             }
         }
         self.check()

@@ -112,6 +112,10 @@ impl Gpu {
             _ => self.bind(w, &pipeline, key),
         };
         let [x, y, z] = workgroups.0;
+        self.count(|s| {
+            s.dispatches += 1;
+            s.compute_passes += 1;
+        });
         self.record(w, |encoder| {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(kernel.name),
@@ -146,6 +150,10 @@ impl Gpu {
             entries: &entries,
         });
         let uniform = Counted::new(&self.live, uniform, key.params.len() as u64);
+        self.count(|s| {
+            s.bind_groups_created += 1;
+            s.bytes_uploaded += key.params.len() as u64;
+        });
         Bound { key, group, _uniform: uniform }
     }
 
@@ -160,7 +168,9 @@ impl Gpu {
             contents: bytemuck::cast_slice(data),
             usage: wgpu::BufferUsages::STORAGE,
         });
-        Ok(Counted::new(&self.live, buffer, std::mem::size_of_val(data) as u64))
+        let bytes = std::mem::size_of_val(data) as u64;
+        self.count(|s| s.bytes_uploaded += bytes);
+        Ok(Counted::new(&self.live, buffer, bytes))
     }
 
     /// The buffer of an optional input, or a placeholder bound in its place when absent.
@@ -205,7 +215,7 @@ impl Gpu {
 mod tests {
     use crate::ops::activation::{activation, Activation};
     use crate::testing::*;
-    use crate::Tensor;
+    use crate::{Gpu, Stats, Tensor};
 
     fn group(t: &Tensor) -> Option<wgpu::BindGroup> {
         t.bound.lock().unwrap().as_ref().map(|b| b.group.clone())
@@ -229,6 +239,52 @@ mod tests {
             activation(gpu, Activation::Sigmoid, &other, &out).unwrap();
             assert_ne!(group(&out), sigmoid, "a new input needs a new bind group");
             out.read(gpu).await.unwrap();
+        }
+
+        async fn the_counters_see_each_dispatch_creation_and_transfer() {
+            // A device of its own, so that no other test's work lands between two readings.
+            let gpu = &Gpu::new().await.unwrap();
+            let mut rng = Rng::new(4);
+            let start = gpu.stats();
+            let (x, _) = random(gpu, &mut rng, &[7, 33]);
+            let out = Tensor::zeros(gpu, &[7, 33]).unwrap();
+            let made = gpu.stats() - start;
+            let tensor_bytes = 7 * 33 * 4;
+            let want = Stats { buffers_created: 2, bytes_uploaded: tensor_bytes, ..Stats::default() };
+            assert_eq!(made, want, "two tensors, one uploaded");
+
+            // First dispatch: a uniform buffer and a bind group; then one submission and a
+            // read-back copy for the read.
+            let before = gpu.stats();
+            activation(gpu, Activation::Relu, &x, &out).unwrap();
+            out.read(gpu).await.unwrap();
+            let first = gpu.stats() - before;
+            assert_eq!((first.dispatches, first.compute_passes, first.bind_groups_created), (1, 1, 1));
+            assert_eq!((first.buffers_created, first.submissions), (2, 1), "{first:?}");
+            assert_eq!((first.read_backs, first.bytes_read_back), (1, tensor_bytes));
+            assert!(first.bytes_uploaded >= 16 && first.bytes_uploaded % 16 == 0, "{first:?}");
+
+            // The same step again makes nothing and uploads nothing.
+            let before = gpu.stats();
+            for _ in 0..3 {
+                activation(gpu, Activation::Relu, &x, &out).unwrap();
+            }
+            out.read(gpu).await.unwrap();
+            let again = gpu.stats() - before;
+            let want = Stats {
+                dispatches: 3,
+                compute_passes: 3,
+                submissions: 1,
+                read_backs: 1,
+                bytes_read_back: tensor_bytes,
+                ..Stats::default()
+            };
+            assert_eq!(again, want);
+
+            // A write is an upload of its bytes.
+            let before = gpu.stats();
+            x.write(gpu, &vec![0.5; 7 * 33]).unwrap();
+            assert_eq!((gpu.stats() - before).bytes_uploaded, tensor_bytes);
         }
     }
 }

@@ -15,6 +15,8 @@ pub struct Memory {
 pub(crate) struct Live {
     buffers: AtomicU64,
     bytes: AtomicU64,
+    /// Every buffer ever made, freed or not (`Stats::buffers_created`).
+    made: AtomicU64,
 }
 
 impl Live {
@@ -23,6 +25,10 @@ impl Live {
             buffers: self.buffers.load(Ordering::Relaxed),
             bytes: self.bytes.load(Ordering::Relaxed),
         }
+    }
+
+    pub fn made(&self) -> u64 {
+        self.made.load(Ordering::Relaxed)
     }
 }
 
@@ -37,6 +43,7 @@ impl<B> Counted<B> {
     pub fn new(live: &Arc<Live>, buffer: B, bytes: u64) -> Counted<B> {
         live.buffers.fetch_add(1, Ordering::Relaxed);
         live.bytes.fetch_add(bytes, Ordering::Relaxed);
+        live.made.fetch_add(1, Ordering::Relaxed);
         Counted { buffer, bytes, live: live.clone() }
     }
 }

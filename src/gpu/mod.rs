@@ -4,6 +4,7 @@ mod device;
 mod kernel;
 mod memory;
 mod oneshot;
+mod stats;
 mod tensor;
 mod timer;
 
@@ -12,5 +13,6 @@ pub use kernel::Kernel;
 pub(crate) use kernel::{kernel, Workgroups};
 pub(crate) use memory::Counted;
 pub use memory::Memory;
+pub use stats::Stats;
 pub use tensor::Tensor;
 pub use timer::Timer;

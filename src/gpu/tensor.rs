@@ -94,6 +94,7 @@ impl Tensor {
                     contents: bytemuck::cast_slice(data),
                     usage: USAGE,
                 });
+                gpu.count(|s| s.bytes_uploaded += len as u64 * 4);
                 Tensor::gpu_storage(gpu, buffer, len)
             }
         };
@@ -203,6 +204,7 @@ impl Tensor {
         // far first, so that they still see the old contents.
         gpu.submit()?;
         w.queue.write_buffer(self.buffer()?, 0, bytemuck::cast_slice(data));
+        gpu.count(|s| s.bytes_uploaded += data.len() as u64 * 4);
         Ok(())
     }
 
@@ -288,6 +290,10 @@ impl Tensor {
         };
         staging.unmap();
         *unpoison(self.readback.lock()) = Some(staging);
+        gpu.count(|s| {
+            s.read_backs += 1;
+            s.bytes_read_back += size;
+        });
         Ok(values)
     }
 }

@@ -149,6 +149,22 @@ impl Lab {
         self.device.current().memory().bytes as f64
     }
 
+    /// The work the device has done since it was made (see `Stats`), as an object of counts
+    /// with camelCase names: `dispatches`, `computePasses`, ... A new device after a failure
+    /// starts again from zero.
+    pub fn stats(&self) -> JsValue {
+        let counts = js_sys::Object::new();
+        for (name, value) in self.device.current().stats().fields() {
+            let camel: String = name
+                .split('_')
+                .enumerate()
+                .map(|(i, w)| if i == 0 { w.to_string() } else { w[..1].to_uppercase() + &w[1..] })
+                .collect();
+            let _ = js_sys::Reflect::set(&counts, &camel.into(), &(value as f64).into());
+        }
+        counts.into()
+    }
+
     /// The adapter's description as the browser reports it (may be empty for privacy).
     #[wasm_bindgen(getter, js_name = adapterName)]
     pub fn adapter_name(&self) -> String {

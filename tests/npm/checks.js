@@ -60,6 +60,10 @@ async function check(create) {
   r.scores = Array.from(scores);
   r.sameZ = Array.from((await gan.generate({ labels: [3, 4], z })).scores).join() === r.scores.join();
   r.shortZ = await thrown(() => gan.generate({ labels: [3, 4], z: z.subarray(0, 64) }));
+  const before = await lab.stats();
+  await gan.generate({ labels: [3, 4], z });
+  const after = await lab.stats();
+  r.stats = Object.fromEntries(Object.keys(after).map((key) => [key, after[key] - before[key]]));
   r.tooMany = await thrown(() => gan.generate({ labels: new Array(100_000).fill(0), seed: 1 }));
   // The device destroyed while a batch is on the GPU (a timer fires once the call has
   // submitted its work and awaits the read-back); the next call recovers on a new device.

@@ -215,6 +215,9 @@ function checkEdges(results, backend) {
     check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
       `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);
     says('shortZ', /^InvalidArgumentError: genai-lab: z holds 1 latent vectors for 2 labels/);
+    check(backend === 'webgpu' ? r.stats.dispatches > 0 && r.stats.readBacks >= 2 && r.stats.bytesReadBack >= 2 * 784 * 4
+      : r.stats.dispatches === 0 && r.stats.readBacks === 0,
+    `${label}: lab.stats() counted a GAN call: ${JSON.stringify(r.stats)}`);
     says('tooMany', /^OutOfMemoryError: genai-lab: too large for this device/);
     says('lost', backend === 'webgpu' ? /^DeviceLostError: genai-lab: the device was lost/ : /^no error$/);
     check(r.afterLoss, `${label}: after the loss the GAN gave the same scores again`);

@@ -40,6 +40,8 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const index = await lab.createImageIndex(pixels, 784);
   const { index: nearest, distance } = await index.nearest(pixels);
   const { liveBuffers, liveBytes } = await lab.memory();
+  const { dispatches, computePasses, submissions, buffersCreated, bindGroupsCreated, bytesUploaded, readBacks, bytesReadBack } = await lab.stats();
+  text += `${dispatches}${computePasses}${submissions}${buffersCreated}${bindGroupsCreated}${bytesUploaded}${readBacks}${bytesReadBack}`;
   const error: number = await lab.checkKernels();
   await lab.loseDevice();
   text += await gan.generate().then(() => 'recovered', explain);
