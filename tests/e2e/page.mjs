@@ -38,13 +38,19 @@ const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if
 // request that leaves the page's origin.
 const violations = [];
 const foreign = [];
+const deprecations = []; // such as the wasm glue's warning on an init() of the old form
 async function newContext(options = {}) {
   const context = await browser.newContext(options);
   await context.addInitScript(() => document.addEventListener('securitypolicyviolation',
     (e) => console.error(`securitypolicyviolation: ${e.violatedDirective} blocked ${e.blockedURI}`)));
-  context.on('page', (page) => page.on('console', (m) => {
+  const watch = (m) => {
     if (/securitypolicyviolation|Content.Security.Policy/i.test(m.text())) violations.push(m.text());
-  }));
+    if (m.type() === 'warning' && /deprecated/i.test(m.text())) deprecations.push(m.text());
+  };
+  context.on('page', (page) => {
+    page.on('console', watch);
+    page.on('worker', (worker) => worker.on('console', watch)); // the package's lab runs in one
+  });
   context.on('request', (r) => {
     const to = r.url();
     if (!to.startsWith(url) && !to.startsWith('data:')) foreign.push(to);
@@ -784,6 +790,7 @@ try {
   await checkTampered();
   await checkOffline();
   check(violations.length === 0, `no Content-Security-Policy violations ${JSON.stringify(violations)}`);
+  check(deprecations.length === 0, `no deprecation warning on the page or in its worker ${JSON.stringify(deprecations)}`);
   check(foreign.length === 0, `every request went to the page's own origin ${JSON.stringify(foreign.slice(0, 5))}`);
 } finally {
   await browser.close();
