@@ -320,7 +320,17 @@ fn quoted(s: &str) -> String {
 pub fn header() -> String {
     format!(
         "{:<32} {:>6} {:>11} {:>11} {:>18} {:>9} {:>6} {:>5} {:>5} {:>7} {:>9}",
-        "case", "runs", "GPU ms", "wall ms", "rate", "max err", "disp", "subm", "bufs", "groups", "read B"
+        "case",
+        "runs",
+        "GPU ms",
+        "wall ms",
+        "rate",
+        "max err",
+        "disp",
+        "subm",
+        "bufs",
+        "groups",
+        "read B"
     )
 }
 

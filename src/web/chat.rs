@@ -46,7 +46,7 @@ impl Lab {
             // 98 MB are not kept for a reload: after a device failure the page loads the file
             // again (from its cache).
             let model = OnDevice::loaded(&self.device, model, |_| {
-                Err(Error::DeviceLost("the chat model must be loaded again".into()))
+                Err(Error::DeviceLost("load the chat model again: its weights are not kept".into()))
             });
             Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })
         };
