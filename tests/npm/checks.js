@@ -38,7 +38,7 @@ async function check(create) {
   r.abortedLoad = await thrown(() => lab.loadGpt({ signal: AbortSignal.abort() }));
   // Aborted once the first bytes arrived. On the main thread the progress callback runs inside
   // the download, so the abort always lands before it ends; through the worker the load may win.
-  if (create === createLab) {
+  if (create === genai.createLab) {
     const halfway = new AbortController();
     r.abortedHalfway = await thrown(() => lab.loadGpt({
       signal: halfway.signal, onProgress: (p) => { if (p.loaded > 0) halfway.abort(); },
