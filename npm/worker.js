@@ -2,9 +2,9 @@
 // long generation never freezes the page. Messages to the worker: { call, target, method, args }
 // (target 0 is the worker itself), { abort: call } when a call's signal aborts, { release: stream }
 // when a stream is left. Answers: { call, value } or { call, error }, and { call, progress }. A
-// lab or model comes back as { lab | model: id, info, methods, streams }: its data, and the names
-// of its methods and of those that stream (worker-thread.js reads them off its class).
-import { AbortError, DisposedError, GenaiLabError, errorOf } from './errors.js';
+// lab or model comes back as { remote: id, info, methods, streams }: its data, and the names of
+// its methods and of those that stream (worker-thread.js reads them off its class).
+import { DisposedError, GenaiLabError, abortError, errorOf } from './errors.js';
 
 export { standardNormal, toImageData } from './images.js';
 export { isCached } from './fetch.js';
@@ -16,8 +16,7 @@ const signalOf = (args) => args.find(plain)?.signal;
 const revive = ({ name, message, url, status }) => errorOf(name, message, { url, status });
 
 // What a call that met `error` rejects with: as without a worker, AbortError once its signal aborted.
-const aborted = (signal, error) =>
-  (signal?.aborted ? new AbortError('genai-lab: aborted', { cause: signal.reason }) : error);
+const aborted = (signal, error) => (signal?.aborted ? abortError(signal.reason) : error);
 
 class Link {
   #worker;

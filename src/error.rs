@@ -16,7 +16,8 @@ pub enum Error {
     Invalid(String),
     /// A tensor or dispatch larger than the device allows.
     TooLarge(String),
-    /// A file that is not a model this crate can run: malformed, or of an unsupported kind.
+    /// A model this crate cannot run: a malformed file or one of an unsupported kind, or a model
+    /// the device cannot run (the chat model on the reference device).
     Unsupported(String),
 }
 

@@ -32,8 +32,8 @@ function addRow(json) {
   const r = JSON.parse(json);
   const cells = [r.name, r.runs, r.gpu_ms?.toFixed(4) ?? '-', r.wall_ms.toFixed(4),
     `${r.rate.toFixed(1)} ${r.unit}`, r.max_error.toExponential(1), r.per_run.dispatches.toFixed(0),
-    r.per_run.submissions.toFixed(1), r.per_run.buffers_created.toFixed(1), r.per_run.bind_groups_created.toFixed(1),
-    r.per_run.bytes_read_back.toFixed(0)];
+    r.per_run.submissions.toFixed(1), r.per_run.buffersCreated.toFixed(1), r.per_run.bindGroupsCreated.toFixed(1),
+    r.per_run.bytesReadBack.toFixed(0)];
   const tr = rows.insertRow();
   for (const c of cells) tr.insertCell().textContent = String(c);
 }

@@ -92,14 +92,9 @@ impl Record {
         self.work / scale / (self.ms() / 1e3)
     }
 
-    /// One run's share of each count, by name.
-    pub fn per_run(&self) -> Vec<(&'static str, f64)> {
-        let runs = self.runs.max(1) as f64;
-        self.stats.fields().iter().map(|&(name, total)| (name, total as f64 / runs)).collect()
-    }
-
-    fn count(&self, name: &str) -> f64 {
-        self.per_run().iter().find(|(n, _)| *n == name).map_or(0.0, |(_, v)| *v)
+    /// One run's share of a count.
+    fn per_run(&self, total: u64) -> f64 {
+        total as f64 / self.runs.max(1) as f64
     }
 }
 
@@ -285,8 +280,9 @@ pub fn to_json(gpu: &Gpu, options: &Options, records: &[Record]) -> String {
 /// One record as a JSON object.
 pub fn record_json(r: &Record) -> String {
     let gpu_ms = r.gpu_ms.map_or("null".into(), |v| format!("{v:.6}"));
-    let counts: Vec<String> =
-        r.per_run().iter().map(|(name, v)| format!("{}: {v}", quoted(name))).collect();
+    let counts: Vec<String> = (r.stats.fields().iter())
+        .map(|&(name, total)| format!("{}: {}", quoted(name), r.per_run(total)))
+        .collect();
     format!(
         "{{\"name\": {}, \"what\": {}, \"runs\": {}, \"gpu_ms\": {gpu_ms}, \"wall_ms\": {:.6}, \"work\": {}, \"unit\": {}, \"rate\": {:.3}, \"max_error\": {:.3e}, \"tolerance\": {:.3e}, \"per_run\": {{{}}}}}",
         quoted(&r.name),
@@ -344,10 +340,10 @@ pub fn row(r: &Record) -> String {
         r.runs,
         r.wall_ms,
         r.max_error,
-        r.count("dispatches"),
-        r.count("submissions"),
-        r.count("buffers_created"),
-        r.count("bind_groups_created"),
-        r.count("bytes_read_back")
+        r.per_run(r.stats.dispatches),
+        r.per_run(r.stats.submissions),
+        r.per_run(r.stats.buffers_created),
+        r.per_run(r.stats.bind_groups_created),
+        r.per_run(r.stats.bytes_read_back)
     )
 }

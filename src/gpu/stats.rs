@@ -43,17 +43,17 @@ impl Sub for Stats {
 }
 
 impl Stats {
-    /// The counts as (name, value) pairs, in the order they are printed.
+    /// The counts as (name, value) pairs, named as JavaScript and the benchmarks' JSON show them.
     pub fn fields(&self) -> [(&'static str, u64); 8] {
         [
             ("dispatches", self.dispatches),
-            ("compute_passes", self.compute_passes),
+            ("computePasses", self.compute_passes),
             ("submissions", self.submissions),
-            ("buffers_created", self.buffers_created),
-            ("bind_groups_created", self.bind_groups_created),
-            ("bytes_uploaded", self.bytes_uploaded),
-            ("read_backs", self.read_backs),
-            ("bytes_read_back", self.bytes_read_back),
+            ("buffersCreated", self.buffers_created),
+            ("bindGroupsCreated", self.bind_groups_created),
+            ("bytesUploaded", self.bytes_uploaded),
+            ("readBacks", self.read_backs),
+            ("bytesReadBack", self.bytes_read_back),
         ]
     }
 }

@@ -33,16 +33,14 @@ impl Lab {
                         .into(),
                 ));
             }
-            let file = Gguf::parse(gguf).map_err(Error::in_model_file)?;
-            let tokenizer = BpeTokenizer::from_gguf(&file).map_err(Error::in_model_file)?;
-            let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)
-                .map_err(Error::in_model_file)?;
+            let file = Gguf::parse(gguf)?;
+            let tokenizer = BpeTokenizer::from_gguf(&file)?;
+            let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)?;
             let name = match (file.str("general.basename"), file.str("general.size_label")) {
                 (Ok(base), Ok(size)) => format!("{base} {size}"),
                 _ => file.str("general.name").unwrap_or("a chat model").to_string(),
             };
-            let model =
-                Llama::load(&self.device.current(), gguf, CONTEXT).map_err(Error::in_model_file)?;
+            let model = Llama::load(&self.device.current(), gguf, CONTEXT)?;
             // 98 MB are not kept for a reload: after a device failure the page loads the file
             // again (from its cache).
             let model = OnDevice::loaded(&self.device, model, |_| {
@@ -50,7 +48,7 @@ impl Lab {
             });
             Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })
         };
-        load().map_err(js_error)
+        load().map_err(|e| js_error(e.in_model_file()))
     }
 }
 

@@ -22,7 +22,8 @@ impl Lab {
         weights: &[u8],
     ) -> Result<GptModel, JsValue> {
         let gpt = self.load_card_model(card, weights, Gpt::load)?;
-        let tokenizer = CharTokenizer::new(gpt.model().vocab()).map_err(js_error)?;
+        let tokenizer =
+            CharTokenizer::new(gpt.model().vocab()).map_err(|e| js_error(e.in_model_file()))?;
         Ok(GptModel { gpt, tokenizer, generation: None })
     }
 }

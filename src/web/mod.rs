@@ -149,18 +149,12 @@ impl Lab {
         self.device.current().memory().bytes as f64
     }
 
-    /// The work the device has done since it was made (see `Stats`), as an object of counts
-    /// with camelCase names: `dispatches`, `computePasses`, ... A new device after a failure
-    /// starts again from zero.
+    /// The work the device has done since it was made (see `Stats`), as an object of counts:
+    /// `dispatches`, `computePasses`, ... A new device after a failure starts again from zero.
     pub fn stats(&self) -> JsValue {
         let counts = js_sys::Object::new();
         for (name, value) in self.device.current().stats().fields() {
-            let camel: String = name
-                .split('_')
-                .enumerate()
-                .map(|(i, w)| if i == 0 { w.to_string() } else { w[..1].to_uppercase() + &w[1..] })
-                .collect();
-            let _ = js_sys::Reflect::set(&counts, &camel.into(), &(value as f64).into());
+            let _ = js_sys::Reflect::set(&counts, &name.into(), &(value as f64).into());
         }
         counts.into()
     }
@@ -221,10 +215,9 @@ impl Lab {
         let d_card = string("the discriminator card", discriminator_card).map_err(js_error)?;
         let (g, d) = (generator.to_vec(), discriminator.to_vec());
         let nets = OnDevice::new(&self.device, move |gpu| {
-            let generator = Generator::load(gpu, &g_card, &g).map_err(Error::in_model_file)?;
-            Ok((generator, Discriminator::load(gpu, &d_card, &d).map_err(Error::in_model_file)?))
+            Ok((Generator::load(gpu, &g_card, &g)?, Discriminator::load(gpu, &d_card, &d)?))
         });
-        Ok(Gan { nets: nets.map_err(js_error)? })
+        Ok(Gan { nets: nets.map_err(|e| js_error(e.in_model_file()))? })
     }
 
     /// Stores `images` (consecutive images of `pixels` values each) on the GPU for searching.
@@ -261,10 +254,8 @@ impl Lab {
         load: fn(&Gpu, &str, &[u8]) -> Result<M, Error>,
     ) -> Result<OnDevice<M>, JsValue> {
         let (card, weights) = (string("the card", card).map_err(js_error)?, weights.to_vec());
-        OnDevice::new(&self.device, move |gpu| {
-            load(gpu, &card, &weights).map_err(Error::in_model_file)
-        })
-        .map_err(js_error)
+        OnDevice::new(&self.device, move |gpu| load(gpu, &card, &weights))
+            .map_err(|e| js_error(e.in_model_file()))
     }
 }
 
