@@ -87,6 +87,13 @@ pub fn poisoned(gpu: &Gpu, shape: &[usize]) -> Tensor {
     Tensor::full(gpu, shape, POISON).unwrap()
 }
 
+/// Fails unless `step`, what a model's repeated step cost, made no buffer and no bind group.
+pub fn assert_made_nothing(what: &str, step: crate::Stats) {
+    println!("{what}: {step:?}");
+    let made = (step.buffers_created, step.bind_groups_created);
+    assert_eq!(made, (0, 0), "{what} made buffers and bind groups again: {step:?}");
+}
+
 /// Passes when every element satisfies |got - want| <= atol + rtol * |want| (NaN never does).
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
     assert_eq!(got.len(), want.len(), "{what}: length");

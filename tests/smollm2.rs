@@ -212,6 +212,26 @@ fn bad_files_are_errors() {
 /// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
 /// a second on lavapipe.
 #[test]
+fn a_decode_step_makes_nothing() {
+    let bytes = gguf_bytes();
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let mut model = Llama::load(&gpu, &bytes, 64).unwrap();
+    let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    let prompt: Vec<u32> = (0..9).map(|i| 200 + i * 31).collect();
+    let mut generation = Generation::new(&model, &prompt, greedy, 1, 4).unwrap();
+    // The prompt's pass, then a first decode step that makes its buffers.
+    for _ in 0..2 {
+        pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+    }
+    let before = gpu.stats();
+    pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+    let step = gpu.stats() - before;
+    println!("a SmolLM2 decode step: {step:?}");
+    assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
+    assert_eq!((step.submissions, step.read_backs), (1, 1), "{step:?}");
+}
+
+#[test]
 fn generations_do_not_leak() {
     let bytes = gguf_bytes();
     let gpu = pollster::block_on(Gpu::new()).unwrap();

@@ -1,8 +1,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::memory::{Live, Memory};
+use super::memory::{Counted, Live, Memory};
 use super::oneshot;
+use super::pool::Pool;
 use super::stats::Stats;
 use crate::{Error, Result};
 
@@ -19,8 +20,9 @@ pub struct AdapterSummary {
 /// no adapter, the reference device, on which every op runs its plain-Rust reference on the CPU
 /// (slower, but the small models still work).
 ///
-/// Kernels record into one pending command encoder; the work is submitted when a result is
-/// read back (or on `submit`), so a forward pass costs one submission, not one per kernel.
+/// Kernels record into one pending command encoder, in one compute pass until a copy needs the
+/// encoder; the work is submitted when a result is read back (or on `submit`), so a forward
+/// pass costs one submission, not one per kernel.
 pub struct Gpu {
     /// `None` on the reference device.
     wgpu: Option<Wgpu>,
@@ -37,10 +39,22 @@ pub(super) struct Wgpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
-    pending: Mutex<Option<wgpu::CommandEncoder>>,
+    pending: Mutex<Option<Pending>>,
+    /// Small per-dispatch inputs by size in bytes (see `Gpu::input`).
+    pub inputs: Mutex<Pool<usize, Counted<wgpu::Buffer>>>,
     /// Bound where a kernel's optional input (a bias, say) is absent; never read.
     pub placeholder: wgpu::Buffer,
 }
+
+/// Commands recorded and not yet submitted, and the compute pass the dispatches go into.
+struct Pending {
+    /// Dropped (ended) before the encoder is used for anything else.
+    pass: Option<wgpu::ComputePass<'static>>,
+    encoder: wgpu::CommandEncoder,
+}
+
+/// How many small inputs the device keeps for reuse.
+const INPUTS_KEPT: usize = 32;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -110,6 +124,7 @@ impl Gpu {
                 queue,
                 pipelines: Mutex::new(HashMap::new()),
                 pending: Mutex::new(None),
+                inputs: Mutex::new(Pool::new(INPUTS_KEPT)),
             }),
             adapter: AdapterSummary {
                 name: info.name,
@@ -191,20 +206,51 @@ impl Gpu {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
-    /// Runs `record` on the pending command encoder, creating it if needed.
+    /// How many command buffers were submitted: the pending commands belong to the next.
+    pub(super) fn submissions(&self) -> u64 {
+        lock(&self.counts).submissions
+    }
+
+    fn pending<'a>(&self, w: &Wgpu, pending: &'a mut Option<Pending>) -> &'a mut Pending {
+        pending.get_or_insert_with(|| Pending {
+            pass: None,
+            encoder: w
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("pending") }),
+        })
+    }
+
+    /// Runs `record` on the pending command encoder, ending the open compute pass.
     pub(super) fn record(&self, w: &Wgpu, record: impl FnOnce(&mut wgpu::CommandEncoder)) {
         let mut pending = lock(&w.pending);
-        let encoder = pending.get_or_insert_with(|| {
-            w.device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("pending") })
+        let pending = self.pending(w, &mut pending);
+        pending.pass = None;
+        record(&mut pending.encoder);
+    }
+
+    /// Runs `record` in the open compute pass, opening one if needed.
+    pub(super) fn record_dispatch(
+        &self,
+        w: &Wgpu,
+        label: &str,
+        record: impl FnOnce(&mut wgpu::ComputePass<'static>),
+    ) {
+        let mut pending = lock(&w.pending);
+        let Pending { pass, encoder } = self.pending(w, &mut pending);
+        let pass = pass.get_or_insert_with(|| {
+            self.count(|s| s.compute_passes += 1);
+            let descriptor =
+                wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None };
+            encoder.begin_compute_pass(&descriptor).forget_lifetime()
         });
-        record(encoder);
+        record(pass);
     }
 
     /// Submits every recorded command to the GPU queue.
     pub fn submit(&self) -> Result<()> {
         if let Some(w) = &self.wgpu {
-            if let Some(encoder) = lock(&w.pending).take() {
+            if let Some(Pending { pass, encoder }) = lock(&w.pending).take() {
+                drop(pass);
                 w.queue.submit([encoder.finish()]);
                 self.count(|s| s.submissions += 1);
             }

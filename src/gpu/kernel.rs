@@ -1,7 +1,10 @@
 use wgpu::util::DeviceExt;
 
+use std::sync::Mutex;
+
 use super::device::{Gpu, Wgpu};
 use super::memory::Counted;
+use super::pool::{Pool, Reuse};
 use super::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -58,20 +61,31 @@ impl Workgroups {
     }
 }
 
-/// What makes two dispatches identical: the kernel, its parameters and its buffers.
+/// What makes two dispatches share a bind group: the kernel and its buffers. Their parameters
+/// are the bytes of its uniform buffer, rewritten when they change.
 #[derive(PartialEq)]
 pub(crate) struct BindingKey {
     kernel: &'static str,
-    params: Vec<u8>,
     buffers: Vec<wgpu::Buffer>,
 }
 
-/// A dispatch's bind group and its uniform buffer, kept for the next identical one.
+/// A dispatch's bind group and its uniform buffer.
 pub(crate) struct Bound {
-    key: BindingKey,
     group: wgpu::BindGroup,
-    /// Held (the bind group would keep it alive anyway) so that it counts as live.
-    _uniform: Counted<wgpu::Buffer>,
+    uniform: Counted<wgpu::Buffer>,
+}
+
+/// How many bindings one buffer keeps: SmolLM2's scratch buffers are each written by about 60
+/// (kernel, weights) pairs a step.
+const WRITERS_KEPT: usize = 128;
+
+/// The bindings of the dispatches that write one buffer, kept while it lives.
+pub(crate) struct Writers(Mutex<Pool<BindingKey, Bound>>);
+
+impl Default for Writers {
+    fn default() -> Writers {
+        Writers(Mutex::new(Pool::new(WRITERS_KEPT)))
+    }
 }
 
 /// The bytes of a parameter struct, padded to the 16-byte multiple uniform buffers want.
@@ -82,10 +96,10 @@ fn params_bytes<P: bytemuck::Pod>(params: &P) -> Vec<u8> {
 }
 
 impl Gpu {
-    /// Records one dispatch of `kernel` with its parameters and buffers into the pending commands.
-    /// The pipeline is compiled on first use and cached for the life of the device. `out`, the
-    /// tensor the dispatch writes, keeps the uniform buffer and bind group it made, so that a
-    /// forward pass repeated over the same tensors allocates nothing (and they go with `out`).
+    /// Records one dispatch of `kernel` with its parameters and buffers into the pending
+    /// commands. The pipeline is compiled on first use and cached for the life of the device;
+    /// the bind group and uniform buffer come from the pool of `out`, the tensor the dispatch
+    /// writes (see `pool.rs`), so that a repeated step makes none.
     pub(crate) fn dispatch<P: bytemuck::Pod>(
         &self,
         kernel: &Kernel,
@@ -103,38 +117,40 @@ impl Gpu {
         let pipeline = self.pipeline(w, kernel);
         let key = BindingKey {
             kernel: kernel.name,
-            params: params_bytes(params),
             buffers: buffers.iter().map(|&b| b.clone()).collect(),
         };
-        let mut slot = out.bound.lock().unwrap_or_else(|e| e.into_inner());
-        let bound = match slot.take() {
-            Some(bound) if bound.key == key => bound,
-            _ => self.bind(w, &pipeline, key),
-        };
+        let bytes = params_bytes(params);
+        let mut writers = out.writers()?.0.lock().unwrap_or_else(|e| e.into_inner());
+        let rewrite = |bound: &Bound, bytes: &[u8]| w.queue.write_buffer(&bound.uniform, 0, bytes);
+        let make = |key: &BindingKey, bytes: &[u8]| self.bind(w, &pipeline, key, bytes);
+        let (bound, reuse) = writers.get(key, &bytes, self.submissions(), rewrite, make);
         let [x, y, z] = workgroups.0;
         self.count(|s| {
             s.dispatches += 1;
-            s.compute_passes += 1;
+            if reuse != Reuse::AsItWas {
+                s.bytes_uploaded += bytes.len() as u64;
+            }
         });
-        self.record(w, |encoder| {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some(kernel.name),
-                timestamp_writes: None,
-            });
+        self.record_dispatch(w, kernel.name, |pass| {
             pass.set_pipeline(&pipeline);
             pass.set_bind_group(0, &bound.group, &[]);
             pass.dispatch_workgroups(x, y, z);
         });
-        *slot = Some(bound);
         self.check()
     }
 
     /// A uniform buffer holding the parameters and the bind group of one dispatch.
-    fn bind(&self, w: &Wgpu, pipeline: &wgpu::ComputePipeline, key: BindingKey) -> Bound {
+    fn bind(
+        &self,
+        w: &Wgpu,
+        pipeline: &wgpu::ComputePipeline,
+        key: &BindingKey,
+        bytes: &[u8],
+    ) -> Bound {
         let uniform = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(key.kernel),
-            contents: &key.params,
-            usage: wgpu::BufferUsages::UNIFORM,
+            contents: bytes,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
         let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&uniform)
             .chain(&key.buffers)
@@ -149,20 +165,14 @@ impl Gpu {
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        let uniform = Counted::new(&self.live, uniform, key.params.len() as u64);
-        self.count(|s| {
-            s.bind_groups_created += 1;
-            s.bytes_uploaded += key.params.len() as u64;
-        });
-        Bound { key, group, _uniform: uniform }
+        self.count(|s| s.bind_groups_created += 1);
+        Bound { group, uniform: Counted::new(&self.live, uniform, bytes.len() as u64) }
     }
 
-    /// A read-only storage buffer holding `data` (small per-dispatch inputs such as token ids,
-    /// or quantized weights).
+    /// A read-only storage buffer holding `data` for as long as the caller keeps it (quantized
+    /// weights, say).
     pub(crate) fn upload<T: bytemuck::Pod>(&self, data: &[T]) -> Result<Counted<wgpu::Buffer>> {
-        let w = self.wgpu().ok_or_else(|| {
-            Error::Invalid("uploads are for GPU kernels, not the reference device".into())
-        })?;
+        let w = self.wgpu_for("uploads")?;
         let buffer = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::cast_slice(data),
@@ -171,6 +181,36 @@ impl Gpu {
         let bytes = std::mem::size_of_val(data) as u64;
         self.count(|s| s.bytes_uploaded += bytes);
         Ok(Counted::new(&self.live, buffer, bytes))
+    }
+
+    /// A read-only storage buffer holding `data` for the next dispatch (token ids, a table of
+    /// frequencies), from the device's pool of small inputs: the same bytes again come from the
+    /// same buffer, and new bytes of a size seen before are written into one (see `pool.rs`).
+    pub(crate) fn input<T: bytemuck::Pod>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+        let w = self.wgpu_for("inputs")?;
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let rewrite =
+            |buffer: &Counted<wgpu::Buffer>, bytes: &[u8]| w.queue.write_buffer(buffer, 0, bytes);
+        let make = |_: &usize, bytes: &[u8]| {
+            let buffer = w.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("input"),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            });
+            Counted::new(&self.live, buffer, bytes.len() as u64)
+        };
+        let mut inputs = w.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let (buffer, reuse) = inputs.get(bytes.len(), bytes, self.submissions(), rewrite, make);
+        if reuse != Reuse::AsItWas {
+            self.count(|s| s.bytes_uploaded += bytes.len() as u64);
+        }
+        Ok(buffer.buffer.clone())
+    }
+
+    fn wgpu_for(&self, what: &str) -> Result<&Wgpu> {
+        self.wgpu().ok_or_else(|| {
+            Error::Invalid(format!("{what} are for GPU kernels, not the reference device"))
+        })
     }
 
     /// The buffer of an optional input, or a placeholder bound in its place when absent.
@@ -213,32 +253,52 @@ impl Gpu {
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::activation::{activation, Activation};
+    use crate::ops::activation::{activation, activation_ref, Activation};
     use crate::testing::*;
     use crate::{Gpu, Stats, Tensor};
 
-    fn group(t: &Tensor) -> Option<wgpu::BindGroup> {
-        t.bound.lock().unwrap().as_ref().map(|b| b.group.clone())
-    }
-
     gpu_tests! {
-        async fn a_repeated_dispatch_reuses_its_bind_group() {
-            let gpu = gpu().await;
+        async fn parameters_are_rewritten_only_where_no_pending_command_reads_them() {
+            // A device of its own, so that no other test's work lands between two readings.
+            let gpu = &Gpu::new().await.unwrap();
             let mut rng = Rng::new(3);
-            let (x, _) = random(gpu, &mut rng, &[7, 33]);
-            let (other, _) = random(gpu, &mut rng, &[7, 33]);
-            let out = poisoned(gpu, &[7, 33]);
+            let (x, host) = random(gpu, &mut rng, &[7, 33]);
+            let (out, kept) = (poisoned(gpu, &[7, 33]), poisoned(gpu, &[7, 33]));
+            let want = |act| activation_ref(act, &host);
+            let made = |since: Stats| {
+                let d = gpu.stats() - since;
+                (d.buffers_created, d.bind_groups_created)
+            };
+
+            // Relu, kept by a copy, then sigmoid into the same tensor before any submission:
+            // the relu's parameters are pending, so the sigmoid needs a uniform of its own.
+            let before = gpu.stats();
             activation(gpu, Activation::Relu, &x, &out).unwrap();
-            let first = group(&out);
-            assert!(first.is_some());
-            activation(gpu, Activation::Relu, &x, &out).unwrap();
-            assert_eq!(group(&out), first, "the same dispatch made a new bind group");
+            kept.copy_from(gpu, &out, 0).unwrap();
             activation(gpu, Activation::Sigmoid, &x, &out).unwrap();
-            let sigmoid = group(&out);
-            assert_ne!(sigmoid, first, "new parameters need a new uniform buffer");
-            activation(gpu, Activation::Sigmoid, &other, &out).unwrap();
-            assert_ne!(group(&out), sigmoid, "a new input needs a new bind group");
-            out.read(gpu).await.unwrap();
+            assert_eq!(made(before), (2, 2));
+            assert_eq!(kept.read(gpu).await.unwrap(), want(Activation::Relu));
+            assert_close("sigmoid", &out.read(gpu).await.unwrap(), &want(Activation::Sigmoid), 1e-6, 1e-6);
+
+            // Submitted: the same dispatches find theirs, and a third activation rewrites one.
+            let before = gpu.stats();
+            activation(gpu, Activation::Relu, &x, &out).unwrap();
+            assert_eq!(out.read(gpu).await.unwrap(), want(Activation::Relu));
+            activation(gpu, Activation::Tanh, &x, &out).unwrap();
+            assert_close("tanh", &out.read(gpu).await.unwrap(), &want(Activation::Tanh), 1e-6, 1e-6);
+            assert_eq!(made(before), (0, 0), "reused and rewritten, nothing made");
+            assert_eq!((gpu.stats() - before).bytes_uploaded, 16, "one rewrite of 16 bytes");
+
+            // A view writes through the same buffer's bindings; another input needs a new one.
+            let before = gpu.stats();
+            activation(gpu, Activation::Tanh, &x.view(&[231]).unwrap(), &out.view(&[231]).unwrap()).unwrap();
+            assert_eq!(made(before), (0, 0), "a view made a binding of its own");
+            let (other, other_host) = random(gpu, &mut rng, &[7, 33]);
+            let before = gpu.stats();
+            activation(gpu, Activation::Tanh, &other, &out).unwrap();
+            assert_eq!(made(before), (1, 1));
+            let got = out.read(gpu).await.unwrap();
+            assert_close("tanh of another", &got, &activation_ref(Activation::Tanh, &other_host), 1e-6, 1e-6);
         }
 
         async fn the_counters_see_each_dispatch_creation_and_transfer() {
@@ -264,7 +324,7 @@ mod tests {
             assert_eq!((first.read_backs, first.bytes_read_back), (1, tensor_bytes));
             assert!(first.bytes_uploaded >= 16 && first.bytes_uploaded % 16 == 0, "{first:?}");
 
-            // The same step again makes nothing and uploads nothing.
+            // The same step again makes nothing and uploads nothing; its dispatches share a pass.
             let before = gpu.stats();
             for _ in 0..3 {
                 activation(gpu, Activation::Relu, &x, &out).unwrap();
@@ -273,7 +333,7 @@ mod tests {
             let again = gpu.stats() - before;
             let want = Stats {
                 dispatches: 3,
-                compute_passes: 3,
+                compute_passes: 1,
                 submissions: 1,
                 read_backs: 1,
                 bytes_read_back: tensor_bytes,

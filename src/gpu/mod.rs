@@ -4,6 +4,7 @@ mod device;
 mod kernel;
 mod memory;
 mod oneshot;
+mod pool;
 mod stats;
 mod tensor;
 mod timer;

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use wgpu::util::DeviceExt;
 
 use super::device::Gpu;
-use super::kernel::Bound;
+use super::kernel::Writers;
 use super::memory::Counted;
 use super::oneshot;
 use crate::{Error, Result};
@@ -16,8 +16,6 @@ pub struct Tensor {
     shape: Vec<usize>,
     /// Names the buffer: views of one buffer share it, so ops can refuse to write what they read.
     id: u64,
-    /// The bind group of the last dispatch that wrote this tensor, reused when it repeats.
-    pub(super) bound: Mutex<Option<Bound>>,
     /// The mappable buffer the last read went through, reused by the next.
     readback: Mutex<Option<Counted<wgpu::Buffer>>>,
 }
@@ -25,8 +23,14 @@ pub struct Tensor {
 /// Shared by a tensor and its views.
 #[derive(Clone)]
 enum Storage {
-    Gpu(Arc<Counted<wgpu::Buffer>>),
+    Gpu(Arc<GpuBuffer>),
     Host(Arc<Counted<RwLock<Vec<f32>>>>),
+}
+
+/// A GPU buffer and the bindings of the dispatches that write it, which live as long as it.
+struct GpuBuffer {
+    buffer: Counted<wgpu::Buffer>,
+    writers: Writers,
 }
 
 fn next_id() -> u64 {
@@ -62,14 +66,14 @@ fn unpoison<T>(lock: std::sync::LockResult<T>) -> T {
 
 impl Tensor {
     fn wrap(storage: Storage, shape: &[usize], id: u64) -> Tensor {
-        let (bound, readback) = (Mutex::new(None), Mutex::new(None));
-        Tensor { storage, shape: shape.to_vec(), id, bound, readback }
+        Tensor { storage, shape: shape.to_vec(), id, readback: Mutex::new(None) }
     }
 
     // wgpu's buffers are Send and Sync natively but not in the browser, where there is one thread.
     #[allow(clippy::arc_with_non_send_sync)]
     fn gpu_storage(gpu: &Gpu, buffer: wgpu::Buffer, len: usize) -> Storage {
-        Storage::Gpu(Arc::new(Counted::new(&gpu.live, buffer, len as u64 * 4)))
+        let buffer = Counted::new(&gpu.live, buffer, len as u64 * 4);
+        Storage::Gpu(Arc::new(GpuBuffer { buffer, writers: Writers::default() }))
     }
 
     fn host_storage(gpu: &Gpu, data: Vec<f32>) -> Storage {
@@ -136,6 +140,15 @@ impl Tensor {
 
     /// The GPU buffer, for a dispatch; an error for a tensor in CPU memory.
     pub(crate) fn buffer(&self) -> Result<&wgpu::Buffer> {
+        Ok(&self.gpu_buffer()?.buffer)
+    }
+
+    /// The bindings of the dispatches that write this tensor's buffer (through any view).
+    pub(super) fn writers(&self) -> Result<&Writers> {
+        Ok(&self.gpu_buffer()?.writers)
+    }
+
+    fn gpu_buffer(&self) -> Result<&GpuBuffer> {
         match &self.storage {
             Storage::Gpu(buffer) => Ok(buffer),
             Storage::Host(_) => Err(Error::Invalid(

@@ -326,19 +326,29 @@ mod tests {
             matches_pytorch(&Gpu::reference(), &MNIST).await;
         }
 
-        async fn scores_are_probabilities_and_buffers_are_reused() {
-            let gpu = gpu().await;
+        async fn scores_are_probabilities_and_a_second_batch_makes_nothing() {
+            // A device of its own, so that only this test's work is counted.
+            let gpu = &Gpu::new().await.unwrap();
             let mut generator = Generator::load(gpu, MNIST.generator.0, MNIST.generator.1).unwrap();
             let mut discriminator =
                 Discriminator::load(gpu, MNIST.discriminator.0, MNIST.discriminator.1).unwrap();
             let mut rng = Rng::new(5);
             let classes: Vec<u32> = (0..7).map(|i| i % 10).collect();
-            for _ in 0..2 {
+            for batch in 0..2 {
+                let before = gpu.stats();
                 let z = rng.vec(7 * 64);
                 let images = generator.forward(gpu, &z, &classes).unwrap();
+                let pixels = images.read(gpu).await.unwrap();
                 let images = images.view(&[7, 1, IMAGE, IMAGE]).unwrap();
                 let p = discriminator.probabilities(gpu, &images, &classes).await.unwrap();
                 assert!(p.iter().all(|p| (0.0..=1.0).contains(p)), "{p:?}");
+                assert!(pixels.iter().all(|p| (-1.0..=1.0).contains(p)), "tanh pixels");
+                if batch == 1 {
+                    let step = gpu.stats() - before;
+                    assert_made_nothing("a GAN batch", step);
+                    // One submission per pass: the images' read, then the scores'.
+                    assert_eq!((step.submissions, step.read_backs), (2, 2), "{step:?}");
+                }
             }
             assert_eq!((generator.buffers.sizes(), discriminator.buffers.sizes()), (vec![7], vec![7]));
         }

@@ -362,6 +362,34 @@ mod tests {
             assert_close("last query's attention, cached step", &stepped, &from_prompt, 1e-6, 1e-5);
         }
 
+        async fn a_decode_step_makes_nothing_and_reads_back_only_what_is_used() {
+            use crate::text::generation::Generation;
+            use crate::text::sampling::Sampling;
+            // A device of its own, so that only this test's work is counted.
+            let gpu = &Gpu::new().await.unwrap();
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let (v, layers, heads, cap) = (gpt.vocab().len(), gpt.n_layer(), gpt.n_head(), gpt.context());
+            let prompt: Vec<u32> = (0..23).map(|i| (i * 13 % 81) as u32).collect();
+            let sampling = Sampling { temperature: 0.8, top_k: 0, top_p: 1.0 };
+            let mut generation = Generation::new(&gpt, &prompt, sampling, 3, 8).unwrap();
+            // The prompt's pass; then the first decode step of each kind makes its buffers.
+            for (watch, steps) in [(false, 3), (true, 2)] {
+                for n in 0..steps {
+                    let before = gpu.stats();
+                    generation.step(gpu, &mut gpt, watch).await.unwrap();
+                    if n + 1 < steps {
+                        continue;
+                    }
+                    let step = gpu.stats() - before;
+                    assert_made_nothing(&format!("a GPT decode step, attention watched: {watch}"), step);
+                    let logits = v as u64 * 4;
+                    let attention = if watch { (layers * heads * cap * 4) as u64 } else { 0 };
+                    assert_eq!(step.bytes_read_back, logits + attention, "{step:?}");
+                    assert_eq!(step.submissions, 1 + watch as u64, "{step:?}");
+                }
+            }
+        }
+
         async fn bad_input_is_an_error() {
             let gpu = gpu().await;
             let invalid = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");

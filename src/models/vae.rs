@@ -235,6 +235,27 @@ mod tests {
             every_vae_matches_pytorch_on(&Gpu::reference()).await;
         }
 
+        async fn a_second_encode_and_decode_make_nothing() {
+            // A device of its own, so that only this test's work is counted.
+            let gpu = &Gpu::new().await.unwrap();
+            let c = &CHECKPOINTS[0];
+            let mut vae = Vae::load(gpu, c.card, c.weights).unwrap();
+            let mut rng = crate::testing::Rng::new(9);
+            for pass in 0..2 {
+                let before = gpu.stats();
+                let images: Vec<f32> = rng.vec(5 * IMAGE * IMAGE).iter().map(|v| v.abs()).collect();
+                let (mean, _) = vae.encode(gpu, &images).unwrap();
+                let z = mean.read(gpu).await.unwrap();
+                let decoded = vae.decode(gpu, &z).unwrap().read(gpu).await.unwrap();
+                assert!(decoded.iter().all(|p| (0.0..=1.0).contains(p)));
+                if pass == 1 {
+                    let step = gpu.stats() - before;
+                    assert_made_nothing("a VAE encode and decode", step);
+                    assert_eq!((step.submissions, step.read_backs), (2, 2), "{step:?}");
+                }
+            }
+        }
+
         async fn seeds_repeat_and_bad_input_is_an_error() {
             assert_eq!(standard_normal(7, 5), standard_normal(7, 5));
             assert_ne!(standard_normal(7, 5), standard_normal(8, 5));
