@@ -240,6 +240,14 @@ export interface TextOptions {
 }
 
 /** One character the GPT wrote, with what the model saw when it chose it. */
+export interface GptOptions extends TextOptions {
+  /**
+   * Read each step's attention weights back from the GPU (for a heatmap). Default false: they
+   * stay there, and `attention` is empty.
+   */
+  attention?: boolean;
+}
+
 export interface GptStep {
   text: string;
   /** Its token id: its index in `vocab`. */
@@ -248,7 +256,10 @@ export interface GptStep {
   probabilities: Float32Array;
   /** How many characters the model read: the last `window` of the text before this one. */
   window: number;
-  /** How many query rows `attention` holds: the last `rows` characters of the window. */
+  /**
+   * How many query rows `attention` holds: the last `rows` characters of the window; 0 unless
+   * `generate` was given `attention: true`.
+   */
   rows: number;
   /**
    * Attention weights `[layers, heads, rows, blockSize]`: row r is the query at window position
@@ -274,7 +285,7 @@ export interface Gpt extends Disposable {
    * Writes after `prompt`, one character a step (defaults: 200 characters, temperature 0.8,
    * top-p 1). One stream at a time per model; leaving the loop ends it.
    */
-  generate(prompt: string, options?: TextOptions): AsyncIterableIterator<GptStep>;
+  generate(prompt: string, options?: GptOptions): AsyncIterableIterator<GptStep>;
 }
 
 export interface ChatMessage {

@@ -141,8 +141,9 @@ export class Gpt extends TextModel {
     this.heads = raw.heads;
   }
 
-  async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), signal } = {}) {
-    yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens),
+  async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), attention = false, signal } = {}) {
+    if (typeof attention !== 'boolean') throw new InvalidArgumentError(`genai-lab: attention must be true or false; got ${attention}`);
+    yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens, attention),
       ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'slid', 'remaining'],
       (s) => s.remaining === 0, signal);
   }

@@ -128,6 +128,11 @@ fn logits_and_greedy_tokens_match_the_reference() {
         if n == 0 {
             let all = fixture.f32("logits_0", &[ids.len(), vocab]).unwrap();
             close("prompt 0, every position", &got, &all, atol, rtol);
+            // The head over the last position only.
+            let last_only = model.forward_last(&gpu, &ids, 0, false).unwrap().logits;
+            assert_eq!(last_only.shape(), [1, vocab]);
+            let last_only = pollster::block_on(last_only.read(&gpu)).unwrap();
+            close("prompt 0, the last position only", &last_only, &last, atol, rtol);
         }
     }
 

@@ -156,7 +156,8 @@ async function generate() {
   }
   const { prompt, temperature, topK, topP, seed, length } = settings;
   const stop = new AbortController();
-  const steps = m.gpt.generate(prompt, { maxTokens: length, temperature, topK, topP, seed, signal: stop.signal });
+  const options = { maxTokens: length, temperature, topK, topP, seed, attention: true, signal: stop.signal };
+  const steps = m.gpt.generate(prompt, options);
   const run = newRun(prompt);
   state.run = run;
   state.stop = stop;

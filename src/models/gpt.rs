@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::Weights;
-use super::{LanguageModel, Output};
+use super::{LanguageModel, LastRow, Output};
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
 use crate::ops::attention::{attention, KvCache};
@@ -81,6 +81,8 @@ struct Buffers {
     fc: Tensor,
     act: Tensor,
     logits: Tensor,
+    /// For passes over more than one token, whose head may read the last position only.
+    last: Option<LastRow>,
     /// Made on the first pass of this size that asks for attention weights.
     attention: Option<AttentionBuffers>,
 }
@@ -121,6 +123,7 @@ impl Buffers {
             fc: z(&[t, 4 * c])?,
             act: z(&[t, 4 * c])?,
             logits: z(&[t, vocab])?,
+            last: if t > 1 { Some(LastRow::new(gpu, c, vocab)?) } else { None },
             attention: None,
         })
     }
@@ -227,6 +230,30 @@ impl LanguageModel for Gpt {
         past: usize,
         watch_attention: bool,
     ) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, watch_attention, true)
+    }
+
+    fn forward_last(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        watch_attention: bool,
+    ) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, watch_attention, false)
+    }
+}
+
+impl Gpt {
+    /// The blocks over `ids`, then the head over every position or the last one.
+    fn pass(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        watch_attention: bool,
+        every_position: bool,
+    ) -> Result<Output<'_>> {
         let (t, c, v) = (ids.len(), self.n_embd, self.vocab.len());
         if t == 0 || past + t > self.block_size {
             return Err(Error::Invalid(format!(
@@ -277,9 +304,13 @@ impl LanguageModel for Gpt {
             block.mlp_proj.forward(gpu, &b.act, &b.proj)?;
             binary(gpu, BinaryOp::Add, &b.y, &b.proj, &b.x)?;
         }
-        self.ln_f.forward(gpu, &b.x, &b.h)?;
-        self.lm_head.forward(gpu, &b.h, &b.logits)?;
-        Ok(Output { logits: &b.logits, attention: watched.map(|w| &w.recent) })
+        let (x, h, logits) = match (&b.last, every_position) {
+            (Some(last), false) => last.take(gpu, &b.x)?,
+            _ => (&b.x, &b.h, &b.logits),
+        };
+        self.ln_f.forward(gpu, x, h)?;
+        self.lm_head.forward(gpu, h, logits)?;
+        Ok(Output { logits, attention: watched.map(|w| &w.recent) })
     }
 }
 
@@ -306,6 +337,11 @@ mod tests {
         // Logits of size ~10 after 6 blocks of sums over 180-720 products each, in another
         // order than PyTorch's: 1.2e-5 at most on lavapipe.
         assert_close("GPT logits, one pass", &full, &want, 6e-5, 1e-5);
+        // The head over the last position only: that row, as the same kernels compute it.
+        let last = gpt.forward_last(gpu, &ids, 0, false).unwrap().logits;
+        assert_eq!(last.shape(), [1, v]);
+        let last = last.read(gpu).await.unwrap();
+        assert_close("GPT logits, last position only", &last, &full[96 * v..], 1e-6, 0.0);
 
         // A 40-token prompt, then one token at a time through the caches: every row is
         // computed in the same order either way, so this is exact on lavapipe.

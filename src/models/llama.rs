@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::finite;
-use super::{LanguageModel, Output};
+use super::{LanguageModel, LastRow, Output};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
 use crate::ops::activation::{activation, Activation};
@@ -118,6 +118,8 @@ struct Buffers {
     act: Tensor,
     gated: Tensor,
     logits: Tensor,
+    /// For passes over more than one token, whose head may read the last position only.
+    last: Option<LastRow>,
     /// For passes over more than `FEW_TOKENS`: f32 scratch copies of one weight of each shape
     /// a block uses.
     dequantized: Vec<Tensor>,
@@ -149,6 +151,7 @@ impl Buffers {
             act: z(&[t, c.n_ff])?,
             gated: z(&[t, c.n_ff])?,
             logits: z(&[t, c.vocab])?,
+            last: if t > 1 { Some(LastRow::new(gpu, c.n_embd, c.vocab)?) } else { None },
             dequantized: if t > FEW_TOKENS {
                 let kv = c.n_kv_head * c.head_dim();
                 let shapes =
@@ -240,6 +243,23 @@ impl LanguageModel for Llama {
 
     /// Attention weights are not watched for this model: `attention` is always `None`.
     fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: bool) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, true)
+    }
+
+    fn forward_last(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: bool) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, false)
+    }
+}
+
+impl Llama {
+    /// The blocks over `ids`, then the head over every position or the last one.
+    fn pass(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        every_position: bool,
+    ) -> Result<Output<'_>> {
         let (t, c) = (ids.len(), &self.config);
         if t == 0 || past + t > self.context {
             invalid!("{t} tokens after {past} do not fit the context of {}", self.context);
@@ -267,8 +287,12 @@ impl LanguageModel for Llama {
             b.linear(gpu, &b.gated, &block.ffn_down, &b.proj)?;
             binary(gpu, BinaryOp::Add, &b.y, &b.proj, &b.x)?;
         }
-        rms_norm(gpu, &b.x, &self.output_norm, c.rms_eps, &b.h)?;
-        matmul_quant(gpu, &b.h, self.output.as_ref().unwrap_or(&self.token_embd), &b.logits)?;
-        Ok(Output { logits: &b.logits, attention: None })
+        let (x, h, logits) = match (&b.last, every_position) {
+            (Some(last), false) => last.take(gpu, &b.x)?,
+            _ => (&b.x, &b.h, &b.logits),
+        };
+        rms_norm(gpu, x, &self.output_norm, c.rms_eps, h)?;
+        matmul_quant(gpu, h, self.output.as_ref().unwrap_or(&self.token_embd), logits)?;
+        Ok(Output { logits, attention: None })
     }
 }

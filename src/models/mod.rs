@@ -36,4 +36,38 @@ pub trait LanguageModel {
         past: usize,
         watch_attention: bool,
     ) -> Result<Output<'_>>;
+
+    /// As `forward`, but the head reads the last position only: logits `[1, vocab]`, all that
+    /// writing the next token needs (the head is large: SmolLM2's multiplies by a quarter of its
+    /// weights).
+    fn forward_last(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        watch_attention: bool,
+    ) -> Result<Output<'_>>;
+}
+
+/// Scratch for a head that reads one position: the last row of the residual stream, normed,
+/// and its logits.
+struct LastRow {
+    x: Tensor,
+    h: Tensor,
+    logits: Tensor,
+}
+
+impl LastRow {
+    fn new(gpu: &Gpu, width: usize, vocab: usize) -> Result<LastRow> {
+        let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
+        Ok(LastRow { x: z(&[1, width])?, h: z(&[1, width])?, logits: z(&[1, vocab])? })
+    }
+
+    /// Copies the last row of `x` `[t, width]` in, and returns (that row, its norm's output,
+    /// the logits).
+    fn take(&self, gpu: &Gpu, x: &Tensor) -> Result<(&Tensor, &Tensor, &Tensor)> {
+        let (n, width) = (x.numel(), self.x.numel());
+        self.x.copy_range(gpu, x, n - width..n, 0)?;
+        Ok((&self.x, &self.h, &self.logits))
+    }
 }

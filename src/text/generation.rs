@@ -120,7 +120,7 @@ impl Generation {
             invalid!("this generation has written all its tokens; start a new one");
         }
         let (past, window) = (self.cached, self.window.len());
-        let out = model.forward(gpu, &self.window[past..], past, watch_attention)?;
+        let out = model.forward_last(gpu, &self.window[past..], past, watch_attention)?;
         let (rows, attention) = match out.attention {
             Some(a) => (a.shape()[2], a.read(gpu).await?),
             None => (0, Vec::new()),

@@ -24,7 +24,7 @@ impl Lab {
         let gpt = self.load_card_model(card, weights, Gpt::load)?;
         let tokenizer =
             CharTokenizer::new(gpt.model().vocab()).map_err(|e| js_error(e.in_model_file()))?;
-        Ok(GptModel { gpt, tokenizer, generation: None })
+        Ok(GptModel { gpt, tokenizer, generation: None, attention: false })
     }
 }
 
@@ -34,6 +34,8 @@ pub struct GptModel {
     gpt: OnDevice<Gpt>,
     tokenizer: CharTokenizer,
     generation: Option<Generation>,
+    /// Whether the generation's steps read the attention weights back.
+    attention: bool,
 }
 
 #[wasm_bindgen(js_class = Gpt)]
@@ -61,8 +63,11 @@ impl GptModel {
     }
 
     /// Starts writing `length` characters after `prompt`. Temperature 0 is greedy; `top_k` 0
-    /// keeps every character; the same seed gives the same text. Throws for characters the
-    /// model does not know and for settings out of range.
+    /// keeps every character; the same seed gives the same text. With `attention`, each step
+    /// also reads back its attention weights (for a heatmap); without, they stay on the GPU.
+    /// Throws for characters the model does not know and for settings out of range.
+    // JavaScript passes them by position; the package's `generate` names them.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] prompt: JsValue,
@@ -71,8 +76,10 @@ impl GptModel {
         top_p: f64,
         seed: f64,
         length: f64,
+        attention: bool,
     ) -> Result<(), JsValue> {
         self.generation = None;
+        self.attention = attention;
         let vocab = self.gpt.model().vocab_size();
         let started = (|| {
             let s = Settings::new(temperature, top_k, top_p, seed, length, vocab)?;
@@ -92,7 +99,7 @@ impl GptModel {
         if reloaded {
             generation.caches_lost();
         }
-        let step = generation.step(gpu, gpt, true).await.map_err(js_error)?;
+        let step = generation.step(gpu, gpt, self.attention).await.map_err(js_error)?;
         let text = self.tokenizer.decode(&[step.id]).map_err(js_error)?;
         Ok(GptStep { text, step })
     }
@@ -131,7 +138,8 @@ impl GptStep {
         self.step.window
     }
 
-    /// How many query rows `attention` holds: the last `rows` characters of the window.
+    /// How many query rows `attention` holds: the last `rows` characters of the window (0
+    /// unless the generation was started with `attention`).
     #[wasm_bindgen(getter)]
     pub fn rows(&self) -> usize {
         self.step.rows

@@ -85,6 +85,15 @@ async function check(create) {
   // Leaving a loop early ends its stream, so the next may start.
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 50 })) if (step.remaining < 48) break;
   r.greedy = [await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 }), await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 })];
+  // Attention weights come back only when asked for.
+  const rows = async (options) => {
+    const steps = gpt.generate('ROMEO:', { maxTokens: 2, ...options });
+    const { value } = await steps.next();
+    await steps.return();
+    return [value.rows, value.attention.length];
+  };
+  r.attention = [await rows({}), await rows({ attention: true })];
+  r.badAttention = await thrown(() => write(gpt, 'ROMEO:', { maxTokens: 8, attention: 'yes' }));
   const first = gpt.generate('ROMEO:', { maxTokens: 8 });
   await first.next();
   r.twoStreams = await thrown(() => write(gpt, 'JULIET:', { maxTokens: 8 }));

@@ -223,6 +223,10 @@ function checkEdges(results, backend) {
     check(r.afterLoss, `${label}: after the loss the GAN gave the same scores again`);
     check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
       `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
+    const [without, watched] = r.attention;
+    check(without[0] === 0 && without[1] === 0 && watched[0] === 6 && watched[1] === 6 * 6 * 6 * 256,
+      `${label}: attention weights only with attention: true (${JSON.stringify(r.attention)})`);
+    says('badAttention', /^InvalidArgumentError: genai-lab: attention must be true or false/);
     says('twoStreams', /^InvalidArgumentError: genai-lab: this Gpt is already writing/);
     says('badPrompt', /^InvalidArgumentError: genai-lab: invalid input: .*Ω/);
     says('disposedModel', /^DisposedError: genai-lab: this Gpt was disposed/);
