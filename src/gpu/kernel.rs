@@ -8,16 +8,39 @@ use super::pool::{Pool, Reuse};
 use super::tensor::Tensor;
 use crate::{Error, Result};
 
-/// One compute entry point of a WGSL file in `shaders/`.
+/// One compute entry point of a WGSL file in `shaders/`, whose uniform parameters are a `P`.
 ///
 /// Binding convention, shared by every kernel: `@binding(0)` is the kernel's uniform parameter
 /// struct, then `@binding(1..)` the storage buffers in the order the dispatch passes them.
-pub struct Kernel {
+pub struct Kernel<P> {
     /// Unique name; the pipeline cache is keyed by it.
     pub name: &'static str,
     pub source: &'static str,
     pub entry: &'static str,
+    pub params: std::marker::PhantomData<P>,
 }
+
+/// A kernel's uniform parameter struct, whose fields (names and byte offsets) must match the
+/// WGSL struct at `@binding(0)` one for one (a test holds every kernel to it).
+pub trait Params: bytemuck::Pod {
+    const FIELDS: &'static [(&'static str, usize)];
+}
+
+/// Declares a `#[repr(C)]` parameter struct and its `Params` layout.
+macro_rules! params {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        $vis struct $name { $($(#[$fmeta])* $field: $ty,)* }
+
+        impl $crate::gpu::Params for $name {
+            const FIELDS: &'static [(&'static str, usize)] =
+                &[$((stringify!($field), std::mem::offset_of!($name, $field)),)*];
+        }
+    };
+}
+pub(crate) use params;
 
 /// Declares a `Kernel` from a file in `shaders/` and an entry point, optionally after shared
 /// WGSL files it calls into (WGSL has no includes).
@@ -30,6 +53,7 @@ macro_rules! kernel {
                 include_str!(concat!("../../shaders/", $file))
             ),
             entry: $entry,
+            params: std::marker::PhantomData,
         }
     };
 }
@@ -100,9 +124,9 @@ impl Gpu {
     /// commands. The pipeline is compiled on first use and cached for the life of the device;
     /// the bind group and uniform buffer come from the pool of `out`, the tensor the dispatch
     /// writes (see `pool.rs`), so that a repeated step makes none.
-    pub(crate) fn dispatch<P: bytemuck::Pod>(
+    pub(crate) fn dispatch<P: Params>(
         &self,
-        kernel: &Kernel,
+        kernel: &Kernel<P>,
         params: &P,
         buffers: &[&wgpu::Buffer],
         workgroups: Workgroups,
@@ -229,7 +253,7 @@ impl Gpu {
         }
     }
 
-    fn pipeline(&self, w: &Wgpu, kernel: &Kernel) -> wgpu::ComputePipeline {
+    fn pipeline<P>(&self, w: &Wgpu, kernel: &Kernel<P>) -> wgpu::ComputePipeline {
         let mut cache = w.pipelines.lock().unwrap_or_else(|e| e.into_inner());
         cache
             .entry(kernel.name)

@@ -10,8 +10,8 @@ mod tensor;
 mod timer;
 
 pub use device::{AdapterSummary, Gpu};
-pub use kernel::Kernel;
-pub(crate) use kernel::{kernel, Workgroups};
+pub(crate) use kernel::{kernel, params, Workgroups};
+pub use kernel::{Kernel, Params};
 pub(crate) use memory::Counted;
 pub use memory::Memory;
 pub use stats::Stats;

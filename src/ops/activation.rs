@@ -1,13 +1,11 @@
 //! Element-wise activations with PyTorch's semantics, on tensors of any shape.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const KERNEL: Kernel = kernel!("activation.wgsl", "main");
+pub(super) const KERNEL: Kernel<Params> = kernel!("activation.wgsl", "main");
 const WORKGROUP_SIZE: u32 = 64;
 
 /// The activation functions of `torch.nn`.
@@ -41,12 +39,12 @@ impl Activation {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    len: u32,
-    op: u32,
-    alpha: f32,
+params! {
+    pub(super) struct Params {
+        len: u32,
+        op: u32,
+        alpha: f32,
+    }
 }
 
 /// `out = act(x)` element by element; `out` has the shape of `x`.

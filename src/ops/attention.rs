@@ -1,14 +1,12 @@
 //! Causal multi-head attention over a KV cache, with grouped-query heads: one kernel for a whole
 //! prompt (many new tokens) and for one generated token.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const ATTENTION: Kernel = kernel!("attention.wgsl", "main", uses "reduce.wgsl");
+pub(super) const ATTENTION: Kernel<Params> = kernel!("attention.wgsl", "main", uses "reduce.wgsl");
 /// The kernel keeps the query in workgroup memory and gives each of its 64 threads 4 dims.
 pub const MAX_HEAD_DIM: usize = 256;
 
@@ -91,18 +89,18 @@ impl AttentionDims {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    t: u32,
-    past: u32,
-    n_heads: u32,
-    n_kv_heads: u32,
-    head_dim: u32,
-    group: u32,
-    scale: f32,
-    has_weights: u32,
-    capacity: u32,
+params! {
+    pub(super) struct Params {
+        t: u32,
+        past: u32,
+        n_heads: u32,
+        n_kv_heads: u32,
+        head_dim: u32,
+        group: u32,
+        scale: f32,
+        has_weights: u32,
+        capacity: u32,
+    }
 }
 
 /// `out = softmax(scale * q k^T, causal) v` for the new tokens in `q`, whose keys and values the

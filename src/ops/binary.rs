@@ -1,13 +1,11 @@
 //! Element-wise addition and multiplication with NumPy (PyTorch) broadcasting, up to rank 4.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Error, Gpu, Result, Tensor};
 
-const KERNEL: Kernel = kernel!("binary.wgsl", "main");
+pub(super) const KERNEL: Kernel<Params> = kernel!("binary.wgsl", "main");
 const WORKGROUP_SIZE: u32 = 64;
 const MAX_RANK: usize = 4;
 
@@ -26,14 +24,14 @@ impl BinaryOp {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    out_shape: [u32; 4],
-    a_strides: [u32; 4],
-    b_strides: [u32; 4],
-    len: u32,
-    op: u32,
+params! {
+    pub(super) struct Params {
+        out_shape: [u32; 4],
+        a_strides: [u32; 4],
+        b_strides: [u32; 4],
+        len: u32,
+        op: u32,
+    }
 }
 
 /// The shape `a` and `b` broadcast to: right-aligned, each dimension equal or 1.

@@ -2,15 +2,13 @@
 //! groups, no dilation): the layers of a DCGAN generator and of a VAE's encoder and decoder.
 //! Both kernels gather, one thread per output element, so no two threads write one element.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Error, Gpu, Result, Tensor};
 
-const DIRECT: Kernel = kernel!("conv.wgsl", "conv2d");
-const TRANSPOSED: Kernel = kernel!("conv.wgsl", "conv_transpose2d");
+pub(super) const DIRECT: Kernel<Params> = kernel!("conv.wgsl", "conv2d");
+pub(super) const TRANSPOSED: Kernel<Params> = kernel!("conv.wgsl", "conv_transpose2d");
 const WORKGROUP_SIZE: u32 = 256;
 
 /// How the kernel slides, as `[along height, along width]`, like PyTorch's arguments of the same
@@ -154,23 +152,23 @@ fn out_len(
     Ok(len as usize)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    total: u32,
-    in_channels: u32,
-    out_channels: u32,
-    in_h: u32,
-    in_w: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride_h: u32,
-    stride_w: u32,
-    pad_h: u32,
-    pad_w: u32,
-    has_bias: u32,
+params! {
+    pub(super) struct Params {
+        total: u32,
+        in_channels: u32,
+        out_channels: u32,
+        in_h: u32,
+        in_w: u32,
+        out_h: u32,
+        out_w: u32,
+        kernel_h: u32,
+        kernel_w: u32,
+        stride_h: u32,
+        stride_w: u32,
+        pad_h: u32,
+        pad_w: u32,
+        has_bias: u32,
+    }
 }
 
 /// `out = conv2d(input, weight) (+ bias)`; see `Conv2dDims` for the shapes.

@@ -1,20 +1,18 @@
 //! Embedding lookup (`nn.Embedding`): one table row per token id.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const KERNEL: Kernel = kernel!("embedding.wgsl", "main");
+pub(super) const KERNEL: Kernel<Params> = kernel!("embedding.wgsl", "main");
 const WORKGROUP_SIZE: u32 = 64;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    len: u32,
-    d: u32,
+params! {
+    pub(super) struct Params {
+        len: u32,
+        d: u32,
+    }
 }
 
 /// `out[t] = table[ids[t]]` for a table `[V, D]`; `out` is `[ids.len(), D]`. Every id must be

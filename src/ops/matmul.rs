@@ -1,15 +1,13 @@
 //! Matrix multiplication, batched, with an optional bias and B optionally transposed.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const TILED: Kernel = kernel!("matmul_tiled.wgsl", "main");
-const NAIVE: Kernel = kernel!("matmul_naive.wgsl", "main");
-const ROWS: Kernel = kernel!("matmul_naive.wgsl", "rows");
+pub(super) const TILED: Kernel<Params> = kernel!("matmul_tiled.wgsl", "main");
+pub(super) const NAIVE: Kernel<Params> = kernel!("matmul_naive.wgsl", "main");
+pub(super) const ROWS: Kernel<Params> = kernel!("matmul_naive.wgsl", "rows");
 /// Output elements per workgroup, [columns, rows], of each kernel.
 const TILE: [usize; 2] = [128, 128];
 const NAIVE_WORKGROUP: [usize; 2] = [16, 16];
@@ -63,16 +61,16 @@ fn split_matrix(shape: &[usize]) -> (&[usize], [usize; 2]) {
     (batch, [mat[0], mat[1]])
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32,
-    b_transposed: u32,
-    has_bias: u32,
+params! {
+    pub(super) struct Params {
+        m: u32,
+        n: u32,
+        k: u32,
+        a_batch_stride: u32,
+        b_batch_stride: u32,
+        b_transposed: u32,
+        has_bias: u32,
+    }
 }
 
 /// `out = a x b (+ bias)` with the tiled kernel, or for a few rows one thread per output.
@@ -104,7 +102,7 @@ pub fn matmul_naive(
 #[allow(clippy::too_many_arguments)]
 fn run(
     gpu: &Gpu,
-    kernel: &Kernel,
+    kernel: &Kernel<Params>,
     [tile_n, tile_m]: [usize; 2],
     a: &Tensor,
     b: &Tensor,

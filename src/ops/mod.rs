@@ -14,6 +14,8 @@ pub mod norm;
 pub mod quant;
 pub mod rope;
 pub mod softmax;
+#[cfg(test)]
+mod uniforms;
 
 pub use matmul::{matmul, matmul_naive};
 

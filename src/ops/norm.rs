@@ -1,25 +1,24 @@
 //! Normalisations: layer norm and RMS norm over the last dimension, and batch norm with running
 //! statistics (inference).
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const ROW_NORM: Kernel = kernel!("norm.wgsl", "row_norm", uses "reduce.wgsl");
-const BATCH_NORM: Kernel = kernel!("norm.wgsl", "batch_norm", uses "reduce.wgsl");
+pub(super) const ROW_NORM: Kernel<Params> = kernel!("norm.wgsl", "row_norm", uses "reduce.wgsl");
+pub(super) const BATCH_NORM: Kernel<Params> =
+    kernel!("norm.wgsl", "batch_norm", uses "reduce.wgsl");
 const ELEMENT_THREADS: u32 = 64;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    d: u32,
-    channels: u32,
-    center: u32,
-    eps: f32,
+params! {
+    pub(super) struct Params {
+        rows: u32,
+        d: u32,
+        channels: u32,
+        center: u32,
+        eps: f32,
+    }
 }
 
 /// A batch norm layer's per-channel parameters and running statistics, as `nn.BatchNorm*d`

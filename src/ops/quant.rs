@@ -4,21 +4,23 @@
 //! matrix into an f32 scratch tensor and runs the tiled matmul on it. The references dequantize with
 //! `formats::gguf::dequantize` and compute in f64.
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
 use crate::error::invalid;
 use half::f16;
 
 use crate::formats::gguf::{dequantize, GgmlType};
-use crate::gpu::{kernel, Counted, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Counted, Kernel, Workgroups};
 use crate::ops::matmul::{matmul_ref, MatmulDims};
 use crate::{Error, Gpu, Result, Tensor};
 
-const MATMUL_Q4_1: Kernel = kernel!("matmul_quant.wgsl", "main", uses "q4_1.wgsl");
-const MATMUL_Q8_0: Kernel = kernel!("matmul_quant.wgsl", "main", uses "q8_0.wgsl");
-const DEQUANTIZE_Q4_1: Kernel = kernel!("dequantize.wgsl", "main", uses "q4_1.wgsl");
-const DEQUANTIZE_Q8_0: Kernel = kernel!("dequantize.wgsl", "main", uses "q8_0.wgsl");
+pub(super) const MATMUL_Q4_1: Kernel<MatmulParams> =
+    kernel!("matmul_quant.wgsl", "main", uses "q4_1.wgsl");
+pub(super) const MATMUL_Q8_0: Kernel<MatmulParams> =
+    kernel!("matmul_quant.wgsl", "main", uses "q8_0.wgsl");
+pub(super) const DEQUANTIZE_Q4_1: Kernel<DequantizeParams> =
+    kernel!("dequantize.wgsl", "main", uses "q4_1.wgsl");
+pub(super) const DEQUANTIZE_Q8_0: Kernel<DequantizeParams> =
+    kernel!("dequantize.wgsl", "main", uses "q8_0.wgsl");
 const WORKGROUP: usize = 64;
 const BLOCK: usize = 32;
 
@@ -100,12 +102,12 @@ fn interleave(ty: GgmlType, rows: usize, blocks: usize, bytes: &[u8]) -> Vec<u32
     words
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
+params! {
+    pub(super) struct MatmulParams {
+        m: u32,
+        n: u32,
+        k: u32,
+    }
 }
 
 /// `out = x w^T` for `x` `[.., m, k]` and a quantized `w` `[n, k]`: a linear layer without
@@ -125,13 +127,13 @@ pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Res
     gpu.dispatch(kernel, &params, &[x.buffer()?, &w.buffer, out.buffer()?], groups, out)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct DequantizeParams {
-    len: u32,
-    n: u32,
-    k: u32,
-    all_rows: u32,
+params! {
+    pub(super) struct DequantizeParams {
+        len: u32,
+        n: u32,
+        k: u32,
+        all_rows: u32,
+    }
 }
 
 /// `out[t] = w[ids[t]]`, dequantized, for a quantized table `w` `[vocab, k]`; `out` is

@@ -3,14 +3,12 @@
 
 use std::f64::consts::TAU;
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
 use crate::error::invalid;
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const ROPE: Kernel = kernel!("rope.wgsl", "main");
+pub(super) const ROPE: Kernel<Params> = kernel!("rope.wgsl", "main");
 const WORKGROUP: u32 = 256;
 /// The kernel splits positions into two 12-bit halves for its angle reduction.
 pub const MAX_POSITION: usize = 1 << 24;
@@ -24,14 +22,14 @@ pub enum RopeStyle {
     SplitHalf,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    pairs: u32,
-    half: u32,
-    n_heads: u32,
-    pos0: u32,
-    split_half: u32,
+params! {
+    pub(super) struct Params {
+        pairs: u32,
+        half: u32,
+        n_heads: u32,
+        pos0: u32,
+        split_half: u32,
+    }
 }
 
 /// `x` rounded to f32 and cut to its 12 leading significant bits.

@@ -1,18 +1,16 @@
 //! Softmax over the last dimension, numerically stable (the row maximum is subtracted first).
 
-use bytemuck::{Pod, Zeroable};
-
 use super::{expect_output, to_u32};
-use crate::gpu::{kernel, Kernel, Workgroups};
+use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-const KERNEL: Kernel = kernel!("softmax.wgsl", "main", uses "reduce.wgsl");
+pub(super) const KERNEL: Kernel<Params> = kernel!("softmax.wgsl", "main", uses "reduce.wgsl");
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    d: u32,
+params! {
+    pub(super) struct Params {
+        rows: u32,
+        d: u32,
+    }
 }
 
 /// `out = softmax(x, dim=-1)` for `x` `[.., D]`; `out` has the shape of `x`.
