@@ -1,9 +1,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::memory::{Counted, Live, Memory};
+use super::memory::{Live, Memory};
 use super::oneshot;
-use super::pool::Pool;
 use super::stats::Stats;
 use crate::{Error, Result};
 
@@ -40,8 +39,6 @@ pub(super) struct Wgpu {
     pub queue: wgpu::Queue,
     pub pipelines: Mutex<HashMap<&'static str, wgpu::ComputePipeline>>,
     pending: Mutex<Option<Pending>>,
-    /// Small per-dispatch inputs by size in bytes (see `Gpu::input`).
-    pub inputs: Mutex<Pool<usize, Counted<wgpu::Buffer>>>,
     /// Bound where a kernel's optional input (a bias, say) is absent; never read.
     pub placeholder: wgpu::Buffer,
 }
@@ -52,9 +49,6 @@ struct Pending {
     pass: Option<wgpu::ComputePass<'static>>,
     encoder: wgpu::CommandEncoder,
 }
-
-/// How many small inputs the device keeps for reuse.
-const INPUTS_KEPT: usize = 32;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -124,7 +118,6 @@ impl Gpu {
                 queue,
                 pipelines: Mutex::new(HashMap::new()),
                 pending: Mutex::new(None),
-                inputs: Mutex::new(Pool::new(INPUTS_KEPT)),
             }),
             adapter: AdapterSummary {
                 name: info.name,

@@ -101,14 +101,23 @@ pub(crate) struct Bound {
 
 /// How many bindings one buffer keeps: SmolLM2's scratch buffers are each written by about 60
 /// (kernel, weights) pairs a step.
-const WRITERS_KEPT: usize = 128;
+const BINDINGS_KEPT: usize = 128;
+/// How many small inputs (by size) the dispatches writing one buffer keep.
+const INPUTS_KEPT: usize = 4;
 
-/// The bindings of the dispatches that write one buffer, kept while it lives.
-pub(crate) struct Writers(Mutex<Pool<BindingKey, Bound>>);
+/// What the dispatches that write one buffer keep while it lives: their bindings, and their small
+/// inputs by size in bytes (see `Gpu::input`).
+pub(crate) struct Writers {
+    bindings: Mutex<Pool<BindingKey, Bound>>,
+    inputs: Mutex<Pool<usize, Counted<wgpu::Buffer>>>,
+}
 
 impl Default for Writers {
     fn default() -> Writers {
-        Writers(Mutex::new(Pool::new(WRITERS_KEPT)))
+        Writers {
+            bindings: Mutex::new(Pool::new(BINDINGS_KEPT)),
+            inputs: Mutex::new(Pool::new(INPUTS_KEPT)),
+        }
     }
 }
 
@@ -144,7 +153,7 @@ impl Gpu {
             buffers: buffers.iter().map(|&b| b.clone()).collect(),
         };
         let bytes = params_bytes(params);
-        let mut writers = out.writers()?.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writers = out.writers()?.bindings.lock().unwrap_or_else(|e| e.into_inner());
         let rewrite = |bound: &Bound, bytes: &[u8]| w.queue.write_buffer(&bound.uniform, 0, bytes);
         let make = |key: &BindingKey, bytes: &[u8]| self.bind(w, &pipeline, key, bytes);
         let (bound, reuse) = writers.get(key, &bytes, self.submissions(), rewrite, make);
@@ -207,10 +216,11 @@ impl Gpu {
         Ok(Counted::new(&self.live, buffer, bytes))
     }
 
-    /// A read-only storage buffer holding `data` for the next dispatch (token ids, a table of
-    /// frequencies), from the device's pool of small inputs: the same bytes again come from the
-    /// same buffer, and new bytes of a size seen before are written into one (see `pool.rs`).
-    pub(crate) fn input<T: bytemuck::Pod>(&self, data: &[T]) -> Result<wgpu::Buffer> {
+    /// A read-only storage buffer holding `data` for the next dispatch that writes `out` (token
+    /// ids, a table of frequencies), from that tensor's pool of small inputs: the same bytes again
+    /// come from the same buffer, and new bytes of a size seen before are written into one (see
+    /// `pool.rs`). The buffers go with the tensor.
+    pub(crate) fn input<T: bytemuck::Pod>(&self, out: &Tensor, data: &[T]) -> Result<wgpu::Buffer> {
         let w = self.wgpu_for("inputs")?;
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let rewrite =
@@ -223,7 +233,7 @@ impl Gpu {
             });
             Counted::new(&self.live, buffer, bytes.len() as u64)
         };
-        let mut inputs = w.inputs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inputs = out.writers()?.inputs.lock().unwrap_or_else(|e| e.into_inner());
         let (buffer, reuse) = inputs.get(bytes.len(), bytes, self.submissions(), rewrite, make);
         if reuse != Reuse::AsItWas {
             self.count(|s| s.bytes_uploaded += bytes.len() as u64);
@@ -323,6 +333,27 @@ mod tests {
             assert_eq!(made(before), (1, 1));
             let got = out.read(gpu).await.unwrap();
             assert_close("tanh of another", &got, &activation_ref(Activation::Tanh, &other_host), 1e-6, 1e-6);
+        }
+
+        async fn small_inputs_are_rewritten_and_go_with_the_tensor_they_were_for() {
+            use crate::ops::embedding::{embedding, embedding_ref};
+            // A device of its own, so that only this test's buffers are counted.
+            let gpu = &Gpu::new().await.unwrap();
+            let empty = gpu.memory();
+            let mut rng = Rng::new(6);
+            let (table, host) = random(gpu, &mut rng, &[9, 5]);
+            let out = poisoned(gpu, &[3, 5]);
+            for ids in [[4, 0, 8], [1, 1, 7]] {
+                let before = gpu.stats();
+                embedding(gpu, &table, &ids, &out).unwrap();
+                assert_eq!(out.read(gpu).await.unwrap(), embedding_ref(&host, 5, &ids));
+                if ids[0] == 1 {
+                    let made = gpu.stats() - before;
+                    assert_eq!((made.buffers_created, made.bind_groups_created), (0, 0), "{made:?}");
+                }
+            }
+            drop((table, out));
+            assert_eq!(gpu.memory(), empty, "the ids' buffer outlived the tensor it was for");
         }
 
         async fn the_counters_see_each_dispatch_creation_and_transfer() {

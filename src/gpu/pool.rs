@@ -1,6 +1,6 @@
 //! Bounded pools of GPU objects that a step rewrites instead of making anew: the bind groups
-//! (with their parameter buffers) of the dispatches that write a buffer, and the device's small
-//! per-dispatch inputs (token ids, say).
+//! (with their parameter buffers) of the dispatches that write a buffer, and their small
+//! per-dispatch inputs (token ids, say), both kept with the buffer the dispatches write.
 //!
 //! An object is reused as it is when it already holds the bytes wanted; rewritten when it holds
 //! others and no command still waiting for submission uses it (the queue writes before the next

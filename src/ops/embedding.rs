@@ -36,7 +36,13 @@ pub fn embedding(gpu: &Gpu, table: &Tensor, ids: &[u32], out: &Tensor) -> Result
         d: to_u32("embedding width", d)?,
     };
     let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[table.buffer()?, &gpu.input(ids)?, out.buffer()?], groups, out)
+    gpu.dispatch(
+        &KERNEL,
+        &params,
+        &[table.buffer()?, &gpu.input(out, ids)?, out.buffer()?],
+        groups,
+        out,
+    )
 }
 
 /// Reference: the rows of `table` (rows of length `d`) picked by `ids`, concatenated.

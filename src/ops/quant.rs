@@ -147,7 +147,7 @@ pub fn embedding_quant(gpu: &Gpu, w: &QuantTensor, ids: &[u32], out: &Tensor) ->
         invalid!("token id {id} at position {position} is outside the vocabulary of {vocab}");
     }
     expect_output("quantized embedding output", out, &[ids.len(), k], [])?;
-    dequantize_rows(gpu, w, Some(&gpu.input(ids)?), out)
+    dequantize_rows(gpu, w, Some(&gpu.input(out, ids)?), out)
 }
 
 /// `out = w` as f32 `[n, k]`: for a pass over many tokens, where the tiled f32 matmul then

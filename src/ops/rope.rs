@@ -82,7 +82,7 @@ pub fn rope(
         pos0: to_u32("pos0", pos0)?,
         split_half: (style == RopeStyle::SplitHalf) as u32,
     };
-    let freq = gpu.input(&turns_per_position(head_dim, theta))?;
+    let freq = gpu.input(out, &turns_per_position(head_dim, theta))?;
     let groups = Workgroups::linear(gpu, pairs, WORKGROUP)?;
     gpu.dispatch(&ROPE, &params, &[&freq, x.buffer()?, out.buffer()?], groups, out)
 }
