@@ -41,6 +41,7 @@ scripts/build-web.sh # the npm package in target/npm/genai-lab, and its copy the
 [ -z "$tests_node_bin" ] || export PATH="$tests_node_bin:$PATH" # from here on, only tests
 node tests/server.mjs # the server the page test and the package test use
 node tests/e2e/page.mjs
+node tests/e2e/layout.mjs # every tab on a phone and a desktop, light and dark: first screen, axe-core
 
 echo "== npm package test (the README's examples, bundled by Vite, in Chromium)"
 node tests/npm/run.mjs

@@ -4,15 +4,17 @@
 // the selected sample. The models are the genai-lab package's; the page's calls into them go
 // through one queue (`serial`), so that live controls can coalesce their requests while one is in
 // flight.
-import { standardNormal, toImageData } from './genai-lab/worker.js';
-import { fetchChecked, fetchJson } from './integrity.js';
+import { standardNormal } from './genai-lab/worker.js';
+import {
+  SIDE, PIXELS, serial, coalesced, once, drawPixels, classNames, trainingSet, trainingSetLoaded,
+  reducedMotion,
+} from './ui.js';
+import { share, changed } from './route.js';
 
 const GRID = 16; // samples in the grid
 const STEERED = 4; // latent dimensions with a slider
 const FRAMES = 60; // interpolation frames, one way
 const FRAME_MS = 40; // 25 interpolation frames a second
-const SIDE = 28; // images are SIDE x SIDE
-const PIXELS = SIDE * SIDE;
 
 const DATASETS = {
   fashion: { title: 'Fashion-MNIST' },
@@ -25,13 +27,12 @@ const state = {
   models: new Map(), // data set key -> Promise of { key, gan, classes }
   model: null, // the model the grid shows
   seed: 1,
+  wantedClass: null, // a class the address asked for, chosen once its data set's names are in
   samples: [], // { z: Float32Array, label, score, pixels }
   selected: 0,
   generation: 0, // grid renders so far
   interp: { token: 0, running: false, frame: 0 },
   controlsOn: false,
-  training: new Map(), // data set key -> Promise of { index, images, labels, trainIndices, count }
-  trainingReady: new Set(), // data set keys whose training images are on the GPU
   copy: { token: 0 }, // a search shows its result only if no newer search or change came since
 };
 
@@ -65,26 +66,6 @@ function slerp(a, b, t) {
   return a.map((x, i) => wa * x + wb * b[i]);
 }
 
-// ---- One model call at a time ------------------------------------------------------------
-
-let queue = Promise.resolve();
-
-function serial(task) {
-  const run = queue.then(task);
-  queue = run.catch(() => {});
-  return run;
-}
-
-// A request that, while one is already waiting, joins it instead of queueing another: the task
-// reads the state when it starts, so the waiting run covers every request made before then.
-function coalesced(task) {
-  let waiting = null;
-  return () => (waiting ??= serial(() => {
-    waiting = null;
-    return task();
-  }));
-}
-
 // Runs the generator and the discriminator on a batch; call it only inside `serial`.
 async function generate(gan, zs, labels) {
   const z = new Float32Array(zs.length * zs[0].length);
@@ -99,90 +80,14 @@ async function generate(gan, zs, labels) {
 
 // ---- Models ------------------------------------------------------------------------------
 
-// The class names, in label order, from an image model's card.
-function classNames(card) {
-  const classes = card.data?.classes;
-  if (!Array.isArray(classes) || classes.length !== 10) {
-    throw new Error(`the model card ${card.name} lists no 10 class names`);
-  }
-  return classes.map(String);
-}
-
 async function loadModel(key) {
   const gan = await state.lab.loadGan({ dataset: key });
   return { key, gan, latent: gan.latent, classes: classNames(gan.card), trainSize: gan.card.data?.train };
 }
 
-function model(key) {
-  if (!state.models.has(key)) {
-    const loading = loadModel(key);
-    loading.catch(() => state.models.delete(key)); // a failed load may be retried
-    state.models.set(key, loading);
-  }
-  return state.models.get(key);
-}
-
-// ---- Training images ("is it a copy?") ---------------------------------------------------
-
-// Cuts a grey sprite sheet (images of SIDE x SIDE, `columns` a row, in order) into `count`
-// consecutive images of PIXELS values in [0, 1]: the red channel / 255.
-async function decodeSheet(blob, count, columns) {
-  const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
-  const { width, height } = bitmap;
-  if (width !== columns * SIDE || height < Math.ceil(count / columns) * SIDE) {
-    bitmap.close();
-    throw new Error(`a ${width} x ${height} sheet cannot hold ${count} images, ${columns} a row`);
-  }
-  const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(width, height)
-    : Object.assign(document.createElement('canvas'), { width, height });
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  bitmap.close();
-  const { data } = ctx.getImageData(0, 0, width, height);
-  const images = new Float32Array(count * PIXELS);
-  for (let k = 0; k < count; k++) {
-    const left = (k % columns) * SIDE;
-    const top = Math.floor(k / columns) * SIDE;
-    for (let y = 0; y < SIDE; y++) {
-      const row = 4 * ((top + y) * width + left);
-      for (let x = 0; x < SIDE; x++) images[k * PIXELS + y * SIDE + x] = data[row + 4 * x] / 255;
-    }
-  }
-  return images;
-}
-
-async function loadTrainingSet(key) {
-  const name = `models/train_subset_${key}`;
-  const [meta, blob] = await Promise.all([
-    fetchJson(`${name}.json`),
-    fetchChecked(`${name}.png`).then((bytes) => new Blob([bytes], { type: 'image/png' })),
-  ]);
-  const { count, columns, labels, train_indices: trainIndices } = meta;
-  if (!(count > 0) || labels?.length !== count || trainIndices?.length !== count) {
-    throw new Error(`${name}.json does not list a label and an index for each of its ${count} images`);
-  }
-  const images = await decodeSheet(blob, count, columns);
-  const index = await state.lab.createImageIndex(images, PIXELS);
-  state.trainingReady.add(key);
-  return { index, images, labels, trainIndices, count };
-}
-
-// Loaded once per data set, the first time someone asks.
-function trainingSet(key) {
-  if (!state.training.has(key)) {
-    const loading = loadTrainingSet(key);
-    loading.catch(() => state.training.delete(key)); // a failed load may be retried
-    state.training.set(key, loading);
-  }
-  return state.training.get(key);
-}
+const model = (key) => once(state.models, key, loadModel);
 
 // ---- Drawing -----------------------------------------------------------------------------
-
-// `pixels`: one image's PIXELS values in [0, 1].
-function drawPixels(canvas, pixels) {
-  canvas.getContext('2d').putImageData(toImageData(pixels)[0], 0, 0);
-}
 
 const percent = (p) => `${Math.round(p * 100)}%`;
 
@@ -197,8 +102,10 @@ function sampleElement(i) {
   el.type = 'button';
   el.className = 'gan-sample';
   el.setAttribute('aria-pressed', 'false');
-  el.innerHTML = `<canvas width="${SIDE}" height="${SIDE}" aria-hidden="true"></canvas>` +
-    '<span class="gan-class"></span><span class="gan-score"></span>' +
+  // Its name is its visible text (class, score) after a hidden "sample n,".
+  el.innerHTML = `<span class="visually-hidden">sample ${i + 1},</span>` +
+    `<canvas width="${SIDE}" height="${SIDE}" aria-hidden="true"></canvas>` +
+    '<span class="gan-class"></span> <span class="gan-score"></span>' +
     '<span class="gan-bar" aria-hidden="true"><span></span></span>';
   el.addEventListener('click', () => select(i));
   return el;
@@ -212,7 +119,6 @@ function drawSample(i, pixels, classes) {
   drawPixels(el.querySelector('canvas'), pixels);
   el.querySelector('.gan-class').textContent = classes[sample.label];
   showScore(el.querySelector('.gan-score'), el.querySelector('.gan-bar span'), sample.score);
-  el.setAttribute('aria-label', `sample ${i + 1}: ${classes[sample.label]}, real: ${percent(sample.score)}`);
   el.dataset.version = String(Number(el.dataset.version ?? 0) + 1);
 }
 
@@ -265,8 +171,8 @@ async function findCopy() {
   els.copyResult.hidden = true;
   delete els.copyDistance.dataset.distance;
   try {
-    if (!state.trainingReady.has(key)) setCopyStatus('loading training images…', 'busy');
-    const set = await trainingSet(key);
+    if (!trainingSetLoaded(key)) setCopyStatus('loading training images…', 'busy');
+    const set = await trainingSet(state.lab, key);
     if (token !== state.copy.token) return;
     setCopyStatus('searching the training images…', 'busy');
     const query = Float32Array.from(pixels, (v) => Math.min(1, Math.max(0, v)));
@@ -335,10 +241,12 @@ function relabel() {
 }
 
 function fillClassPicker(classes) {
-  const chosen = els.classPicker.value;
+  const chosen = state.wantedClass ?? els.classPicker.value;
+  state.wantedClass = null;
   els.classPicker.replaceChildren(new Option('any (random each)', 'any'),
     ...classes.map((name, i) => new Option(name, String(i))));
-  els.classPicker.value = chosen || 'any';
+  els.classPicker.value = chosen;
+  if (!els.classPicker.value) els.classPicker.value = 'any';
 }
 
 async function switchDataset(key) {
@@ -433,16 +341,27 @@ async function startInterpolation() {
   const { images, scores } = await serial(() => generate(gan, zs, zs.map(() => a.label)));
   if (token !== state.interp.token) return; // stopped while the frames were computed
   const name = `sample ${from + 1} → ${to + 1} as ${classes[a.label]}`;
+  const show = (f) => {
+    els.interpCanvas.getContext('2d').putImageData(images[f], 0, 0);
+    showScore(els.interpScore, els.interpBar, scores[f]);
+    els.interpCaption.textContent = `${name}: frame ${f + 1} / ${FRAMES}`;
+    els.interpCanvas.dataset.frame = String(f);
+  };
+  if (reducedMotion()) {
+    // No animation: the reader steps through the frames with a slider.
+    els.interpFrame.max = String(FRAMES - 1);
+    els.interpFrame.value = '0';
+    els.interpFrame.oninput = () => show(Number(els.interpFrame.value));
+    els.interpScrub.hidden = false;
+    show(0);
+    return;
+  }
   const begin = performance.now();
   const step = (now) => {
     if (token !== state.interp.token) return;
     // A frame's time may precede `begin` (it is when the frame started): count from 0.
     const k = Math.floor(Math.max(0, now - begin) / FRAME_MS) % (2 * FRAMES - 2); // there and back
-    const f = k < FRAMES ? k : 2 * FRAMES - 2 - k;
-    els.interpCanvas.getContext('2d').putImageData(images[f], 0, 0);
-    showScore(els.interpScore, els.interpBar, scores[f]);
-    els.interpCaption.textContent = `${name}: frame ${f + 1} / ${FRAMES}`;
-    els.interpCanvas.dataset.frame = String(f);
+    show(k < FRAMES ? k : 2 * FRAMES - 2 - k);
     requestAnimationFrame(step);
   };
   requestAnimationFrame(step);
@@ -454,6 +373,7 @@ function stopInterpolation() {
   state.interp.running = false;
   els.interpolate.textContent = 'Interpolate';
   els.interpolate.setAttribute('aria-pressed', 'false');
+  els.interpScrub.hidden = true;
   delete els.interpCanvas.dataset.frame;
   showPreview();
 }
@@ -477,6 +397,7 @@ function findElements() {
     status: 'gan-status', grid: 'gan-grid', timing: 'gan-timing', sliders: 'gan-sliders',
     interpolate: 'gan-interpolate', interpCanvas: 'gan-interp-canvas',
     interpCaption: 'gan-interp-caption', interpScore: 'gan-interp-score', interpBar: 'gan-interp-bar',
+    interpScrub: 'gan-interp-scrub', interpFrame: 'gan-interp-frame',
     copy: 'gan-copy', copyStatus: 'gan-copy-status', copyResult: 'gan-copy-result',
     copySample: 'gan-copy-sample', copySampleCaption: 'gan-copy-sample-caption',
     copyCanvas: 'gan-copy-canvas', copyDistance: 'gan-copy-distance',
@@ -486,21 +407,44 @@ function findElements() {
   els.interpBar = els.interpBar.firstElementChild;
 }
 
+// The settings a link carries: data set, class and seed.
+const readSettings = () => ({ dataset: els.dataset.value, class: els.classPicker.value, seed: state.seed });
+
+// Takes the settings of a link (unknown or missing ones keep their value), then draws.
+function takeSettings({ dataset, class: label, seed }) {
+  if (dataset in DATASETS) els.dataset.value = dataset;
+  if (label !== undefined) state.wantedClass = label;
+  const n = Number(seed);
+  if (Number.isInteger(n) && n >= 0 && n < 2 ** 32) state.seed = n;
+  state.samples = []; // new noise from the seed
+}
+
+async function applySettings(settings) {
+  stopInterpolation();
+  takeSettings(settings);
+  await switchDataset(els.dataset.value);
+}
+
 // Shows the GAN controls and draws the first samples with the page's lab.
 export async function initGanTab(lab) {
   state.lab = lab;
   findElements();
   buildSliders();
   els.lab.hidden = false;
-  els.dataset.addEventListener('change', () => switchDataset(els.dataset.value).catch(showError));
+  takeSettings(share('gan', { read: readSettings, apply: (s) => applySettings(s).catch(showError) }));
+  els.dataset.addEventListener('change', () => {
+    switchDataset(els.dataset.value).then(() => changed('gan'), showError);
+  });
   els.classPicker.addEventListener('change', () => {
     stopInterpolation();
     relabel();
+    changed('gan');
     requestGrid().catch(showError);
   });
   els.newSamples.addEventListener('click', () => {
     stopInterpolation();
-    state.seed++;
+    state.seed = (state.seed + 1) % 2 ** 32;
+    changed('gan');
     newNoise();
     requestGrid().catch(showError);
   });
@@ -511,7 +455,3 @@ export async function initGanTab(lab) {
   }));
   await switchDataset(els.dataset.value).catch(showError);
 }
-
-// Shared with the VAE tab: the one queue for model calls, the drawing and loading helpers, and the
-// cached training images.
-export { serial, coalesced, drawPixels, trainingSet, classNames };

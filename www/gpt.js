@@ -3,7 +3,8 @@
 // layer and head, how much each recent character attended to each earlier one. The model is the
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
-import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
+import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion } from './ui.js';
+import { share, changed } from './route.js';
 
 const TOP = 10; // probability bars
 const ROWS = 24; // heatmap rows: the most recent characters read
@@ -63,6 +64,15 @@ function readSettings() {
     seed: inputNumber(els.seed, 'seed'),
     length: inputNumber(els.length, 'length'),
   };
+}
+
+// The settings a link carries: the fields as they are, prompt included.
+const FIELDS = ['prompt', 'length', 'temperature', 'topK', 'topP', 'seed'];
+const linkSettings = () => Object.fromEntries(FIELDS.map((name) => [name, els[name].value]));
+
+// Takes the settings of a link; missing ones keep their value.
+function takeSettings(settings) {
+  for (const name of FIELDS) if (settings[name] !== undefined) els[name].value = settings[name];
 }
 
 // ---- Generation --------------------------------------------------------------------------
@@ -380,18 +390,21 @@ export async function initGptTab(lab) {
   sizeHeatmap();
   els.generate.disabled = true;
   els.stop.disabled = true;
-  els.generate.addEventListener('click', () => generate());
+  els.generate.addEventListener('click', () => {
+    changed('gpt');
+    generate();
+  });
   els.stop.addEventListener('click', () => {
     state.stop?.abort();
     els.stop.disabled = true;
   });
   for (const picker of [els.layer, els.head]) picker.addEventListener('change', drawHeatmap);
+  takeSettings(share('gpt', { read: linkSettings, apply: takeSettings }));
 
-  const panel = document.getElementById('panel-transformer');
-  if (panel.hidden) {
-    await new Promise((resolve) => {
-      document.getElementById('tab-transformer').addEventListener('click', resolve, { once: true });
-    });
-  }
+  await whenShown('panel-transformer');
   await start();
+  // Shown, not told: the model writes as soon as it is there, unless the reader asked for less
+  // motion or has started it already.
+  const shown = !document.getElementById('tf-gpt').hidden;
+  if (state.loaded && shown && !reducedMotion() && state.runs === 0) generate();
 }

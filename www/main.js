@@ -1,12 +1,15 @@
 // Page start-up: start the genai-lab package's lab in a Web Worker (so a long generation never
 // freezes the page), say which adapter it found (or why there is none, in which case the small
-// models run on the CPU), hand the lab to the tabs that run models, and switch tabs. The page
-// uses the package through its public API only, as any embedder would.
+// models run on the CPU), hand the lab to the tabs and the overview, and show the view the
+// address names (route.js). The page uses the package through its public API only, as any
+// embedder would.
 import { createWorkerLab } from './genai-lab/worker.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
 import { initGptTab } from './gpt.js';
 import { initModelPicker, initChatTab } from './chat.js';
+import { initOverview } from './overview.js';
+import { route, changed } from './route.js';
 
 const adapterLine = document.getElementById('adapter');
 
@@ -51,12 +54,37 @@ async function startGpu() {
   return lab;
 }
 
+// The views the address can name: a tab, and in the Transformer tab its model.
+const VIEWS = { gan: ['tab-gan'], vae: ['tab-vae'], gpt: ['tab-transformer', 'gpt'], chat: ['tab-transformer', 'chat'] };
+const modelPicker = document.getElementById('tf-model');
+const pickedModel = () => modelPicker.querySelector('input:checked')?.value ?? 'gpt';
+
 function selectTab(tab) {
   for (const other of document.querySelectorAll('[role="tab"]')) {
     const selected = other === tab;
     other.setAttribute('aria-selected', String(selected));
-    document.getElementById(other.getAttribute('aria-controls')).hidden = !selected;
+    const panel = document.getElementById(other.getAttribute('aria-controls'));
+    const shown = panel.hidden && selected;
+    panel.hidden = !selected;
+    if (shown) panel.dispatchEvent(new Event('shown')); // tabs load their models when first shown
   }
+}
+
+// The view a tab shows: its own, or the Transformer tab's picked model.
+const viewOf = (tab) => Object.keys(VIEWS).find(
+  (view) => VIEWS[view][0] === tab.id && (!VIEWS[view][1] || VIEWS[view][1] === pickedModel()));
+
+// Shows `view` (the GAN tab for an empty address); false for a name it does not know.
+function showView(view) {
+  const [tabId, model] = VIEWS[view || 'gan'] ?? [];
+  if (!tabId) return false;
+  if (model && model !== pickedModel()) {
+    const input = modelPicker.querySelector(`input[value="${model}"]`);
+    input.checked = true;
+    input.dispatchEvent(new Event('change', { bubbles: true }));
+  }
+  selectTab(document.getElementById(tabId));
+  return true;
 }
 
 // The service worker keeps the page and the model files it has used, so a reload works offline
@@ -72,10 +100,15 @@ function startOffline() {
 }
 
 startOffline();
-for (const tab of document.querySelectorAll('[role="tab"]')) {
-  tab.addEventListener('click', () => selectTab(tab));
-}
 initModelPicker(); // the Transformer tab's two models, explained even without WebGPU
+for (const tab of document.querySelectorAll('[role="tab"]')) {
+  tab.addEventListener('click', () => {
+    selectTab(tab);
+    changed(viewOf(tab));
+  });
+}
+modelPicker.addEventListener('change', () => changed(pickedModel()));
+route(showView);
 
 const lab = await startGpu().catch((e) => {
   showNoWebGPU(`Starting the GPU failed: ${e.message ?? e}`);
@@ -87,4 +120,5 @@ if (lab) {
   initGptTab(lab); // likewise
   if (lab.backend === 'webgpu') initChatTab(lab); // downloads its model only when asked
   await gan;
+  await initOverview(lab); // after the first tab's samples, so as not to delay them
 }

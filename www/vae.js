@@ -3,17 +3,16 @@
 // top, and a handle decodes any point of it live; an image drawn or picked by the reader is
 // encoded by both (its mean shown on the map, its reconstruction beside), interpolated towards
 // a training image, and the GAN's samples of a class stand next to the VAE's reconstructions.
-// The models are the genai-lab package's; the page's calls into them go through the queue the
-// GAN tab uses (`serial`), so that live controls can coalesce their requests while one is in
+// The models are the genai-lab package's; the page's calls into them go through the page's one
+// queue (`serial`, in ui.js), so that live controls can coalesce their requests while one is in
 // flight. The comparison loads its own GAN, so it never holds the GAN tab's generator.
 import { standardNormal } from './genai-lab/worker.js';
 import {
-  serial, coalesced, drawPixels, trainingSet, classNames,
-} from './gan.js';
+  SIDE, PIXELS, serial, coalesced, once, drawPixels, trainingSet, classNames, whenShown,
+} from './ui.js';
 import { fetchJson } from './integrity.js';
+import { share, changed } from './route.js';
 
-const SIDE = 28; // images are SIDE x SIDE
-const PIXELS = SIDE * SIDE;
 const SAMPLES = 16; // prior samples in the grid
 const TILES = 12; // the map is TILES x TILES decoded images
 const EXTENT = 3; // the map covers [-EXTENT, EXTENT] on both axes
@@ -64,18 +63,8 @@ async function loadGan(key) {
   return { gan, latent: gan.latent };
 }
 
-// Loaded once per data set, the first time someone asks (a failed load may be retried).
-function cached(map, key, load) {
-  if (!map.has(key)) {
-    const loading = load(key);
-    loading.catch(() => map.delete(key));
-    map.set(key, loading);
-  }
-  return map.get(key);
-}
-
-const model = (key) => cached(state.models, key, loadModel);
-const ganModel = (key) => cached(state.gans, key, loadGan);
+const model = (key) => once(state.models, key, loadModel);
+const ganModel = (key) => once(state.gans, key, loadGan);
 
 // ---- Helpers -----------------------------------------------------------------------------
 
@@ -342,7 +331,7 @@ async function pickImage() {
   els.pick.disabled = true;
   try {
     setStatus('loading the training images…', 'busy');
-    const set = await trainingSet(key);
+    const set = await trainingSet(state.lab, key);
     const k = Math.floor(Math.random() * set.count);
     state.image.set(image(set.images, k));
     const name = classes[set.labels[k]];
@@ -433,7 +422,7 @@ async function interpolate(token = state.encodeToken) {
   const m = state.model;
   els.interpNew.disabled = true;
   try {
-    const set = await trainingSet(key);
+    const set = await trainingSet(state.lab, key);
     if (token !== state.encodeToken) return;
     const k = Math.floor(Math.random() * set.count);
     const to = image(set.images, k);
@@ -473,7 +462,7 @@ async function compare() {
   els.vsNew.disabled = true;
   try {
     setVsStatus('loading the GAN and the training images…', 'busy');
-    const [{ gan, latent: ganLatent }, set] = await Promise.all([ganModel(m.key), trainingSet(m.key)]);
+    const [{ gan, latent: ganLatent }, set] = await Promise.all([ganModel(m.key), trainingSet(state.lab, m.key)]);
     if (token !== state.vsToken) return;
     setVsStatus('generating…', 'busy');
     const seed = ++state.noiseSeed;
@@ -543,6 +532,24 @@ function readSeed() {
   els.seed.value = String(state.seed);
 }
 
+// The settings a link carries: data set and seed.
+const readSettings = () => ({ dataset: els.dataset.value, seed: state.seed });
+
+// Takes the settings of a link (unknown or missing ones keep their value).
+function takeSettings({ dataset, seed }) {
+  if ([...els.dataset.options].some((o) => o.value === dataset)) els.dataset.value = dataset;
+  if (seed !== undefined) els.seed.value = seed;
+  readSeed();
+}
+
+async function applySettings(settings) {
+  const before = els.dataset.value;
+  takeSettings(settings);
+  if (!state.model) return; // the first load, still to come, reads them
+  if (els.dataset.value !== before) await switchDataset(els.dataset.value).catch(showError);
+  else resample();
+}
+
 function resample() {
   readyStatus();
   requestSamples().catch(showError);
@@ -579,12 +586,20 @@ export async function initVaeTab(lab) {
   showDrawing();
   wireMap();
   wireDrawing();
-  els.dataset.addEventListener('change', () => switchDataset(els.dataset.value).catch(showError));
-  els.seed.addEventListener('change', () => { readSeed(); resample(); });
+  takeSettings(share('vae', { read: readSettings, apply: applySettings }));
+  els.dataset.addEventListener('change', () => {
+    switchDataset(els.dataset.value).then(() => changed('vae'), showError);
+  });
+  els.seed.addEventListener('change', () => {
+    readSeed();
+    changed('vae');
+    resample();
+  });
   els.sample.addEventListener('click', () => {
     readSeed();
     state.seed = (state.seed + 1) % 2 ** 32;
     els.seed.value = String(state.seed);
+    changed('vae');
     resample();
   });
   els.encode.addEventListener('click', () => encode().catch(showError));
@@ -594,11 +609,6 @@ export async function initVaeTab(lab) {
   els.vsClass.addEventListener('change', () => compare().catch(showVsError));
   els.vsNew.addEventListener('click', () => compare().catch(showVsError));
 
-  const panel = document.getElementById('panel-vae');
-  if (panel.hidden) {
-    await new Promise((resolve) => {
-      document.getElementById('tab-vae').addEventListener('click', resolve, { once: true });
-    });
-  }
+  await whenShown('panel-vae');
   await switchDataset(els.dataset.value).catch(showError);
 }
