@@ -216,24 +216,29 @@ fn bad_files_are_errors() {
 /// Generations with prompts of varying lengths must not grow memory. 40 generations rather than
 /// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
 /// a second on lavapipe.
+/// A decode step with the chat page's sampling makes no buffer and no bind group, and reads back
+/// its 64 likeliest tokens (found on the GPU), not the 49,152 logits: at most 4 KB.
 #[test]
-fn a_decode_step_makes_nothing() {
+fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let bytes = gguf_bytes();
     let gpu = pollster::block_on(Gpu::new()).unwrap();
     let mut model = Llama::load(&gpu, &bytes, 64).unwrap();
-    let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    let chat = Sampling { temperature: 0.7, top_k: 40, top_p: 0.9 };
     let prompt: Vec<u32> = (0..9).map(|i| 200 + i * 31).collect();
-    let mut generation = Generation::new(&model, &prompt, greedy, 1, 4).unwrap();
+    let mut generation = Generation::new(&model, &prompt, chat, 1, 4).unwrap();
     // The prompt's pass, then a first decode step that makes its buffers.
     for _ in 0..2 {
         pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
     }
     let before = gpu.stats();
-    pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+    let written = pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
     let step = gpu.stats() - before;
     println!("a SmolLM2 decode step: {step:?}");
     assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
     assert_eq!((step.submissions, step.read_backs), (1, 1), "{step:?}");
+    assert!(step.bytes_read_back <= 4096, "{step:?}");
+    let kept = written.probabilities.iter().filter(|&&p| p > 0.0).count();
+    assert!(kept == 64 && written.probabilities[written.id as usize] > 0.0, "{kept} candidates");
 }
 
 #[test]

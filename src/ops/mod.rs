@@ -14,6 +14,7 @@ pub mod norm;
 pub mod quant;
 pub mod rope;
 pub mod softmax;
+pub mod topk;
 #[cfg(test)]
 mod uniforms;
 

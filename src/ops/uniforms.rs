@@ -39,6 +39,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&quant::DEQUANTIZE_Q8_0),
         layout(&rope::ROPE),
         layout(&softmax::KERNEL),
+        layout(&topk::KERNEL),
     ]
 }
 

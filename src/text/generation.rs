@@ -3,15 +3,24 @@
 //! model's context, the window slides: its older half is dropped and the rest read again, which
 //! costs one prompt pass per half a context of new tokens.
 
-use super::sampling::{probabilities, sample, Sampling};
+use super::sampling::{
+    candidate_probabilities, candidates_suffice, probabilities, sample, sample_candidates, Sampling,
+};
 use crate::error::invalid;
 use crate::models::LanguageModel;
+use crate::ops::topk::{output_len, top_k, Candidates};
 use crate::rng::Rng;
-use crate::{Gpu, Result};
+use crate::{Gpu, Result, Tensor};
 
 /// The most tokens one generation may write: a guard against absurd requests, not a limit of
 /// the model (its window slides).
 pub const MAX_LENGTH: usize = 100_000;
+
+/// A step of a model with a large vocabulary reads back only its likeliest tokens, found on the
+/// GPU (`ops::topk`), whenever the sampling keeps no more (greedy, or a top-k of at most this).
+pub const CANDIDATES: usize = 64;
+/// From this vocabulary size on; smaller rows come back whole (the character GPT's 81 logits).
+pub const CANDIDATES_FROM_VOCAB: usize = 4096;
 
 pub struct Generation {
     /// The tokens the model reads, oldest first: at most its block size.
@@ -25,12 +34,18 @@ pub struct Generation {
     stop: Vec<u32>,
     sampling: Sampling,
     rng: Rng,
+    /// Vocabularies from this size on read back candidates only (see `CANDIDATES`).
+    candidates_from: usize,
+    /// Where the GPU leaves the candidates, made on the first step that reads them.
+    candidates: Option<Tensor>,
 }
 
 /// One written token and what the model saw when it chose it.
 pub struct Step {
     pub id: u32,
-    /// The model's own next-token probabilities (temperature 1), whatever the sampling.
+    /// The model's own next-token probabilities (temperature 1), whatever the sampling, indexed
+    /// by token id; where only the likeliest tokens were read back (`CANDIDATES`), theirs, and 0
+    /// for the others.
     pub probabilities: Vec<f32>,
     /// How many tokens the model read for this prediction: the last `window` of the text.
     pub window: usize,
@@ -76,6 +91,8 @@ impl Generation {
             stop: Vec::new(),
             sampling,
             rng: Rng::new(seed),
+            candidates_from: CANDIDATES_FROM_VOCAB,
+            candidates: None,
         })
     }
 
@@ -102,6 +119,14 @@ impl Generation {
     /// step reads the whole window.
     pub fn caches_lost(&mut self) {
         self.cached = 0;
+        self.candidates = None; // it was on the lost device
+    }
+
+    /// Reads back candidates only from vocabularies of `vocab` on (for tests on a small model).
+    #[cfg(test)]
+    fn candidates_from(mut self, vocab: usize) -> Generation {
+        self.candidates_from = vocab;
+        self
     }
 
     pub fn remaining(&self) -> usize {
@@ -127,8 +152,24 @@ impl Generation {
         };
         let vocab = out.logits.shape()[1];
         let all = out.logits.numel();
-        let last = out.logits.read_range(gpu, all - vocab..all).await?;
-        let id = sample(&last, &self.sampling, &mut self.rng)? as u32;
+        let k = CANDIDATES.min(vocab);
+        let (id, probabilities) =
+            if vocab >= self.candidates_from && candidates_suffice(k, &self.sampling) {
+                let found = match self.candidates.take() {
+                    Some(t) if t.numel() == output_len(k) => t,
+                    _ => Tensor::zeros(gpu, &[output_len(k)])?,
+                };
+                let row = out.logits.view(&[all])?;
+                top_k(gpu, &row, k, self.sampling.temperature, &found)?;
+                let c = Candidates::from_output(&found.read(gpu).await?)?;
+                self.candidates = Some(found);
+                let id = sample_candidates(&c, &self.sampling, &mut self.rng)?;
+                (id, candidate_probabilities(&c, vocab))
+            } else {
+                let last = out.logits.read_range(gpu, all - vocab..all).await?;
+                let id = sample(&last, &self.sampling, &mut self.rng)? as u32;
+                (id, probabilities(&last, 1.0))
+            };
         let slid = std::mem::take(&mut self.slid);
         self.cached = window;
         self.window.push(id);
@@ -137,7 +178,6 @@ impl Generation {
             self.window.drain(..self.window.len() - model.context() / 2);
             (self.cached, self.slid) = (0, true);
         }
-        let probabilities = probabilities(&last, 1.0);
         let remaining = self.remaining;
         Ok(Step {
             id,
@@ -178,6 +218,37 @@ mod tests {
     }
 
     gpu_tests! {
+        async fn candidates_found_on_the_gpu_write_what_the_whole_row_writes() {
+            // A device of its own, so that only this test's reads are counted.
+            let gpu = &Gpu::new().await.unwrap();
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let prompt: Vec<u32> = (0..13).map(|i| (i * 11 % 81) as u32).collect();
+            for s in [sampling(0.0), Sampling { temperature: 0.9, top_k: 20, top_p: 0.95 }] {
+                let mut whole = Generation::new(&gpt, &prompt, s, 5, 12).unwrap();
+                let mut found = Generation::new(&gpt, &prompt, s, 5, 12).unwrap().candidates_from(81);
+                while whole.remaining() > 0 {
+                    let a = whole.step(gpu, &mut gpt, false).await.unwrap();
+                    let before = gpu.stats();
+                    let b = found.step(gpu, &mut gpt, false).await.unwrap();
+                    let read = (gpu.stats() - before).bytes_read_back;
+                    assert_eq!(b.id, a.id, "{s:?}");
+                    assert_eq!(read, 4 * output_len(64) as u64, "only the candidates come back");
+                    // The drawn token's probability and the likeliest one's, as the row has them.
+                    let largest = |p: &[f32]| p.iter().fold(0.0f32, |m, &v| m.max(v));
+                    let drawn = a.id as usize;
+                    assert!((b.probabilities[drawn] - a.probabilities[drawn]).abs() < 1e-6);
+                    assert!((largest(&b.probabilities) - largest(&a.probabilities)).abs() < 1e-6);
+                }
+            }
+            // Top-k 0 keeps every token: the whole row comes back.
+            let every = Sampling { temperature: 1.0, top_k: 0, top_p: 0.9 };
+            let mut g = Generation::new(&gpt, &prompt, every, 5, 2).unwrap().candidates_from(81);
+            g.step(gpu, &mut gpt, false).await.unwrap();
+            let before = gpu.stats();
+            g.step(gpu, &mut gpt, false).await.unwrap();
+            assert_eq!((gpu.stats() - before).bytes_read_back, 81 * 4);
+        }
+
         async fn greedy_steps_match_full_passes_and_seeds_repeat() {
             let gpu = gpu().await;
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
