@@ -6,23 +6,8 @@
 // and 64 + tx*4 + 0..3 of the tile. Splitting each thread's block in two halves 64 apart lets
 // neighbouring threads read neighbouring vec4s of the tiles (no bank conflicts), and every
 // step of K costs 4 vec4 reads of workgroup memory for 64 fused multiply-adds.
-// The accumulators are indexed by constants only, so they stay in registers.
-
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_batch_stride: u32,
-    b_batch_stride: u32, // 0 when one B is shared by every batch
-    b_transposed: u32,
-    has_bias: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+// The accumulators are indexed by constants only, so they stay in registers. Parameters,
+// bindings, the norm and the epilogue: matmul_common.wgsl.
 
 const TILE: u32 = 128u;
 const TILE_K: u32 = 8u;
@@ -32,12 +17,53 @@ const ROW_VEC4S: u32 = 33u;
 
 var<workgroup> a_tile: array<array<vec4<f32>, ROW_VEC4S>, TILE_K>; // [k][m / 4]
 var<workgroup> b_tile: array<array<vec4<f32>, ROW_VEC4S>, TILE_K>; // [k][n / 4]
+// With a norm: the tile's rows' means and 1 / standard deviations, and per-thread partial sums.
+var<workgroup> row_mean: array<f32, TILE>;
+var<workgroup> row_rstd: array<f32, TILE>;
+var<workgroup> partial: array<f32, THREADS>;
 
-fn load_a(base: u32, row: u32, col: u32) -> f32 {
+// Element (row0 + r, col) of A, normalised when there is a norm; 0 outside A.
+fn load_a(base: u32, row0: u32, r: u32, col: u32) -> f32 {
+    let row = row0 + r;
     if (row < p.m && col < p.k) {
-        return a[base + row * p.k + col];
+        let v = a[base + row * p.k + col];
+        if (p.has_norm == 1u) {
+            return normed(v, col, row_mean[r], row_rstd[r]);
+        }
+        return v;
     }
     return 0.0;
+}
+
+// A sum over half of row `row` of A (the even or the odd columns), minus `mean`, squared when
+// `squares`; 0 past A's last row.
+fn half_row_sum(base: u32, row: u32, half: u32, mean: f32, squares: bool) -> f32 {
+    var s = 0.0;
+    if (row < p.m) {
+        for (var k = half; k < p.k; k += 2u) {
+            let d = a[base + row * p.k + k] - mean;
+            s += select(d, d * d, squares);
+        }
+    }
+    return s;
+}
+
+// The layer-norm statistics of the tile's 128 rows, two threads a row, two passes.
+fn row_statistics(base: u32, row0: u32, li: u32) {
+    let r = li / 2u;
+    let half = li % 2u;
+    partial[li] = half_row_sum(base, row0 + r, half, 0.0, false);
+    workgroupBarrier();
+    if (half == 0u) {
+        row_mean[r] = (partial[li] + partial[li + 1u]) / f32(p.k);
+    }
+    workgroupBarrier();
+    partial[li] = half_row_sum(base, row0 + r, half, row_mean[r], true);
+    workgroupBarrier();
+    if (half == 0u) {
+        row_rstd[r] = inverseSqrt((partial[li] + partial[li + 1u]) / f32(p.k) + p.eps);
+    }
+    workgroupBarrier();
 }
 
 fn load_b(base: u32, k: u32, n: u32) -> f32 {
@@ -50,18 +76,14 @@ fn load_b(base: u32, k: u32, n: u32) -> f32 {
     return 0.0;
 }
 
-// Writes four neighbouring elements of one row of C, those inside it, adding the bias.
+// Writes four neighbouring elements of one row of C, those inside it.
 fn store(batch: u32, row: u32, col: u32, v: vec4<f32>) {
     if (row >= p.m) {
         return;
     }
     for (var j = 0u; j < 4u; j++) {
         if (col + j < p.n) {
-            var x = v[j];
-            if (p.has_bias == 1u) {
-                x += bias[col + j];
-            }
-            c[(batch * p.m + row) * p.n + col + j] = x;
+            finish(batch, row, col + j, v[j]);
         }
     }
 }
@@ -80,6 +102,9 @@ fn main(
     let tx = lid.x;
     let ty = lid.y;
 
+    if (p.has_norm == 1u) {
+        row_statistics(a_base, row0, li);
+    }
     var acc: array<vec4<f32>, 16>; // acc[2 r + h]: row r of the block, column half h
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
         // Each tile holds 1024 elements: four per thread, consecutive threads reading
@@ -88,7 +113,7 @@ fn main(
             let e = li + r * THREADS;
             let am = e / TILE_K;
             let ak = e % TILE_K;
-            a_tile[ak][am / 4u][am % 4u] = load_a(a_base, row0 + am, k0 + ak);
+            a_tile[ak][am / 4u][am % 4u] = load_a(a_base, row0, am, k0 + ak);
             var bk = e / TILE;
             var bn = e % TILE;
             if (p.b_transposed == 1u) {

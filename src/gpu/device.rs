@@ -41,6 +41,9 @@ pub(super) struct Wgpu {
     pending: Mutex<Option<Pending>>,
     /// Bound where a kernel's optional input (a bias, say) is absent; never read.
     pub placeholder: wgpu::Buffer,
+    /// Bound where a kernel's optional output is absent; never written. Apart from the input's:
+    /// one dispatch may not read a buffer through one binding and write it through another.
+    pub placeholder_out: wgpu::Buffer,
 }
 
 /// Commands recorded and not yet submitted, and the compute pass the dispatches go into.
@@ -104,16 +107,21 @@ impl Gpu {
         device.set_device_lost_callback(move |reason, message| {
             lock(&lost).get_or_insert_with(|| Error::DeviceLost(format!("{reason:?}: {message}")));
         });
-        let placeholder = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("placeholder"),
-            size: 16,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        });
+        let placeholder = |label| {
+            device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 16,
+                usage: wgpu::BufferUsages::STORAGE,
+                mapped_at_creation: false,
+            })
+        };
+        let (placeholder_out, placeholder) =
+            (placeholder("placeholder output"), placeholder("placeholder"));
         Ok(Gpu {
             limits: device.limits(),
             wgpu: Some(Wgpu {
                 placeholder,
+                placeholder_out,
                 device,
                 queue,
                 pipelines: Mutex::new(HashMap::new()),

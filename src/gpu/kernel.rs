@@ -255,6 +255,17 @@ impl Gpu {
         }
     }
 
+    /// The buffer of an optional output, or a placeholder bound in its place when absent.
+    pub(crate) fn optional_out<'a>(
+        &'a self,
+        output: Option<&'a Tensor>,
+    ) -> Result<&'a wgpu::Buffer> {
+        match output {
+            Some(t) => t.buffer(),
+            None => Ok(&self.wgpu_for("placeholders")?.placeholder_out),
+        }
+    }
+
     /// A buffer bound where a kernel's optional input is absent; never read.
     pub(crate) fn placeholder(&self) -> Result<&wgpu::Buffer> {
         match self.wgpu() {

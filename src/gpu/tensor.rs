@@ -172,7 +172,7 @@ impl Tensor {
         self.set_host_range(0, &values)
     }
 
-    fn set_host_range(&self, offset: usize, values: &[f32]) -> Result<()> {
+    pub(crate) fn set_host_range(&self, offset: usize, values: &[f32]) -> Result<()> {
         let Storage::Host(host) = &self.storage else {
             return Err(Error::Invalid("a GPU tensor was written as a CPU one".into()));
         };

@@ -43,18 +43,6 @@ impl<'a, 'g> Weights<'a, 'g> {
         Ok(values)
     }
 
-    /// The parameter `name` (float32 of `[parts * rows, ..]`) cut along its first dimension into
-    /// `parts` tensors, as a fused projection splits into its pieces.
-    pub fn split(&self, name: &str, shape: &[usize], parts: usize) -> Result<Vec<Tensor>> {
-        let values = self.values(name, shape)?;
-        let mut part_shape = shape.to_vec();
-        part_shape[0] /= parts;
-        values
-            .chunks(values.len() / parts)
-            .map(|chunk| Tensor::from_slice(self.gpu, &part_shape, chunk))
-            .collect()
-    }
-
     /// `nn.BatchNorm2d` `name` over `channels` channels, in eval mode.
     pub fn batch_norm(&self, name: &str, channels: usize) -> Result<BatchNormWeights> {
         let p = |field: &str| self.tensor(&format!("{name}.{field}"), &[channels]);

@@ -5,7 +5,7 @@ use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-pub(super) const KERNEL: Kernel<Params> = kernel!("activation.wgsl", "main");
+pub(super) const KERNEL: Kernel<Params> = kernel!("activation.wgsl", "main", uses "act.wgsl");
 const WORKGROUP_SIZE: u32 = 64;
 
 /// The activation functions of `torch.nn`.
@@ -26,7 +26,7 @@ pub enum Activation {
 
 impl Activation {
     /// The shader's op code and its `alpha`.
-    fn code(self) -> (u32, f32) {
+    pub(super) fn code(self) -> (u32, f32) {
         match self {
             Activation::Relu => (0, 0.0),
             Activation::LeakyRelu(alpha) => (1, alpha),

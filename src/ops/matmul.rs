@@ -1,13 +1,20 @@
-//! Matrix multiplication, batched, with an optional bias and B optionally transposed.
+//! Matrix multiplication, batched, with B optionally transposed, and what a layer does around it
+//! fused into the same dispatch: a layer norm of A's rows, a bias, an activation, a residual,
+//! and an output split three ways (a query and a KV cache's new keys and values).
 
+use super::activation::{activation_ref, Activation};
+use super::norm::layer_norm_ref;
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-pub(super) const TILED: Kernel<Params> = kernel!("matmul_tiled.wgsl", "main");
-pub(super) const NAIVE: Kernel<Params> = kernel!("matmul_naive.wgsl", "main");
-pub(super) const ROWS: Kernel<Params> = kernel!("matmul_naive.wgsl", "rows");
+pub(super) const TILED: Kernel<Params> =
+    kernel!("matmul_tiled.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl");
+pub(super) const NAIVE: Kernel<Params> =
+    kernel!("matmul_naive.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl");
+pub(super) const ROWS: Kernel<Params> =
+    kernel!("matmul_naive.wgsl", "rows", uses "act.wgsl", uses "matmul_common.wgsl");
 /// Output elements per workgroup, [columns, rows], of each kernel.
 const TILE: [usize; 2] = [128, 128];
 const NAIVE_WORKGROUP: [usize; 2] = [16, 16];
@@ -70,7 +77,36 @@ params! {
         b_batch_stride: u32,
         b_transposed: u32,
         has_bias: u32,
+        act: u32,
+        alpha: f32,
+        has_residual: u32,
+        has_norm: u32,
+        eps: f32,
+        split: u32,
+        split_row: u32,
     }
+}
+
+/// What a matmul does around the product, in the same dispatch:
+/// `out = act(norm(a) x b + bias) + residual`.
+#[derive(Clone, Copy, Default)]
+pub struct Fused<'a> {
+    /// A layer norm over each row of `a` first: its weight and bias as one `[2, k]` tensor, and eps.
+    pub norm: Option<(&'a Tensor, f32)>,
+    pub bias: Option<&'a Tensor>,
+    pub activation: Option<Activation>,
+    /// Added last; the shape of the whole product.
+    pub residual: Option<&'a Tensor>,
+    /// The product's columns in three equal parts: the first is `out` (`[m, n / 3]`), the
+    /// others go to rows `row..row + m` of `k` and `v` (rows of `n / 3`: a KV cache).
+    pub split: Option<Split<'a>>,
+}
+
+#[derive(Clone, Copy)]
+pub struct Split<'a> {
+    pub k: &'a Tensor,
+    pub v: &'a Tensor,
+    pub row: usize,
 }
 
 /// `out = a x b (+ bias)` with the tiled kernel, or for a few rows one thread per output.
@@ -82,9 +118,21 @@ pub fn matmul(
     b_transposed: bool,
     out: &Tensor,
 ) -> Result<()> {
+    matmul_fused(gpu, a, b, b_transposed, &Fused { bias, ..Fused::default() }, out)
+}
+
+/// `matmul` with what `fused` adds around the product.
+pub fn matmul_fused(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    b_transposed: bool,
+    fused: &Fused,
+    out: &Tensor,
+) -> Result<()> {
     let few_rows = a.shape().len() >= 2 && a.shape()[a.shape().len() - 2] <= FEW_ROWS;
     let (kernel, tile) = if few_rows { (&ROWS, ROWS_WORKGROUP) } else { (&TILED, TILE) };
-    run(gpu, kernel, tile, a, b, bias, b_transposed, out)
+    run(gpu, kernel, tile, a, b, b_transposed, fused, out)
 }
 
 /// `out = a x b (+ bias)` with one thread per output element; the benchmark's baseline.
@@ -96,7 +144,56 @@ pub fn matmul_naive(
     b_transposed: bool,
     out: &Tensor,
 ) -> Result<()> {
-    run(gpu, &NAIVE, NAIVE_WORKGROUP, a, b, bias, b_transposed, out)
+    let fused = Fused { bias, ..Fused::default() };
+    run(gpu, &NAIVE, NAIVE_WORKGROUP, a, b, b_transposed, &fused, out)
+}
+
+/// Checks what `fused` adds against the product's size; returns the split's part width.
+fn check_fused(d: &MatmulDims, a: &[usize], f: &Fused, out: &Tensor) -> Result<usize> {
+    let product = d.out_shape(a);
+    if let Some(bias) = f.bias {
+        expect_shape("matmul bias", bias, &[d.n])?;
+    }
+    if let Some((weights, eps)) = f.norm {
+        expect_shape("matmul norm weights", weights, &[2, d.k])?;
+        if !(eps.is_finite() && eps > 0.0) {
+            invalid!("the norm's eps must be positive and finite; got {eps}");
+        }
+    }
+    if let Some(residual) = f.residual {
+        expect_shape("matmul residual", residual, &product)?;
+        if residual.same_buffer(out) {
+            invalid!("the residual and the output must be different tensors");
+        }
+    }
+    if let Some(Activation::LeakyRelu(alpha)) = f.activation {
+        if !alpha.is_finite() {
+            invalid!("LeakyReLU slope must be finite; got {alpha}");
+        }
+    }
+    let Some(split) = f.split else {
+        expect_output("matmul output", out, &product, [])?;
+        return Ok(0);
+    };
+    if d.batch != 1 || !d.n.is_multiple_of(3) {
+        invalid!("a split needs one batch and columns in three equal parts; got {product:?}");
+    }
+    let part = d.n / 3;
+    let mut query = product;
+    *query.last_mut().unwrap() = part;
+    expect_output("matmul output", out, &query, [])?;
+    for (name, t) in [("keys", split.k), ("values", split.v)] {
+        let rows = split.row.checked_add(d.m).and_then(|r| r.checked_mul(part));
+        if rows.is_none_or(|needed| t.numel() < needed) || t.same_buffer(out) {
+            invalid!(
+                "the split's {name} {:?} hold no rows {}..{} of {part}",
+                t.shape(),
+                split.row,
+                split.row + d.m
+            );
+        }
+    }
+    Ok(part)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -106,20 +203,25 @@ fn run(
     [tile_n, tile_m]: [usize; 2],
     a: &Tensor,
     b: &Tensor,
-    bias: Option<&Tensor>,
     b_transposed: bool,
+    f: &Fused,
     out: &Tensor,
 ) -> Result<()> {
     let d = MatmulDims::new(a.shape(), b.shape(), b_transposed)?;
-    expect_output("matmul output", out, &d.out_shape(a.shape()), [a, b].into_iter().chain(bias))?;
-    if let Some(bias) = bias {
-        expect_shape("matmul bias", bias, &[d.n])?;
+    let inputs = [a, b].into_iter().chain(f.bias).chain(f.norm.map(|n| n.0)).chain(f.residual);
+    for input in inputs.clone() {
+        if input.same_buffer(out) {
+            invalid!("matmul output must not be one of its inputs");
+        }
     }
+    let part = check_fused(&d, a.shape(), f, out)?;
     if gpu.is_reference() {
-        let bias = bias.map(Tensor::host).transpose()?;
-        let bias = bias.as_deref().map(Vec::as_slice);
-        return out.set_host(matmul_ref(&d, &a.host()?, &b.host()?, bias));
+        return run_ref(&d, a, b, f, part, out);
     }
+    let (act, alpha) = f.activation.map_or((0, 0.0), |act| {
+        let (op, alpha) = act.code();
+        (op + 1, alpha)
+    });
     let params = Params {
         m: to_u32("m", d.m)?,
         n: to_u32("n", d.n)?,
@@ -127,11 +229,61 @@ fn run(
         a_batch_stride: to_u32("m * k", d.m * d.k)?,
         b_batch_stride: if d.b_batched { to_u32("k * n", d.k * d.n)? } else { 0 },
         b_transposed: b_transposed as u32,
-        has_bias: bias.is_some() as u32,
+        has_bias: f.bias.is_some() as u32,
+        act,
+        alpha,
+        has_residual: f.residual.is_some() as u32,
+        has_norm: f.norm.is_some() as u32,
+        eps: f.norm.map_or(0.0, |n| n.1),
+        split: to_u32("split", part)?,
+        split_row: to_u32("split row", f.split.map_or(0, |s| s.row))?,
     };
     let groups = Workgroups::grid(gpu, [d.n.div_ceil(tile_n), d.m.div_ceil(tile_m), d.batch])?;
-    let bias = gpu.optional(bias)?;
-    gpu.dispatch(kernel, &params, &[a.buffer()?, b.buffer()?, bias, out.buffer()?], groups, out)
+    let buffers = [
+        a.buffer()?,
+        b.buffer()?,
+        gpu.optional(f.bias)?,
+        out.buffer()?,
+        gpu.optional(f.residual)?,
+        gpu.optional(f.norm.map(|n| n.0))?,
+        gpu.optional_out(f.split.map(|s| s.k))?,
+        gpu.optional_out(f.split.map(|s| s.v))?,
+    ];
+    gpu.dispatch(kernel, &params, &buffers, groups, out)
+}
+
+/// The reference device's path: the references of each step, one after another.
+fn run_ref(
+    d: &MatmulDims,
+    a: &Tensor,
+    b: &Tensor,
+    f: &Fused,
+    part: usize,
+    out: &Tensor,
+) -> Result<()> {
+    let mut x = a.host()?.clone();
+    if let Some((weights, eps)) = f.norm {
+        let w = weights.host()?;
+        x = layer_norm_ref(&x, d.k, &w[..d.k], &w[d.k..], eps);
+    }
+    let bias = f.bias.map(Tensor::host).transpose()?;
+    let mut y = matmul_ref(d, &x, &b.host()?, bias.as_deref().map(Vec::as_slice));
+    if let Some(act) = f.activation {
+        y = activation_ref(act, &y);
+    }
+    if let Some(residual) = f.residual {
+        y.iter_mut().zip(residual.host()?.iter()).for_each(|(y, r)| *y += r);
+    }
+    let Some(split) = f.split else {
+        return out.set_host(y);
+    };
+    let rows: Vec<&[f32]> = y.chunks(d.n).collect();
+    let part_of = |p: usize| {
+        rows.iter().flat_map(|row| &row[p * part..(p + 1) * part]).copied().collect::<Vec<f32>>()
+    };
+    out.set_host(part_of(0))?;
+    split.k.set_host_range(split.row * part, &part_of(1))?;
+    split.v.set_host_range(split.row * part, &part_of(2))
 }
 
 /// Reference: the same product on the CPU, accumulated in f64.
@@ -204,6 +356,75 @@ mod tests {
             check(matmul, 12, &[5, 65, 33], &[5, 257, 33], true, true).await;
             check(matmul, 13, &[3, 8, 65], &[3, 65, 257], true, false).await;
             check(matmul, 14, &[2, 9, 33], &[65, 33], true, true).await;
+        }
+
+        async fn fused_work_matches_the_references_one_after_another() {
+            use crate::ops::activation::{activation_ref, Activation};
+            use crate::ops::norm::layer_norm_ref;
+            let gpu = gpu().await;
+            // m = 1 and 7 take the row kernel, 33 and 257 the tiled one.
+            for (seed, m) in [(30, 1), (31, 7), (32, 33), (33, 257)] {
+                let (k, part) = (65, 33);
+                let n = 3 * part;
+                let mut rng = Rng::new(seed);
+                let (a, a_host) = random(gpu, &mut rng, &[m, k]);
+                let (b, b_host) = random(gpu, &mut rng, &[n, k]);
+                let (bias, bias_host) = random(gpu, &mut rng, &[n]);
+                let (norm, norm_host) = random(gpu, &mut rng, &[2, k]);
+                let (residual, residual_host) = random(gpu, &mut rng, &[m, n]);
+                let d = MatmulDims::new(&[m, k], &[n, k], true).unwrap();
+                let normed = layer_norm_ref(&a_host, k, &norm_host[..k], &norm_host[k..], 1e-5);
+                let product = |x: &[f32]| matmul_ref(&d, x, &b_host, Some(&bias_host));
+                let add = |x: Vec<f32>| x.iter().zip(&residual_host).map(|(x, r)| x + r).collect::<Vec<f32>>();
+                // Normalised rows reach about 3 in size: four times the plain product's error.
+                let tolerance = 4.0 * tolerance(k);
+                let cases: [(&str, Fused, Vec<f32>); 3] = [
+                    ("norm, bias, GELU", Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), activation: Some(Activation::Gelu), ..Fused::default() },
+                        activation_ref(Activation::Gelu, &product(&normed))),
+                    ("bias, residual", Fused { bias: Some(&bias), residual: Some(&residual), ..Fused::default() },
+                        add(product(&a_host))),
+                    ("norm, bias, SiLU, residual", Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), activation: Some(Activation::Silu), residual: Some(&residual), ..Fused::default() },
+                        add(activation_ref(Activation::Silu, &product(&normed)))),
+                ];
+                for (what, fused, want) in cases {
+                    let out = poisoned(gpu, &[m, n]);
+                    matmul_fused(gpu, &a, &b, true, &fused, &out).unwrap();
+                    assert_close(&format!("{what}, m = {m}"), &out.read(gpu).await.unwrap(), &want, tolerance, 1e-5);
+                }
+
+                // Split: the query to `out`, keys and values to rows 5.. of caches, nothing else.
+                let (keys, values) = (poisoned(gpu, &[m + 9, part]), poisoned(gpu, &[m + 9, part]));
+                let query = poisoned(gpu, &[m, part]);
+                let split = Some(Split { k: &keys, v: &values, row: 5 });
+                let fused = Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), split, ..Fused::default() };
+                matmul_fused(gpu, &a, &b, true, &fused, &query).unwrap();
+                let want = product(&normed);
+                let column = |p: usize| want.chunks(n).flat_map(|row| &row[p * part..(p + 1) * part]).copied().collect::<Vec<f32>>();
+                assert_close(&format!("split query, m = {m}"), &query.read(gpu).await.unwrap(), &column(0), tolerance, 1e-5);
+                for (p, cache) in [(1, &keys), (2, &values)] {
+                    let got = cache.read(gpu).await.unwrap();
+                    assert_close(&format!("split part {p}, m = {m}"), &got[5 * part..(5 + m) * part], &column(p), tolerance, 1e-5);
+                    assert!(got[..5 * part].iter().chain(&got[(5 + m) * part..]).all(|v| v.is_nan()), "wrote outside its rows");
+                }
+            }
+        }
+
+        async fn fused_bad_input_is_an_error() {
+            let gpu = gpu().await;
+            let a = Tensor::zeros(gpu, &[4, 5]).unwrap();
+            let b = Tensor::zeros(gpu, &[6, 5]).unwrap();
+            let out = Tensor::zeros(gpu, &[4, 6]).unwrap();
+            let bad = |f: Fused, out: &Tensor| assert!(matches!(matmul_fused(gpu, &a, &b, true, &f, out), Err(Error::Invalid(_))));
+            bad(Fused { norm: Some((&Tensor::zeros(gpu, &[5]).unwrap(), 1e-5)), ..Fused::default() }, &out);
+            bad(Fused { norm: Some((&Tensor::zeros(gpu, &[2, 5]).unwrap(), 0.0)), ..Fused::default() }, &out);
+            bad(Fused { residual: Some(&Tensor::zeros(gpu, &[4, 5]).unwrap()), ..Fused::default() }, &out);
+            bad(Fused { residual: Some(&out), ..Fused::default() }, &out);
+            bad(Fused { activation: Some(Activation::LeakyRelu(f32::NAN)), ..Fused::default() }, &out);
+            let small = Tensor::zeros(gpu, &[4, 2]).unwrap();
+            let cache = Tensor::zeros(gpu, &[5, 2]).unwrap();
+            bad(Fused { split: Some(Split { k: &cache, v: &cache, row: 2 }), ..Fused::default() }, &small);
+            bad(Fused { split: Some(Split { k: &cache, v: &cache, row: 0 }), ..Fused::default() }, &out);
+            gpu.check().unwrap();
         }
 
         async fn naive_matches_reference() {
