@@ -9,8 +9,7 @@ use super::{LanguageModel, LastRow, Output};
 use crate::formats::json::Json;
 use crate::ops::activation::Activation;
 use crate::ops::attention::{attention, KvCache};
-use crate::ops::binary::{binary, BinaryOp};
-use crate::ops::embedding::embedding;
+use crate::ops::embedding::embedding_at;
 use crate::ops::matmul::{matmul_fused, Fused, Split};
 use crate::{Error, Gpu, Result, Tensor};
 
@@ -71,8 +70,6 @@ pub struct Gpt {
 
 /// Activations for a chunk of `t` tokens; `x` and `y` take turns as the residual stream.
 struct Buffers {
-    tok: Tensor,
-    pos: Tensor,
     x: Tensor,
     y: Tensor,
     q: Tensor,
@@ -110,8 +107,6 @@ impl Buffers {
     fn new(gpu: &Gpu, t: usize, c: usize, vocab: usize) -> Result<Buffers> {
         let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
         Ok(Buffers {
-            tok: z(&[t, c])?,
-            pos: z(&[t, c])?,
             x: z(&[t, c])?,
             y: z(&[t, c])?,
             q: z(&[t, c])?,
@@ -260,10 +255,8 @@ impl Gpt {
         }
         let watched = b.attention.as_ref().filter(|_| watch_attention);
         let b = &*b;
-        embedding(gpu, &self.wte, ids, &b.tok)?;
-        // The positions are consecutive: their embeddings are one block of wpe's rows.
-        b.pos.copy_range(gpu, &self.wpe, past * c..(past + t) * c, 0)?;
-        binary(gpu, BinaryOp::Add, &b.tok, &b.pos, &b.x)?;
+        // wte(ids) + wpe(positions past..), in one dispatch.
+        embedding_at(gpu, &self.wte, ids, &self.wpe, past, &b.x)?;
         let heads = [t, self.n_head, c / self.n_head];
         let scale = 1.0 / ((c / self.n_head) as f32).sqrt();
         for (l, block) in self.h.iter().enumerate() {
@@ -407,9 +400,11 @@ mod tests {
                     }
                     let step = gpu.stats() - before;
                     assert_made_nothing(&format!("a GPT decode step, attention watched: {watch}"), step);
-                    // The embedding, the position added, 5 a block (the norms, bias, GELU,
-                    // residuals and the cache write fused into the matmuls) and the head.
-                    assert_eq!(step.dispatches, 3 + 5 * layers as u64, "{step:?}");
+                    // The embeddings, 5 a block (the norms, bias, GELU, residuals and the cache
+                    // write fused into the matmuls) and the head, in one pass unless the
+                    // heatmap's rows are copied out.
+                    assert_eq!(step.dispatches, 2 + 5 * layers as u64, "{step:?}");
+                    assert!(watch || step.compute_passes == 1, "{step:?}");
                     let logits = v as u64 * 4;
                     let attention = if watch { (layers * heads * cap * 4) as u64 } else { 0 };
                     assert_eq!(step.bytes_read_back, logits + attention, "{step:?}");
