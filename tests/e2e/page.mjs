@@ -249,9 +249,9 @@ async function checkVaeTab(page) {
 // Fills the Transformer's settings, clicks Generate and waits until the run ends ('done' or
 // 'error'); returns the generated text.
 async function writeText(page, settings, timeout = 300_000) {
-  // The tab starts writing by itself when first shown: let that run end first.
-  await page.waitForFunction(() => document.getElementById('gpt-output').dataset.state !== 'running',
-    null, { timeout });
+  // The tab starts writing by itself when first shown: let that run end, and Generate be on.
+  await page.waitForFunction(() => document.getElementById('gpt-output').dataset.state !== 'running' &&
+    !document.getElementById('gpt-generate').disabled, null, { timeout });
   for (const [name, value] of Object.entries(settings)) await page.fill(`#gpt-${name}`, String(value));
   const run = await dataNumber(page, '#gpt-output', 'run');
   await page.click('#gpt-generate');
