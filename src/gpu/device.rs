@@ -41,9 +41,10 @@ pub(super) struct Wgpu {
     pending: Mutex<Option<Pending>>,
     /// Bound where a kernel's optional input (a bias, say) is absent; never read.
     pub placeholder: wgpu::Buffer,
-    /// Bound where a kernel's optional output is absent; never written. Apart from the input's:
-    /// one dispatch may not read a buffer through one binding and write it through another.
-    pub placeholder_out: wgpu::Buffer,
+    /// Bound where a kernel's optional outputs are absent; never written. Apart from the input's,
+    /// and from each other: one dispatch may not bind a buffer it writes twice (WebGPU refuses
+    /// writable aliasing), nor read through one binding a buffer it writes through another.
+    pub placeholders_out: [wgpu::Buffer; 2],
 }
 
 /// Commands recorded and not yet submitted, and the compute pass the dispatches go into.
@@ -115,13 +116,14 @@ impl Gpu {
                 mapped_at_creation: false,
             })
         };
-        let (placeholder_out, placeholder) =
-            (placeholder("placeholder output"), placeholder("placeholder"));
+        let placeholders_out =
+            [placeholder("placeholder output 0"), placeholder("placeholder output 1")];
+        let placeholder = placeholder("placeholder");
         Ok(Gpu {
             limits: device.limits(),
             wgpu: Some(Wgpu {
                 placeholder,
-                placeholder_out,
+                placeholders_out,
                 device,
                 queue,
                 pipelines: Mutex::new(HashMap::new()),

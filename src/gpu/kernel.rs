@@ -255,14 +255,16 @@ impl Gpu {
         }
     }
 
-    /// The buffer of an optional output, or a placeholder bound in its place when absent.
+    /// The buffer of optional output `slot` (0 or 1) of a dispatch, or that slot's placeholder
+    /// bound in its place when absent.
     pub(crate) fn optional_out<'a>(
         &'a self,
         output: Option<&'a Tensor>,
+        slot: usize,
     ) -> Result<&'a wgpu::Buffer> {
         match output {
             Some(t) => t.buffer(),
-            None => Ok(&self.wgpu_for("placeholders")?.placeholder_out),
+            None => Ok(&self.wgpu_for("placeholders")?.placeholders_out[slot]),
         }
     }
 

@@ -246,8 +246,8 @@ fn run(
         out.buffer()?,
         gpu.optional(f.residual)?,
         gpu.optional(f.norm.map(|n| n.0))?,
-        gpu.optional_out(f.split.map(|s| s.k))?,
-        gpu.optional_out(f.split.map(|s| s.v))?,
+        gpu.optional_out(f.split.map(|s| s.k), 0)?,
+        gpu.optional_out(f.split.map(|s| s.v), 1)?,
     ];
     gpu.dispatch(kernel, &params, &buffers, groups, out)
 }

@@ -3,7 +3,9 @@
 // lies within the first screen and nothing overflows sideways, and axe-core finds no violation
 // of impact "serious" or "critical". Then the address: a link opens a view with its settings,
 // back and forward step through the views visited, and with less motion asked for the GPT waits
-// to be asked. Screenshots: /tmp/layout-<view>-<phone|desktop>-<light|dark>.png.
+// to be asked. Last, the keyboard: Tab reaches the GAN's samples and Enter picks one, the arrow
+// keys move the VAE map's handle, and "Pick an image" stands in for the drawing pad.
+// Screenshots: /tmp/layout-<view>-<phone|desktop>-<light|dark>.png.
 import { readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/static-server.mjs';
@@ -119,9 +121,45 @@ async function checkAddress() {
   await still.close();
 }
 
+// The keyboard reaches and works the controls: Tab comes to the GAN's samples and Enter selects
+// one; the VAE map's handle moves with the arrow keys; "Pick an image" stands in for drawing.
+async function checkKeyboard() {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${url}#gan`);
+  await page.waitForFunction(VIEWS.gan.ready, null, LONG);
+  await page.focus('#tab-gan');
+  let presses = 0;
+  const onSample = () => page.evaluate(() => document.activeElement?.classList.contains('gan-sample'));
+  while (presses < 40 && !(await onSample())) {
+    await page.keyboard.press('Tab');
+    presses++;
+  }
+  check(await onSample(), `Tab reaches the GAN's samples (${presses} presses from the tabs)`);
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  const selected = await page.evaluate(() => [...document.querySelectorAll('#gan-grid .gan-sample')]
+    .findIndex((b) => b.getAttribute('aria-pressed') === 'true'));
+  check(selected === 1, `Enter selects the sample with the focus (sample ${selected + 1})`);
+
+  await page.goto(`${url}#vae`);
+  await page.waitForFunction(() => !document.getElementById('vae-pick').disabled, null, LONG); // loaded
+  await page.focus('#vae-point');
+  for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Shift+ArrowUp');
+  const [x, y] = await page.evaluate(() => ['x', 'y'].map((a) => Number(document.getElementById('vae-point').dataset[a])));
+  check(Math.abs(x - 0.3) < 1e-6 && Math.abs(y - 0.5) < 1e-6, `the arrow keys move the map's handle (to ${x}, ${y})`);
+  await page.focus('#vae-pick');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^training image #/.test(document.getElementById('vae-draw-caption').textContent), null, LONG);
+  check(true, '"Pick an image", from the keyboard, puts a training image on the pad');
+  await context.close();
+}
+
 try {
   for (const size of Object.keys(SIZES)) await checkLayout(size);
   await checkAddress();
+  await checkKeyboard();
 } finally {
   await browser.close();
   server.close();
