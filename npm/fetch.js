@@ -106,9 +106,11 @@ async function fetchFile(file, { signal, onBytes }) {
   const cache = hasCache() ? await caches.open(CACHE) : null;
   const hit = await cache?.match(key);
   if (hit) {
-    const bytes = await readBody(hit, (got, total) => onBytes(got, total, true));
-    if (!file.sha256 || (await sha256(bytes)) === file.sha256) return bytes;
-    await cache.delete(key); // a stale or damaged copy: fetch it again
+    // A copy that cannot be read whole (another load of the same file replacing it as it is
+    // read ends its body with "network error") is fetched again, as a stale one is.
+    const kept = await readBody(hit, (got, total) => onBytes(got, total, true)).catch(() => null);
+    if (kept && (!file.sha256 || (await sha256(kept)) === file.sha256)) return kept;
+    await cache.delete(key).catch(() => {}); // stale, damaged or unreadable: fetch it again
   }
   const bytes = await checked(file, await download(key, signal, (got, total) => onBytes(got, total, false)));
   // A full disk or quota must not fail the load: the file is simply not kept.

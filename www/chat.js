@@ -8,7 +8,7 @@
 import { isCached } from './genai-lab/worker.js';
 import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
 import { manifestEntry } from './integrity.js';
-import { share, changed } from './route.js';
+import { shareFields, changed } from './route.js';
 
 const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const URL_PATH = `models/${FILE}`;
@@ -213,15 +213,6 @@ function setRunning(on) {
   if (on) els.messages.dataset.state = 'running';
 }
 
-// The settings a link carries: the fields as they are.
-const FIELDS = ['temperature', 'topP', 'topK', 'seed', 'max'];
-const linkSettings = () => Object.fromEntries(FIELDS.map((name) => [name, els[name].value]));
-
-// Takes the settings of a link; missing ones keep their value.
-function takeSettings(settings) {
-  for (const name of FIELDS) if (settings[name] !== undefined) els[name].value = settings[name];
-}
-
 async function send() {
   const m = state.model;
   const text = els.input.value.trim();
@@ -413,7 +404,7 @@ export async function initChatTab(lab) {
   buildBars();
   els.lab.hidden = false;
   els.load.addEventListener('click', () => startLoading());
-  takeSettings(share('chat', { read: linkSettings, apply: takeSettings }));
+  shareFields('chat', els, ['temperature', 'topP', 'topK', 'seed', 'max']); // a link's settings
   els.form.addEventListener('submit', (event) => {
     event.preventDefault();
     changed('chat');

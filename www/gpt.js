@@ -4,7 +4,7 @@
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
 import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion } from './ui.js';
-import { share, changed } from './route.js';
+import { shareFields, changed } from './route.js';
 
 const TOP = 10; // probability bars
 const ROWS = 24; // heatmap rows: the most recent characters read
@@ -64,15 +64,6 @@ function readSettings() {
     seed: inputNumber(els.seed, 'seed'),
     length: inputNumber(els.length, 'length'),
   };
-}
-
-// The settings a link carries: the fields as they are, prompt included.
-const FIELDS = ['prompt', 'length', 'temperature', 'topK', 'topP', 'seed'];
-const linkSettings = () => Object.fromEntries(FIELDS.map((name) => [name, els[name].value]));
-
-// Takes the settings of a link; missing ones keep their value.
-function takeSettings(settings) {
-  for (const name of FIELDS) if (settings[name] !== undefined) els[name].value = settings[name];
 }
 
 // ---- Generation --------------------------------------------------------------------------
@@ -399,7 +390,7 @@ export async function initGptTab(lab) {
     els.stop.disabled = true;
   });
   for (const picker of [els.layer, els.head]) picker.addEventListener('change', drawHeatmap);
-  takeSettings(share('gpt', { read: linkSettings, apply: takeSettings }));
+  shareFields('gpt', els, ['prompt', 'length', 'temperature', 'topK', 'topP', 'seed']); // a link's settings
 
   await whenShown('panel-transformer');
   await start();

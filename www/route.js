@@ -26,6 +26,16 @@ export function share(view, handlers) {
   return named.view === view ? named.settings : {};
 }
 
+// Shares the values of the input fields `names` of `els` under `view`, as they are, and takes
+// those the address gives now.
+export function shareFields(view, els, names) {
+  const read = () => Object.fromEntries(names.map((name) => [name, els[name].value]));
+  const apply = (settings) => {
+    for (const name of names) if (settings[name] !== undefined) els[name].value = settings[name];
+  };
+  apply(share(view, { read, apply }));
+}
+
 // Records that `view` is shown with its current settings: a new history entry when the address
 // changes (or, while an address is being followed, the same entry, completed).
 export function changed(view) {
