@@ -60,20 +60,30 @@ async function readBody(response, onBytes) {
   return bytes;
 }
 
+// Waits before another try of a download that failed.
+const RETRY_MS = [250, 500, 1000];
+
 async function download(url, signal, onBytes) {
-  let response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (e) {
-    if (e.name === 'AbortError') throw e;
-    throw new NetworkError(`genai-lab: could not download ${url} (${e.message}): check the network, and ` +
-      'that the page may fetch it (same origin, or CORS and the Content-Security-Policy allow it)', { url });
-  }
-  if (!response.ok) {
+  for (let tries = 0; ; tries++) {
+    let response;
+    try {
+      response = await fetch(url, { signal });
+      if (response.ok) return await readBody(response, onBytes);
+    } catch (e) {
+      if (e.name === 'AbortError') throw e;
+      // Chromium fails some of several fetches of one URL made at once ("Failed to fetch"), and
+      // a body can break off: a failure that is not the server's answer is tried again.
+      if (tries < RETRY_MS.length) {
+        await new Promise((resolve) => setTimeout(resolve, RETRY_MS[tries]));
+        throwIfAborted(signal);
+        continue;
+      }
+      throw new NetworkError(`genai-lab: could not download ${url} (${e.message}): check the network, and ` +
+        'that the page may fetch it (same origin, or CORS and the Content-Security-Policy allow it)', { url });
+    }
     throw new NetworkError(`genai-lab: ${url} answered HTTP ${response.status}: serve the file there, or pass ` +
       'the URL where it is served', { url, status: response.status });
   }
-  return readBody(response, onBytes);
 }
 
 // The bytes a data: URL holds. Bundlers inline small files (Vite: under 4 KB) this way, and a
