@@ -116,8 +116,7 @@ async function fetchFile(file, { signal, onBytes }) {
   const cache = hasCache() ? await caches.open(CACHE) : null;
   const hit = await cache?.match(key);
   if (hit) {
-    // A copy that cannot be read whole (another load of the same file replacing it as it is
-    // read ends its body with "network error") is fetched again, as a stale one is.
+    // A copy that cannot be read whole is fetched again, as a stale one is.
     const kept = await readBody(hit, (got, total) => onBytes(got, total, true)).catch(() => null);
     if (kept && (!file.sha256 || (await sha256(kept)) === file.sha256)) return kept;
     await cache.delete(key).catch(() => {}); // stale, damaged or unreadable: fetch it again
