@@ -1,6 +1,6 @@
 """The models, as the Rust side will run them: only ops our WGSL kernels have (conv2d,
-conv_transpose2d, batch norm, linear, layer norm, GELU, ReLU, LeakyReLU, tanh, sigmoid, softmax,
-embedding, causal attention). Parameter names here are the names in the exported safetensors."""
+conv_transpose2d, batch norm, group norm, linear, layer norm, GELU, ReLU, LeakyReLU, SiLU, tanh,
+sigmoid, softmax, embedding, causal attention). Parameter names here are the names in the exported safetensors."""
 
 import math
 
@@ -185,3 +185,75 @@ class Gpt(nn.Module):
         for block in self.h:
             x = block(x)
         return self.lm_head(self.ln_f(x))
+
+
+NO_CLASS = CLASSES  # the diffusion model's extra class entry: "any class" (classifier-free guidance)
+
+
+class ResBlock(nn.Module):
+    """The diffusion U-Net's residual block: group norm, SiLU, 3x3 conv, plus a per-channel shift
+    from the step's embedding (time and class), then group norm, SiLU, 3x3 conv again, added to the
+    input (through a 1x1 conv where the channel count changes)."""
+
+    def __init__(self, cin: int, cout: int, emb: int, groups: int = 8):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
+        self.emb = nn.Linear(emb, cout)
+        self.norm2 = nn.GroupNorm(groups, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(e)[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return (x if self.skip is None else self.skip(x)) + h
+
+
+class UNet(nn.Module):
+    """Class-conditional U-Net for 28x28 images: 28 -> 14 -> 7 and back, one residual block per
+    level on each side, two in the middle, skips added (not concatenated). The step t enters as a
+    sinusoidal embedding through a two-layer MLP, the class (or NO_CLASS) as a learned embedding;
+    their sum, through SiLU, shifts every block. Predicts v (see diffusion.py)."""
+
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), emb: int = 128,
+                 time_dim: int = 64):
+        super().__init__()
+        c0, c1, c2 = channels
+        self.channels, self.emb_dim = channels, emb
+        half = time_dim // 2
+        # Kept in the state dict so the Rust side multiplies by the very same float32 numbers.
+        self.register_buffer(
+            "time_freqs", torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float64)
+                                    / half).float())
+        self.time_mlp = nn.Sequential(nn.Linear(time_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
+        self.class_emb = nn.Embedding(CLASSES + 1, emb)
+        self.conv_in = nn.Conv2d(1, c0, 3, 1, 1)
+        self.down0 = ResBlock(c0, c0, emb)
+        self.downsample0 = nn.Conv2d(c0, c1, 3, 2, 1)  # 28 -> 14
+        self.down1 = ResBlock(c1, c1, emb)
+        self.downsample1 = nn.Conv2d(c1, c2, 3, 2, 1)  # 14 -> 7
+        self.mid1 = ResBlock(c2, c2, emb)
+        self.mid2 = ResBlock(c2, c2, emb)
+        self.upsample1 = nn.ConvTranspose2d(c2, c1, 4, 2, 1)  # 7 -> 14
+        self.up1 = ResBlock(c1, c1, emb)
+        self.upsample0 = nn.ConvTranspose2d(c1, c0, 4, 2, 1)  # 14 -> 28
+        self.up0 = ResBlock(c0, c0, emb)
+        self.norm_out = nn.GroupNorm(8, c0)
+        self.conv_out = nn.Conv2d(c0, 1, 3, 1, 1)
+
+    def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        """[sin(t f), cos(t f)] for the frequencies f = 10000^(-i / half)."""
+        args = t.float()[:, None] * self.time_freqs[None]
+        return torch.cat([torch.sin(args), torch.cos(args)], 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """x [N, 1, 28, 28] noisy images, t [N] steps (0 .. T-1), labels [N] (NO_CLASS: none)."""
+        e = F.silu(self.time_mlp(self.time_embedding(t)) + self.class_emb(labels))
+        h0 = self.down0(self.conv_in(x), e)
+        h1 = self.down1(self.downsample0(h0), e)
+        h = self.mid2(self.mid1(self.downsample1(h1), e), e)
+        h = self.up1(self.upsample1(h) + h1, e)
+        h = self.up0(self.upsample0(h) + h0, e)
+        return self.conv_out(F.silu(self.norm_out(h)))

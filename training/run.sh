@@ -25,6 +25,7 @@ for ds in fashion mnist; do
   $py train_vae.py --dataset "$ds" --latent 16 "${quick[@]}"
   $py train_vae.py --dataset "$ds" --latent 2 "${quick[@]}"
   $py train_gan.py --dataset "$ds" "${quick[@]}"
+  $py train_diffusion.py --dataset "$ds" "${quick[@]}"
 done
 $py train_gpt.py "${quick[@]}"
 $py make_fixtures.py
