@@ -2,6 +2,11 @@
 // row_norm: x viewed as [p.rows, p.d]; one 64-thread workgroup per row (the grid wraps into y
 //   past 65535 rows). p.center = 1 is layer norm: (x - mean) / sqrt(var + eps) * gamma + beta,
 //   biased variance; p.center = 0 is RMS norm: x / sqrt(mean(x^2) + eps) * gamma (beta unread).
+// group_norm: nn.GroupNorm on x [N, C, spatial] seen as p.rows = N * groups rows of
+//   p.d = (C / groups) * spatial elements (one workgroup each, as row_norm); element i of row r
+//   is channel (r % groups) * cpg + i / p.spatial, with cpg = p.d / p.spatial channels per group
+//   and groups = p.channels / cpg. p.act > 0 then applies act.wgsl's activation p.act - 1
+//   (slope p.alpha).
 // batch_norm: inference with running statistics; x is [N, C, spatial] seen as p.rows = N * C
 //   planes of p.d = spatial elements, channel = plane % p.channels; one thread per element in
 //   64-wide workgroups. Its extra bindings come after `out` so both entry points share one layout.
@@ -12,6 +17,9 @@ struct Params {
     channels: u32,
     center: u32,
     eps: f32,
+    spatial: u32,
+    act: u32,
+    alpha: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,23 +32,15 @@ struct Params {
 
 const ELEMENT_THREADS: u32 = 64u;
 
-@compute @workgroup_size(REDUCE_THREADS)
-fn row_norm(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-    @builtin(local_invocation_index) li: u32,
-) {
-    let row = wg.x + wg.y * groups.x;
-    if (row >= p.rows) {
-        return;
-    }
-    let base = row * p.d;
-    // Layer norm works on x - pivot, the row's first element: for a row far from zero that
-    // difference is exact, so the mean (of small numbers) and the deviations keep every digit
-    // that an offset such as 1000 + x would otherwise take from them.
+// What normalises the row of p.d elements at `base`: y = (x - pivot - mean) * inv_std, returned
+// as (pivot, mean, inv_std). With `center` (layer and group norm) the statistics are those of
+// x - pivot, the row's first element: for a row far from zero that difference is exact, so the
+// mean (of small numbers) and the deviations keep every digit that an offset such as 1000 + x
+// would otherwise take from them. Without it (RMS norm) pivot and mean are 0.
+fn row_statistics(base: u32, li: u32, center: bool) -> vec3<f32> {
     var pivot = 0.0;
     var mean = 0.0;
-    if (p.center == 1u) {
+    if (center) {
         pivot = x[base];
         var sum = 0.0;
         for (var i = li; i < p.d; i += REDUCE_THREADS) {
@@ -53,11 +53,49 @@ fn row_norm(
         let dev = x[base + i] - pivot - mean;
         squares = fma(dev, dev, squares);
     }
-    let inv_std = inverseSqrt(workgroup_reduce(li, squares, false) / f32(p.d) + p.eps);
+    return vec3(pivot, mean, inverseSqrt(workgroup_reduce(li, squares, false) / f32(p.d) + p.eps));
+}
+
+@compute @workgroup_size(REDUCE_THREADS)
+fn row_norm(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * groups.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.d;
+    let s = row_statistics(base, li, p.center == 1u);
     for (var i = li; i < p.d; i += REDUCE_THREADS) {
-        var y = (x[base + i] - pivot - mean) * inv_std * gamma[i];
+        var y = (x[base + i] - s.x - s.y) * s.z * gamma[i];
         if (p.center == 1u) {
             y += beta[i];
+        }
+        out[base + i] = y;
+    }
+}
+
+@compute @workgroup_size(REDUCE_THREADS)
+fn group_norm(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row = wg.x + wg.y * groups.x;
+    if (row >= p.rows) {
+        return;
+    }
+    let base = row * p.d;
+    let s = row_statistics(base, li, true);
+    let per_group = p.d / p.spatial;
+    let first = (row % (p.channels / per_group)) * per_group;
+    for (var i = li; i < p.d; i += REDUCE_THREADS) {
+        let c = first + i / p.spatial;
+        var y = (x[base + i] - s.x - s.y) * s.z * gamma[c] + beta[c];
+        if (p.act > 0u) {
+            y = activate(p.act - 1u, p.alpha, y);
         }
         out[base + i] = y;
     }

@@ -28,12 +28,12 @@ def alpha_bar(t: int) -> float:
 ALPHA_BAR = torch.tensor([alpha_bar(t) for t in range(T)], dtype=torch.float64)
 
 
-def timesteps(steps: int) -> list[int]:
-    """The steps a sampler of `steps` steps visits, from T-1 down, evenly spaced ("trailing"):
-    T - 1 - i T / steps (integer division) for i = 0 .. steps-1."""
-    if not 1 <= steps <= T:
-        raise ValueError(f"steps must be in 1..{T}; got {steps}")
-    return [T - 1 - i * T // steps for i in range(steps)]
+def timesteps(steps: int, start: int = T - 1) -> list[int]:
+    """The steps a sampler of `steps` steps visits, from `start` (T-1: pure noise) down, evenly
+    spaced ("trailing"): start - i (start + 1) / steps (integer division), i = 0 .. steps-1."""
+    if not 1 <= steps <= start + 1 <= T:
+        raise ValueError(f"steps must be in 1..{start + 1}, start in 0..{T - 1}")
+    return [start - i * (start + 1) // steps for i in range(steps)]
 
 
 def noised(x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,8 +6,10 @@ import json
 
 import torch
 
+import diffusion as process
+
 from common import FIXTURES, MODELS, load_images, load_safetensors, load_text, save_safetensors
-from models import Classifier, Discriminator, Generator, Gpt, Vae
+from models import NO_CLASS, Classifier, Discriminator, Generator, Gpt, UNet, Vae
 
 SAMPLES = 8
 
@@ -72,6 +74,27 @@ def vae(name: str, dataset: str) -> None:
 
 
 @torch.no_grad()
+def diffusion(dataset: str) -> None:
+    """U-Net outputs at a few steps and classes (NO_CLASS too), and a 10-step DDIM run with
+    guidance from fixed noise: each step's x_t and predicted x0, and the final images."""
+    name = f"diffusion_{dataset}"
+    model = load(UNet(**{"channels": tuple(card(name)["architecture"]["channels"])}), name)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(SAMPLES, 1, 28, 28, generator=gen)
+    t = torch.tensor([0, 1, 250, 500, 999, 37, 999, 600])
+    labels = torch.tensor([0, 1, 2, 3, NO_CLASS, 5, NO_CLASS, 9])
+    noise = torch.randn(4, 1, 28, 28, generator=gen)
+    run_labels = torch.tensor([3, 7, NO_CLASS, 0])
+    trajectory = []
+    final = process.sample(model, noise, run_labels, 10, 1.5, trajectory=trajectory)
+    save(name, {"x": x, "t": t, "labels": labels, "v": model(x, t, labels),
+                "noise": noise, "run_labels": run_labels,
+                "run_t": torch.tensor([s[0] for s in trajectory]),
+                "run_x": torch.stack([s[1] for s in trajectory]),
+                "run_x0": torch.stack([s[2] for s in trajectory]), "run_final": final})
+
+
+@torch.no_grad()
 def gpt() -> None:
     info = card("gpt_shakespeare")
     arch = info["architecture"]
@@ -91,4 +114,5 @@ if __name__ == "__main__":
         gan(ds)
         vae(f"vae_{ds}", ds)
         vae(f"vae2d_{ds}", ds)
+        diffusion(ds)
     gpt()

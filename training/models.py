@@ -193,22 +193,21 @@ NO_CLASS = CLASSES  # the diffusion model's extra class entry: "any class" (clas
 class ResBlock(nn.Module):
     """The diffusion U-Net's residual block: group norm, SiLU, 3x3 conv, plus a per-channel shift
     from the step's embedding (time and class), then group norm, SiLU, 3x3 conv again, added to the
-    input (through a 1x1 conv where the channel count changes)."""
+    input. The channel count stays (the U-Net changes it between blocks)."""
 
-    def __init__(self, cin: int, cout: int, emb: int, groups: int = 8):
+    def __init__(self, channels: int, emb: int, groups: int = 8):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
-        self.emb = nn.Linear(emb, cout)
-        self.norm2 = nn.GroupNorm(groups, cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+        self.norm1 = nn.GroupNorm(groups, channels)
+        self.conv1 = nn.Conv2d(channels, channels, 3, 1, 1)
+        self.emb = nn.Linear(emb, channels)
+        self.norm2 = nn.GroupNorm(groups, channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1)
 
     def forward(self, x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
         h = h + self.emb(e)[:, :, None, None]
         h = self.conv2(F.silu(self.norm2(h)))
-        return (x if self.skip is None else self.skip(x)) + h
+        return x + h
 
 
 class UNet(nn.Module):
@@ -230,16 +229,16 @@ class UNet(nn.Module):
         self.time_mlp = nn.Sequential(nn.Linear(time_dim, emb), nn.SiLU(), nn.Linear(emb, emb))
         self.class_emb = nn.Embedding(CLASSES + 1, emb)
         self.conv_in = nn.Conv2d(1, c0, 3, 1, 1)
-        self.down0 = ResBlock(c0, c0, emb)
+        self.down0 = ResBlock(c0, emb)
         self.downsample0 = nn.Conv2d(c0, c1, 3, 2, 1)  # 28 -> 14
-        self.down1 = ResBlock(c1, c1, emb)
+        self.down1 = ResBlock(c1, emb)
         self.downsample1 = nn.Conv2d(c1, c2, 3, 2, 1)  # 14 -> 7
-        self.mid1 = ResBlock(c2, c2, emb)
-        self.mid2 = ResBlock(c2, c2, emb)
+        self.mid1 = ResBlock(c2, emb)
+        self.mid2 = ResBlock(c2, emb)
         self.upsample1 = nn.ConvTranspose2d(c2, c1, 4, 2, 1)  # 7 -> 14
-        self.up1 = ResBlock(c1, c1, emb)
+        self.up1 = ResBlock(c1, emb)
         self.upsample0 = nn.ConvTranspose2d(c1, c0, 4, 2, 1)  # 14 -> 28
-        self.up0 = ResBlock(c0, c0, emb)
+        self.up0 = ResBlock(c0, emb)
         self.norm_out = nn.GroupNorm(8, c0)
         self.conv_out = nn.Conv2d(c0, 1, 3, 1, 1)
 

@@ -37,7 +37,7 @@ impl<'a, 'g> Weights<'a, 'g> {
         Tensor::from_slice(self.gpu, shape, &self.values(name, shape)?)
     }
 
-    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    pub fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
         let values = self.file.f32(name, shape)?;
         finite(name, &values)?;
         Ok(values)

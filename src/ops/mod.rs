@@ -8,6 +8,7 @@ pub mod activation;
 pub mod attention;
 pub mod binary;
 pub mod conv;
+pub mod denoise;
 pub mod embedding;
 pub mod matmul;
 pub mod norm;
