@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 from common import FIXTURES, MODELS, load_safetensors  # noqa: E402
-from models import Discriminator, Generator, Gpt, Vae  # noqa: E402
+from models import Discriminator, Generator, Gpt, UNet, Vae  # noqa: E402
+import diffusion as process  # noqa: E402
 
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
@@ -151,6 +152,20 @@ def vae(s: Suite):
            worst(model.decode(z), repeat(fx["prior_samples"], 64)), TOLERANCE, lambda: model.decode(z))
 
 
+def diffusion(s: Suite):
+    card = json.loads((MODELS / "diffusion_mnist.json").read_text())
+    model = load(UNet(tuple(card["architecture"]["channels"])), "diffusion_mnist", s.device)
+    fx = {k: v.to(s.device) for k, v in load_safetensors(FIXTURES / "diffusion_mnist.safetensors").items()}
+    for n in (16, 64):
+        x, t, labels = repeat(fx["x"], n), repeat(fx["t"], n), repeat(fx["labels"], n)
+        s.time(f"diffusion.unet/{n}", f"batch {n}", n, "images/s",
+               worst(model(x, t, labels), repeat(fx["v"], n)), TOLERANCE, lambda: model(x, t, labels))
+    noise, labels = repeat(fx["noise"], 16), repeat(fx["run_labels"], 16)
+    error = worst(process.sample(model, noise, labels, 10, 1.5), repeat(fx["run_final"], 16))
+    s.time("diffusion.sample/16x20", "16 images, 20 DDIM steps, guidance 1.5", 16, "images/s", error,
+           TOLERANCE, lambda: process.sample(model, noise, labels, 20, 1.5))
+
+
 def cached(model, ids, past, caches):
     """Logits for ids [1, t] at positions past.., reading and extending the KV caches: the
     model's own modules, with attention over the cached keys (the page's decode step)."""
@@ -247,6 +262,7 @@ def main():
         kernels(s, sizes)
         gan(s)
         vae(s)
+        diffusion(s)
         gpt(s)
     if args.json:
         Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__,

@@ -1,7 +1,8 @@
 /**
- * genai-lab: a conditional GAN, VAEs, a character GPT and a chat model (SmolLM2-135M-Instruct)
- * running in the browser on hand-written WebGPU kernels compiled to wasm. Without WebGPU the GAN,
- * the VAEs and the GPT run on the CPU (more slowly); the chat model needs WebGPU.
+ * genai-lab: a conditional GAN, VAEs, a diffusion model, a character GPT and a chat model
+ * (SmolLM2-135M-Instruct) running in the browser on hand-written WebGPU kernels compiled to wasm.
+ * Without WebGPU the image models and the GPT run on the CPU (more slowly); the chat model needs
+ * WebGPU.
  *
  * Every method that computes returns a promise and runs after the lab's earlier calls. Every
  * failure is a `GenaiLabError` of one of the classes below, whose message says what to do; tell
@@ -139,6 +140,8 @@ export interface Lab {
   loadGan(options?: LoadOptions & { dataset?: Dataset }): Promise<Gan>;
   /** `latent` 16 (default) or 2: the 2-D VAE, whose latent space can be drawn as a map. */
   loadVae(options?: LoadOptions & { dataset?: Dataset; latent?: 16 | 2 }): Promise<Vae>;
+  /** The class-conditional diffusion model (a U-Net that removes noise step by step). */
+  loadDiffusion(options?: LoadOptions & { dataset?: Dataset }): Promise<Diffusion>;
   /** The character GPT trained on Shakespeare. */
   loadGpt(options?: LoadOptions): Promise<Gpt>;
   /**
@@ -222,6 +225,74 @@ export interface Vae extends Disposable {
   decode(z: Float32Array | number[]): Promise<VaeImages>;
   /** `count * latent` standard normal numbers from `seed`, drawn by the model's own generator. */
   standardNormal(count: number, seed?: number): Promise<Float32Array>;
+}
+
+export interface Images {
+  images: ImageData[];
+  /** 784 values per image, one after another, on the [0, 1] pixel scale. */
+  pixels: Float32Array;
+}
+
+export interface SampleOptions {
+  /** One class (0 to 9, or null: no class) per image; default one of each class. */
+  labels?: (number | null)[];
+  /** Denoising steps, 1 to `schedule` (default the card's `page_defaults`, 10). */
+  steps?: number;
+  /**
+   * Classifier-free guidance scale: 0 ignores the class, 1 follows the model's class-conditional
+   * prediction alone (one pass per step), above 1 pushes further towards the class (two passes
+   * per step, run as one batch). Default 1.5.
+   */
+  guidance?: number;
+  /** `'ddim'` (default): deterministic, the same seed gives the same images; `'ancestral'`: fresh noise every step. */
+  sampler?: 'ddim' | 'ancestral';
+  /** Seeds the starting noise (and the ancestral sampler's). Default: random. */
+  seed?: number;
+  /** Which images each step reads back: `'all'` (default), `'none'`, or one image's index. */
+  watch?: 'all' | 'none' | number;
+  /** Aborting it ends the run: the next step rejects with `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** One denoising step. */
+export interface DiffusionStep {
+  /** The noise level the step started from (`schedule - 1`: pure noise; 0: clean). */
+  t: number;
+  /** Which step of the run this is, from 0, of `steps`. */
+  step: number;
+  steps: number;
+  /** The index of the first image `noisy` and `predicted` hold (see `watch`). */
+  first: number;
+  /** The images the step started from, x_t (values stray outside [0, 1]; the ImageData clamps). */
+  noisy: Images;
+  /** The model's guess of the clean images at this step. */
+  predicted: Images;
+  /** The last step: `images` and `pixels` hold the samples, every image of the run. */
+  done: boolean;
+  images?: ImageData[];
+  pixels?: Float32Array;
+}
+
+export interface Diffusion extends Disposable {
+  readonly kind: 'Diffusion';
+  readonly dataset: Dataset;
+  readonly card: ModelCard;
+  /** The class names, indexed by label. */
+  readonly classes: string[];
+  /** Steps in the training schedule (1000): noise levels run from 0 to `schedule - 1`. */
+  readonly schedule: number;
+  /** The sampler settings the card was scored at. */
+  readonly defaults: { steps: number; guidance: number };
+  /** From pure noise to one image per label, one step at a time. One run at a time per model. */
+  sample(options?: SampleOptions): AsyncIterableIterator<DiffusionStep>;
+  /**
+   * The reverse process from `pixels` (one 28 x 28 image in [0, 1] per label) noised to step `t`:
+   * a small `t` gives about the same images back, a large one new images of the class. `steps`
+   * is at most `t + 1`.
+   */
+  denoise(pixels: Float32Array | number[], options: SampleOptions & { t: number }): AsyncIterableIterator<DiffusionStep>;
+  /** The forward process: images noised to step `t` (noise from `seed`), and the signal-to-noise ratio abar / (1 - abar) there. */
+  noise(pixels: Float32Array | number[], options: { t: number; seed?: number }): Promise<Images & { signalToNoise: number }>;
 }
 
 export interface TextOptions {

@@ -1,9 +1,9 @@
-// genai-lab: a GAN, VAEs, a character GPT and a chat model on WebGPU (or, for the small models,
+// genai-lab: a GAN, VAEs, a diffusion model, a character GPT and a chat model on WebGPU (or, for the small models,
 // on the CPU where there is no WebGPU), run by hand-written WGSL kernels compiled to wasm.
 import init, { Lab as RawLab } from './pkg/genai_lab.js';
 import { FILES } from './files.js';
 import { dropOldCaches, fetchFiles } from './fetch.js';
-import { Chat, Gan, Gpt, ImageIndex, Vae } from './models.js';
+import { Chat, Diffusion, Gan, Gpt, ImageIndex, Vae } from './models.js';
 import { DisposedError, GenaiLabError, InvalidArgumentError, UnsupportedModelError, throwIfAborted, typed } from './errors.js';
 
 export { standardNormal, toImageData } from './images.js';
@@ -99,6 +99,12 @@ class Lab {
     const name = `${latent === 2 ? 'vae2d' : 'vae'}_${dataset(data)}`;
     return this.#load([`${name}.json`, `${name}.safetensors`], options,
       (raw, [card, weights]) => new Vae(this, raw.loadVae(text(card), weights), data, JSON.parse(text(card))));
+  }
+
+  loadDiffusion({ dataset: data = 'fashion', ...options } = {}) {
+    const name = `diffusion_${dataset(data)}`;
+    return this.#load([`${name}.json`, `${name}.safetensors`], options,
+      (raw, [card, weights]) => new Diffusion(this, raw.loadDiffusion(text(card), weights), data, JSON.parse(text(card))));
   }
 
   loadGpt(options = {}) {

@@ -174,3 +174,84 @@ export class ImageIndex extends Model {
     return { index, distance };
   }
 }
+
+const SAMPLERS = ['ddim', 'ancestral'];
+
+// A sampling run's labels as the wasm package takes them: null (no class) is 10.
+function runLabels(labels, classes) {
+  if (!(labels?.length > 0)) throw new InvalidArgumentError('genai-lab: labels must list one class (0 to 9, or null for none) per image');
+  return labels.map((c) => (c === null ? classes : c));
+}
+
+export class Diffusion extends Model {
+  #running = false;
+
+  constructor(lab, raw, dataset, card) {
+    super(lab, raw, 'Diffusion', card);
+    this.dataset = dataset;
+    this.classes = card.data?.classes ?? [];
+    this.schedule = raw.schedule;
+    this.defaults = { steps: 10, guidance: 1.5, ...card.architecture?.page_defaults };
+  }
+
+  // Runs `start`, then one step at a time until the last, each checked against the signal;
+  // `watch` says which images each step reads back.
+  async* #run(start, { watch = 'all', signal }, count) {
+    if (this.#running) {
+      throw new InvalidArgumentError('genai-lab: this Diffusion is already sampling: end the first run (break out of ' +
+        'its loop or abort its signal) before starting another');
+    }
+    const [first, n] = watch === 'all' ? [0, count] : watch === 'none' ? [0, 0]
+      : Number.isInteger(watch) && watch >= 0 && watch < count ? [watch, 1] : [-1, 0];
+    if (first < 0) throw new InvalidArgumentError(`genai-lab: watch must be 'all', 'none' or an image index below ${count}; got ${watch}`);
+    this.#running = true;
+    try {
+      throwIfAborted(signal);
+      await this._call(start);
+      for (;;) {
+        throwIfAborted(signal);
+        const step = await this._call(async (raw) => {
+          const s = take(await raw.step(first, n), ['t', 'index', 'steps', 'noisy', 'predicted']);
+          return s.index + 1 === s.steps ? { ...s, final: await raw.images() } : s;
+        });
+        throwIfAborted(signal);
+        const { t, index, steps, noisy, predicted, final } = step;
+        const out = { t, step: index, steps, first, noisy: { images: toImageData(noisy), pixels: noisy },
+          predicted: { images: toImageData(predicted), pixels: predicted }, done: final !== undefined };
+        if (final) Object.assign(out, { images: toImageData(final), pixels: final });
+        yield out;
+        if (final) return;
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #settings({ labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], steps = this.defaults.steps, guidance = this.defaults.guidance,
+    sampler = 'ddim', seed = randomSeed() }) {
+    if (!SAMPLERS.includes(sampler)) throw new InvalidArgumentError(`genai-lab: sampler must be 'ddim' or 'ancestral'; got ${sampler}`);
+    return [runLabels(labels, this.classes.length), steps, guidance, sampler, seed];
+  }
+
+  /** From pure noise to one image per label, step by step (see index.d.ts). */
+  async* sample(options = {}) {
+    const [labels, ...rest] = this.#settings(options);
+    yield* this.#run((raw) => raw.start(labels, ...rest), options, labels.length);
+  }
+
+  /** The reverse process from `pixels` (one image per label) noised to step `t`. */
+  async* denoise(pixels, { t, ...options } = {}) {
+    const [labels, ...rest] = this.#settings(options);
+    const images = numbers('pixels', pixels, PIXELS, 'image (28 x 28)');
+    yield* this.#run((raw) => raw.startFrom(images, t, labels, ...rest), options, labels.length);
+  }
+
+  /** The forward process: images noised to step `t`, and the signal-to-noise ratio there. */
+  async noise(pixels, { t, seed = randomSeed() } = {}) {
+    const images = numbers('pixels', pixels, PIXELS, 'image (28 x 28)');
+    return this._call((raw) => {
+      const noisy = raw.noised(images, t, seed);
+      return { images: toImageData(noisy), pixels: noisy, signalToNoise: raw.signalToNoise(t) };
+    });
+  }
+}

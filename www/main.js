@@ -6,6 +6,7 @@
 import { createWorkerLab } from './genai-lab/worker.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
+import { initDiffusionTab } from './diffusion.js';
 import { initGptTab } from './gpt.js';
 import { initModelPicker, initChatTab } from './chat.js';
 import { initOverview } from './overview.js';
@@ -55,7 +56,7 @@ async function startGpu() {
 }
 
 // The views the address can name: a tab, and in the Transformer tab its model.
-const VIEWS = { gan: ['tab-gan'], vae: ['tab-vae'], gpt: ['tab-transformer', 'gpt'], chat: ['tab-transformer', 'chat'] };
+const VIEWS = { gan: ['tab-gan'], vae: ['tab-vae'], diffusion: ['tab-diffusion'], gpt: ['tab-transformer', 'gpt'], chat: ['tab-transformer', 'chat'] };
 const modelPicker = document.getElementById('tf-model');
 const pickedModel = () => modelPicker.querySelector('input:checked')?.value ?? 'gpt';
 
@@ -117,6 +118,7 @@ const lab = await startGpu().catch((e) => {
 if (lab) {
   const gan = initGanTab(lab); // first: it gives the shared GAN helpers the Lab
   initVaeTab(lab); // loads its models when its tab is first shown
+  initDiffusionTab(lab); // likewise
   initGptTab(lab); // likewise
   if (lab.backend === 'webgpu') initChatTab(lab); // downloads its model only when asked
   await gan;

@@ -23,6 +23,9 @@ pub const FILES: &[&str] = &[
     "www/models/vae_mnist.json",
     "www/models/vae_mnist.safetensors",
     "tests/fixtures/vae_mnist.safetensors",
+    "www/models/diffusion_mnist.json",
+    "www/models/diffusion_mnist.safetensors",
+    "tests/fixtures/diffusion_mnist.safetensors",
     "www/models/gpt_shakespeare.json",
     "www/models/gpt_shakespeare.safetensors",
     "tests/fixtures/gpt_shakespeare.safetensors",
@@ -128,6 +131,7 @@ pub async fn run(
     kernels::attention(&mut bench).await?;
     models::gan(&mut bench, files).await?;
     models::vae(&mut bench, files).await?;
+    models::diffusion(&mut bench, files).await?;
     models::gpt(&mut bench, files).await?;
     Ok(bench.records)
 }

@@ -4,6 +4,7 @@
 
 use super::{check, now_ms, Bench, Case, Files, Record};
 use crate::formats::SafeTensors;
+use crate::models::diffusion::{SampleOptions, Sampler, SamplingRun, UNet};
 use crate::models::gan::{Discriminator, Generator};
 use crate::models::gpt::Gpt;
 use crate::models::vae::Vae;
@@ -125,6 +126,75 @@ pub(super) async fn vae(b: &mut Bench<'_>, files: &Files) -> Result<()> {
             unit: "images/s",
             checked,
             run: Box::new(|| vae.decode(gpu, &z).map(drop)),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// The MNIST diffusion U-Net at batch 16 and 64 (checked against PyTorch's v), and a guided
+/// 20-step DDIM run of 16 images as the page samples them (its 10-step run from PyTorch's
+/// starting noise checked against PyTorch's images first).
+pub(super) async fn diffusion(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    if !b.options.wants_group("diffusion.") {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let card = files.text("www/models/diffusion_mnist.json")?;
+    let mut unet = UNet::load(gpu, &card, files.bytes("www/models/diffusion_mnist.safetensors")?)?;
+    let fixture = SafeTensors::parse(files.bytes("tests/fixtures/diffusion_mnist.safetensors")?)?;
+    let pixels = 28 * 28;
+    let x = fixture.f32("x", &[8, 1, 28, 28])?;
+    let (steps, labels) = (ids(&fixture, "t", &[8])?, ids(&fixture, "labels", &[8])?);
+    let v = fixture.f32("v", &[8, 1, 28, 28])?;
+    for n in [16, 64] {
+        let name = format!("diffusion.unet/{n}");
+        if !b.wants(&name) {
+            continue;
+        }
+        let input = Tensor::from_slice(gpu, &[n, 1, 28, 28], &repeat(&x, pixels, n))?;
+        let (steps, labels) = (repeat(&steps, 1, n), repeat(&labels, 1, n));
+        let got = unet.forward(gpu, &input, &steps, &labels)?.read(gpu).await?;
+        let checked = check(&name, &got, &repeat(&v, pixels, n), TOLERANCE, 0.0)?;
+        let unet = &mut unet;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: a noisy 28x28, its step and class to v"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || unet.forward(gpu, &input, &steps, &labels).map(drop)),
+        })
+        .await?;
+    }
+    let name = "diffusion.sample/16x20".to_string();
+    if b.wants(&name) {
+        let n = 16;
+        let noise = repeat(&fixture.f32("noise", &[4, 1, 28, 28])?, pixels, n);
+        let options = |steps| SampleOptions {
+            labels: repeat(&ids(&fixture, "run_labels", &[4]).unwrap_or_default(), 1, n),
+            steps,
+            guidance: 1.5,
+            sampler: Sampler::Ddim,
+            seed: 0,
+        };
+        let mut checked_run = SamplingRun::from_noise(gpu, options(10), &noise)?;
+        while checked_run.step(gpu, &mut unet)?.is_some() {}
+        let got = checked_run.images().read_range(gpu, 0..n * pixels).await?;
+        let want = repeat(&fixture.f32("run_final", &[4, 1, 28, 28])?, pixels, n);
+        let checked = check(&name, &got, &want, TOLERANCE, 0.0)?;
+        let unet = &mut unet;
+        b.time(Case {
+            name,
+            what: format!("{n} images, 20 DDIM steps, guidance 1.5 (batch {} per step)", 2 * n),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || {
+                let mut run = SamplingRun::from_noise(gpu, options(20), &noise)?;
+                while run.step(gpu, unet)?.is_some() {}
+                Ok(())
+            }),
         })
         .await?;
     }

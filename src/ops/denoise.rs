@@ -80,7 +80,8 @@ pub fn denoise_step(
     if gpu.is_reference() {
         let noise = noise.map(Tensor::host).transpose()?;
         let noise = noise.as_deref().map(Vec::as_slice);
-        let (clean, mut next) = denoise_step_ref(&v.host()?, &x.host()?[..len], guidance, update, noise);
+        let (clean, mut next) =
+            denoise_step_ref(&v.host()?, &x.host()?[..len], guidance, update, noise);
         if guidance.is_some() {
             next.extend_from_within(..);
         }
@@ -100,8 +101,7 @@ pub fn denoise_step(
     // The doubled tensors are indexed up to 2 * len.
     to_u32("denoise step v elements", v.numel())?;
     let groups = Workgroups::linear(gpu, len, WORKGROUP_SIZE)?;
-    let buffers =
-        [v.buffer()?, x.buffer()?, gpu.optional(noise)?, x0.buffer()?, x_prev.buffer()?];
+    let buffers = [v.buffer()?, x.buffer()?, gpu.optional(noise)?, x0.buffer()?, x_prev.buffer()?];
     gpu.dispatch(&KERNEL, &params, &buffers, groups, x_prev)
 }
 
@@ -163,7 +163,8 @@ mod tests {
         }
         let v_shape = v_shape.as_slice();
         // Values up to 2 in magnitude, so that some predicted x0 are clipped (the first surely).
-        let mut v_host: Vec<f32> = rng.vec(v_shape.iter().product()).iter().map(|v| 2.0 * v).collect();
+        let mut v_host: Vec<f32> =
+            rng.vec(v_shape.iter().product()).iter().map(|v| 2.0 * v).collect();
         v_host[0] = 10.0;
         let v = Tensor::from_slice(gpu, v_shape, &v_host).unwrap();
         // With guidance, the second half of x is NaN: it must not be read.
@@ -183,7 +184,13 @@ mod tests {
         // A few roundings of values below 10; the worst seen on lavapipe is 4.8e-7.
         let what = format!("{shape:?} guidance {guidance:?} {u:?}");
         assert_close(&format!("x0 {what}"), &x0.read(gpu).await.unwrap(), &want_x0, 2e-6, 1e-6);
-        assert_close(&format!("x_prev {what}"), &x_prev.read(gpu).await.unwrap(), &want_prev, 2e-6, 1e-6);
+        assert_close(
+            &format!("x_prev {what}"),
+            &x_prev.read(gpu).await.unwrap(),
+            &want_prev,
+            2e-6,
+            1e-6,
+        );
     }
 
     gpu_tests! {

@@ -152,7 +152,8 @@ pub fn group_norm(
     let spatial: usize = shape[2..].iter().product();
     if gpu.is_reference() {
         let (gamma, beta) = (gn.gamma.host()?, gn.beta.host()?);
-        let host = GroupNorm { groups: gn.groups, gamma: gamma.as_slice(), beta: &beta, eps: gn.eps };
+        let host =
+            GroupNorm { groups: gn.groups, gamma: gamma.as_slice(), beta: &beta, eps: gn.eps };
         return out.set_host(group_norm_ref(&host, then, &x.host()?, spatial));
     }
     to_u32("group norm element count", x.numel())?;
@@ -385,7 +386,8 @@ mod tests {
             let out = poisoned(gpu, shape);
             let gn = GroupNorm { groups, gamma: &gamma, beta: &beta, eps: EPS };
             group_norm(gpu, &gn, then, &x, &out).unwrap();
-            let gn_host = GroupNorm { groups, gamma: gamma_host.as_slice(), beta: &beta_host, eps: EPS };
+            let gn_host =
+                GroupNorm { groups, gamma: gamma_host.as_slice(), beta: &beta_host, eps: EPS };
             let want = group_norm_ref(&gn_host, then, &host, spatial);
             // As layer norm: values below 3, sums of up to 3,000 terms; the worst seen is 6e-7.
             let what = format!("group norm {shape:?} / {groups} {then:?} offset {offset}");

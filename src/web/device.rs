@@ -68,6 +68,11 @@ impl<M> OnDevice<M> {
         Ok((&self.gpu, &mut self.model, revived))
     }
 
+    /// The device the model is on now, whether or not it still works.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
     /// The model as it is, for what needs no device (its sizes, say).
     pub fn model(&self) -> &M {
         &self.model

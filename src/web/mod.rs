@@ -14,6 +14,7 @@ use crate::{Error, Gpu, Tensor};
 mod bench;
 mod chat;
 mod device;
+mod diffusion;
 mod gpt;
 
 use device::{Device, OnDevice};

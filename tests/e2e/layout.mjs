@@ -26,6 +26,7 @@ const LONG = { timeout: 300_000 };
 const VIEWS = {
   gan: { output: '#gan-grid .gan-sample', ready: () => Number(document.getElementById('gan-grid').dataset.generation) > 0 },
   vae: { output: '#vae-samples canvas', ready: () => Number(document.getElementById('vae-samples').dataset.generation) > 0 },
+  diffusion: { output: '#diff-grid .diff-sample', ready: () => Number(document.getElementById('diff-grid').dataset.runs) > 0 },
   gpt: { output: '#gpt-output', ready: () => document.getElementById('gpt-generated').textContent.length >= 5 },
   chat: { output: '#chat-load', ready: () => !document.getElementById('chat-lab').hidden },
 };

@@ -4,7 +4,9 @@
 // nothing hit the console. Leaves screenshots of the GAN tab in /tmp/gan_tab.png and, with the
 // copy answer shown, /tmp/gan_copy.png. Then checks the VAE tab: samples from the prior, the
 // 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
-// VAE; its screenshot is /tmp/vae_tab.png. Then the Transformer tab: the GPT writes seeded text
+// VAE; its screenshot is /tmp/vae_tab.png. Then the diffusion tab: a timed grid of samples, the
+// film of one, the forward process and denoising from it, the nearest training image, the three
+// families compared (/tmp/diffusion_tab.png). Then the Transformer tab: the GPT writes seeded text
 // (the same seed twice the same, another seed other text), shows its ten likeliest next
 // characters, an attention heatmap and its speed, stops when told and explains bad settings;
 // its screenshot is /tmp/gpt_tab.png. Then the chat model (SmolLM2-135M-Instruct): a missing
@@ -12,8 +14,8 @@
 // of France?" greedily with "Paris", shows its speed and candidates, refuses bad settings, and
 // after a reload loads from the browser's cache without a download; its screenshot is
 // /tmp/chat_tab.png. Then every export of the wasm package is called with bad arguments (each
-// must throw a readable Error, never trap); Chromium without WebGPU runs the GAN, the VAE and the
-// GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
+// must throw a readable Error, never trap); Chromium without WebGPU runs the GAN, the VAE, the
+// diffusion model and the GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
 // model file altered on its way is refused (its SHA-256 differs from the package's).
 // Throughout, no Content-Security-Policy violation happens and no request leaves the page's
 // origin. Last, with the network off (and the server stopped), a reload comes up from the
@@ -246,6 +248,58 @@ async function checkVaeTab(page) {
   await page.screenshot({ path: '/tmp/vae_tab.png', fullPage: true });
 }
 
+// The diffusion tab: 16 samples from a 10-step run, timed; the film of one sample scrubbed to
+// its first step (pure noise, t = 999); the nearest training image to a sample; a training image
+// dissolved to t = 50 and denoised from there; new samples; the three families compared.
+async function checkDiffusionTab(page) {
+  await page.click('#tab-diffusion');
+  const runs = () => page.locator('#diff-grid').evaluate((g) => Number(g.dataset.runs ?? 0));
+  await page.waitForFunction(() => Number(document.getElementById('diff-grid').dataset.runs ?? 0) > 0, null, { timeout: 300_000 });
+  const samples = await canvasImages(page, '#diff-grid canvas');
+  check(samples.length === 16 && samples.filter((c) => !c.blank).length >= 12,
+    `the diffusion model draws 16 samples (${samples.filter((c) => !c.blank).length} drawn)`);
+  const timing = await page.locator('#diff-timing').textContent();
+  check(/^last run: 16 images in [\d.]+ s, \d+ ms per image \(10 steps, 2 network passes each\)$/.test(timing),
+    `the page times the run ("${timing}")`);
+  await page.locator('#diff-grid .diff-sample').nth(2).click();
+  await page.locator('#diff-scrub').fill('0');
+  const caption = await page.locator('#diff-film-caption').textContent();
+  check(caption === 'sample 3, step 1 of 10: noise level t = 999' && !(await canvasBlank(page, '#diff-noisy')) &&
+    !(await canvasBlank(page, '#diff-guess')), `the film scrubs back to the first step ("${caption}")`);
+  await page.locator('#diff-scrub').fill('9');
+  const last = await page.locator('#diff-film-caption').textContent();
+  check(/step 10 of 10: noise level t = 99$/.test(last), `and to the last ("${last}")`);
+  await page.click('#diff-copy');
+  await page.waitForFunction(() => !document.getElementById('diff-copy-result').hidden, null, { timeout: 120_000 });
+  const copy = await page.locator('#diff-copy-caption').textContent();
+  const distance = Number(/distance ([\d.]+)$/.exec(copy)?.[1]);
+  check(distance > 0 && distance < 28 && !(await canvasBlank(page, '#diff-copy-canvas')),
+    `the nearest training image to a sample is drawn ("${copy}")`);
+
+  await page.waitForFunction(() => /^t = 300: signal-to-noise/.test(document.getElementById('diff-snr').textContent), null, { timeout: 120_000 });
+  await page.locator('#diff-t').fill('50');
+  await page.waitForFunction(() => /^t = 50: signal-to-noise \d+/.test(document.getElementById('diff-snr').textContent), null, { timeout: 60_000 });
+  check(!(await canvasBlank(page, '#diff-clean')) && !(await canvasBlank(page, '#diff-dissolved')),
+    `the forward process dissolves a training image ("${await page.locator('#diff-snr').textContent()}")`);
+  await page.click('#diff-denoise');
+  await page.waitForFunction(() => document.getElementById('diff-restored').dataset.from === '50', null, { timeout: 120_000 });
+  const [clean, restored] = await canvasImages(page, '#diff-clean, #diff-restored');
+  const restoredGrey = restored.key.split(',').map(Number);
+  const differs = clean.key.split(',').map(Number).filter((v, i) => Math.abs(v - restoredGrey[i]) > 60).length;
+  check(!restored.blank && differs < 200, `denoising from t = 50 gives the image back (${differs} of 784 pixels differ by over 60)`);
+
+  const before = await runs();
+  await page.click('#diff-new');
+  await page.waitForFunction((n) => Number(document.getElementById('diff-grid').dataset.runs) > n, before, { timeout: 300_000 });
+  const again = await canvasImages(page, '#diff-grid canvas');
+  check(again.some((c, i) => c.key !== samples[i].key), 'New samples draws other samples');
+  await page.click('#diff-compare');
+  await page.waitForFunction(() => !document.getElementById('diff-compare-table').hidden, null, { timeout: 300_000 });
+  const rows = await page.locator('#diff-compare-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.innerText));
+  check(rows.length === 3 && rows.every((r) => / ms/.test(r)), `the three families are compared: ${JSON.stringify(rows)}`);
+  await page.screenshot({ path: '/tmp/diffusion_tab.png', fullPage: true });
+}
+
 // Fills the Transformer's settings, clicks Generate and waits until the run ends ('done' or
 // 'error'); returns the generated text.
 async function writeText(page, settings, timeout = 300_000) {
@@ -443,6 +497,11 @@ async function checkWithoutWebGPU(gptText) {
     await waitForData(page, '#vae-samples', 'generation', 0, 300_000);
     const samples = await canvasImages(page, '#vae-samples canvas');
     check(samples.filter((c) => !c.blank).length >= 12, 'without WebGPU the VAE samples its prior on the CPU');
+    await page.click('#tab-diffusion');
+    await page.waitForFunction(() => Number(document.getElementById('diff-grid').dataset.runs ?? 0) > 0, null, { timeout: 300_000 });
+    const denoised = await canvasImages(page, '#diff-grid canvas');
+    check(denoised.filter((c) => !c.blank).length >= 12,
+      `without WebGPU the diffusion model samples on the CPU (${await page.locator('#diff-timing').textContent()})`);
     await page.click('#tab-transformer');
     await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state !== 'busy',
       null, { timeout: 120_000 });
@@ -773,7 +832,7 @@ try {
   check(Boolean(name) && name !== 'an unnamed adapter', `the page names the adapter (${name})`);
   check(await page.locator('#no-webgpu').isHidden(), 'no "no WebGPU" notice');
 
-  for (const name of ['vae', 'transformer', 'gan']) {
+  for (const name of ['vae', 'diffusion', 'transformer', 'gan']) {
     await page.click(`#tab-${name}`);
     const shown = await page.locator(`#panel-${name}`).isVisible();
     const others = await page.locator(`[role="tabpanel"]:not(#panel-${name})`).evaluateAll(
@@ -787,6 +846,9 @@ try {
 
   await checkVaeTab(page);
   check(consoleErrors.length === 0, `no console errors after the VAE tab ${JSON.stringify(consoleErrors)}`);
+
+  await checkDiffusionTab(page);
+  check(consoleErrors.length === 0, `no console errors after the diffusion tab ${JSON.stringify(consoleErrors)}`);
 
   const gptText = await checkTransformerTab(page);
   check(consoleErrors.length === 0, `no console errors after the Transformer tab ${JSON.stringify(consoleErrors)}`);

@@ -79,6 +79,29 @@ async function check(create) {
   const index = await lab.createImageIndex(sampled.pixels);
   r.nearest = await index.nearest(sampled.pixels.subarray(784, 2 * 784));
 
+  const diffusion = await lab.loadDiffusion({ dataset: 'mnist' });
+  const run = async (steps) => {
+    let last;
+    for await (const step of steps) last = step;
+    return last;
+  };
+  const sampled3 = await run(diffusion.sample({ labels: [3, null], steps: 3, seed: 6, watch: 'none' }));
+  r.diffusion = { steps: sampled3.steps, done: sampled3.done, images: sampled3.images.length,
+    watched: sampled3.noisy.pixels.length, t: sampled3.t };
+  r.sameSeed = (await run(diffusion.sample({ labels: [3, null], steps: 3, seed: 6 }))).pixels.join() === sampled3.pixels.join();
+  const noised = await diffusion.noise(sampled3.pixels.subarray(0, 784), { t: 500, seed: 1 });
+  r.noised = noised.signalToNoise;
+  r.denoised = (await run(diffusion.denoise(sampled3.pixels.subarray(0, 784), { labels: [3], t: 100, steps: 2 }))).images.length;
+  r.zeroSteps = await thrown(() => run(diffusion.sample({ labels: [3], steps: 0 })));
+  r.tooManySteps = await thrown(() => run(diffusion.sample({ labels: [3], steps: 1001 })));
+  r.badGuidance = await thrown(() => run(diffusion.sample({ labels: [3], guidance: -1 })));
+  r.nanGuidance = await thrown(() => run(diffusion.sample({ labels: [3], guidance: NaN })));
+  r.badClass = await thrown(() => run(diffusion.sample({ labels: [11] })));
+  r.badSampler = await thrown(() => run(diffusion.sample({ labels: [3], sampler: 'euler' })));
+  r.badLevel = await thrown(() => diffusion.noise(sampled3.pixels.subarray(0, 784), { t: 1000 }));
+  r.badImage = await thrown(() => run(diffusion.denoise(new Float32Array(700), { labels: [3], t: 10, steps: 2 })));
+  await diffusion.dispose();
+
   const progress = [];
   const gpt = await lab.loadGpt({ onProgress: (p) => progress.push(p) });
   r.progress = progress.at(-1);

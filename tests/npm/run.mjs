@@ -137,9 +137,11 @@ async function visit(label) {
   const tiles = await tilesDrawn(page, '#samples');
   check(tiles.length === 10 && tiles.every(Boolean), `${label}: the GAN drew ten images on the canvas`);
 
-  await waitFor(() => document.querySelector('#story').textContent !== ''); // the VAE is done
+  await waitFor(() => document.querySelector('#story').textContent !== ''); // the VAE and the diffusion model are done
   const redrawn = await tilesDrawn(page, '#redrawn');
   check(redrawn.length === 10 && redrawn.every(Boolean), `${label}: the VAE redrew the ten images`);
+  const film = await tilesDrawn(page, '#film');
+  check(film.length === 10 && film.every(Boolean), `${label}: the diffusion model drew its ten noisy steps`);
   await waitFor(() => document.querySelector('#story').textContent.length >= 20);
   await page.click('#stop');
   await waitFor(() => document.querySelector('#story').textContent.endsWith('[stopped]'));
@@ -214,6 +216,18 @@ function checkEdges(results, backend) {
     check(r.nearest.index === 1 && r.nearest.distance === 0, `${label}: the image index found image 1 nearest to itself`);
     check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
       `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);
+    check(r.diffusion.steps === 3 && r.diffusion.done && r.diffusion.images === 2 && r.diffusion.watched === 0 && r.diffusion.t === 333,
+      `${label}: a 3-step diffusion run ended with its two images, reading none back on the way (${JSON.stringify(r.diffusion)})`);
+    check(r.sameSeed, `${label}: the same seed gave the same diffusion samples`);
+    check(r.noised > 0.5 && r.noised < 2 && r.denoised === 1, `${label}: the forward process at t 500 (signal-to-noise ${r.noised}), denoise from t 100`);
+    says('zeroSteps', /^InvalidArgumentError: genai-lab: invalid input: the number of steps must be a whole number from 1 to 1000; got 0/);
+    says('tooManySteps', /^InvalidArgumentError: genai-lab: invalid input: the number of steps must be a whole number from 1 to 1000; got 1001/);
+    says('badGuidance', /^InvalidArgumentError: genai-lab: invalid input: the guidance scale must be finite and non-negative; got -1/);
+    says('nanGuidance', /^InvalidArgumentError: genai-lab: invalid input: the guidance scale must be finite and non-negative; got NaN/);
+    says('badClass', /^InvalidArgumentError: genai-lab: invalid input: a class label \(10: none\) must be a whole number from 0 to 10; got 11/);
+    says('badSampler', /^InvalidArgumentError: genai-lab: sampler must be 'ddim' or 'ancestral'; got euler/);
+    says('badLevel', /^InvalidArgumentError: genai-lab: invalid input: the noise level t must be a whole number from 0 to 999; got 1000/);
+    says('badImage', /^InvalidArgumentError: genai-lab: pixels must hold 784 numbers per image/);
     says('shortZ', /^InvalidArgumentError: genai-lab: z holds 1 latent vectors for 2 labels/);
     check(backend === 'webgpu' ? r.stats.dispatches > 0 && r.stats.readBacks >= 2 && r.stats.bytesReadBack >= 2 * 784 * 4
       : r.stats.dispatches === 0 && r.stats.readBacks === 0,

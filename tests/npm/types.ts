@@ -28,8 +28,17 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const decoded: ImageData[] = (await vae.decode(mean)).images;
   const sampled: Float32Array = (await vae.sample({ count: 4, seed: 2 })).z;
   const noise: Float32Array = await vae.standardNormal(4, 3);
+  const diffusion = await lab.loadDiffusion({ dataset: 'mnist', onProgress, signal });
+  let film = `${diffusion.schedule} ${diffusion.classes[0]} ${diffusion.defaults.steps} ${diffusion.defaults.guidance}`;
+  for await (const step of diffusion.sample({ labels: [1, null], steps: 2, guidance: 2, sampler: 'ancestral', seed: 1, watch: 1, signal })) {
+    film += `${step.t}${step.step}${step.steps}${step.first}${step.noisy.images[0]?.width}${step.predicted.pixels[0]}${step.done}`;
+    if (step.done) film += `${step.images?.length}${step.pixels?.[0]}`;
+  }
+  for await (const step of diffusion.denoise(pixels, { t: 10, labels: [1], steps: 2, watch: 'all' })) film += `${step.t}`;
+  const { images: noisy, signalToNoise } = await diffusion.noise(pixels, { t: 500, seed: 2 });
+  film += `${noisy.length}${signalToNoise}`;
   const gpt = await lab.loadGpt();
-  let text = `${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width} ${gan.card.data?.train} ${vae.card.name} ${gpt.card.parameters}`;
+  let text = `${film} ${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width} ${gan.card.data?.train} ${vae.card.name} ${gpt.card.parameters}`;
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, signal })) {
     text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
   }
@@ -46,7 +55,7 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   await lab.loseDevice();
   text += await gan.generate().then(() => 'recovered', explain);
   const cached: boolean = (await isCached('/chat.gguf')) && (await cachedHere(new URL('/chat.gguf', location.href)));
-  await Promise.all([gan, vae, gpt, chat, index].map((m) => m.dispose()));
+  await Promise.all([gan, vae, diffusion, gpt, chat, index].map((m) => m.dispose()));
   await lab.dispose();
   return `${text} ${logVariance[0]} ${decoded.length} ${sampled[0]} ${noise[0]} ${nearest} ${distance} ${liveBuffers} ${liveBytes} ${error} ${chat.name} ${chat.context} ${gpt.vocab[0]} ${gpt.blockSize} ${gpt.layers} ${gpt.heads} ${vae.latent} ${index.count} ${cached}`;
 }
