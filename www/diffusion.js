@@ -22,6 +22,8 @@ const state = {
   steps: 0, // of the run the frames are from
   selected: 0,
   run: 0, // grid runs so far: a newer run makes an older one stop drawing
+  abandoned: false, // a run was left unfinished when the tab was hidden
+  wantedClass: '0', // the class to pick once the data set's names are in (the address's, or the first)
   training: { index: 0 },
 };
 
@@ -95,6 +97,7 @@ function select(i) {
 // with the selected sample's step.
 async function sampleGrid() {
   const run = ++state.run;
+  state.abandoned = false;
   const { diffusion, classes } = state.model;
   const options = settings();
   const what = options.labels[0] === null ? 'no class' : classes[options.labels[0]];
@@ -109,6 +112,10 @@ async function sampleGrid() {
       const start = performance.now();
       for await (const step of diffusion.sample({ ...options, watch: 'all' })) {
         if (run !== state.run) return; // a newer run replaced this one: leaving the loop ends it
+        if (els.panel.hidden) { // the reader left the tab: free the queue, sample again on return
+          state.abandoned = true;
+          return;
+        }
         state.frames.push({ t: step.t, noisy: step.noisy.pixels, predicted: step.predicted.pixels });
         drawGrid(step.predicted.pixels);
         showFrame(step.step);
@@ -116,7 +123,7 @@ async function sampleGrid() {
         if (step.done) {
           drawGrid(step.pixels);
           const ms = performance.now() - start;
-          const passes = options.guidance === 1 ? 1 : 2;
+          const passes = options.guidance === 1 || options.labels[0] === null ? 1 : 2;
           els.timing.textContent = `last run: ${GRID} images in ${(ms / 1000).toFixed(1)} s, ${Math.round(ms / GRID)} ms per ` +
             `image (${plural(options.steps, 'step')}, ${passes} network pass${passes === 1 ? '' : 'es'} each)`;
           els.grid.dataset.runs = String(run);
@@ -129,7 +136,7 @@ async function sampleGrid() {
       els.scrub.disabled = state.frames.length < 2;
     }
   }
-  if (run === state.run) setStatus(`${GRID} samples of ${what}`);
+  if (run === state.run && !state.abandoned) setStatus(`${GRID} samples of ${what}`);
 }
 
 // ---- Is it a copy? -----------------------------------------------------------------------
@@ -247,10 +254,11 @@ async function compare() {
 
 async function switchDataset(key) {
   state.model = await model(key);
-  const current = els.classPicker.value;
+  const wanted = state.wantedClass ?? els.classPicker.value;
+  state.wantedClass = null;
   els.classPicker.replaceChildren(new Option('none (no class)', 'none'),
     ...state.model.classes.map((name, i) => new Option(name, String(i))));
-  els.classPicker.value = [...els.classPicker.options].some((o) => o.value === current) ? current : '0';
+  els.classPicker.value = [...els.classPicker.options].some((o) => o.value === wanted) ? wanted : '0';
   state.training.index = state.seed;
   await sampleGrid();
   await showTrainingImage();
@@ -258,7 +266,7 @@ async function switchDataset(key) {
 
 function findElements() {
   const ids = {
-    lab: 'diff-lab', dataset: 'diff-dataset', classPicker: 'diff-class', steps: 'diff-steps',
+    panel: 'panel-diffusion', lab: 'diff-lab', dataset: 'diff-dataset', classPicker: 'diff-class', steps: 'diff-steps',
     guidance: 'diff-guidance', sampler: 'diff-sampler', newSamples: 'diff-new', status: 'diff-status',
     grid: 'diff-grid', timing: 'diff-timing', noisy: 'diff-noisy', guess: 'diff-guess',
     filmCaption: 'diff-film-caption', scrub: 'diff-scrub', copy: 'diff-copy', copyStatus: 'diff-copy-status',
@@ -278,7 +286,7 @@ const readSettings = () => ({
 
 function takeSettings({ dataset, class: label, steps, guidance, sampler, seed }) {
   if (DATASETS.includes(dataset)) els.dataset.value = dataset;
-  if (label !== undefined) els.classPicker.replaceChildren(new Option(label, label));
+  if (label !== undefined) state.wantedClass = label;
   if (steps !== undefined) els.steps.value = steps;
   if (guidance !== undefined) els.guidance.value = guidance;
   if (sampler === 'ddim' || sampler === 'ancestral') els.sampler.value = sampler;
@@ -322,6 +330,9 @@ export async function initDiffusionTab(lab) {
     console.error(e);
     els.compareStatus.textContent = `The comparison failed: ${e.message ?? e}`;
   }));
+  els.panel.addEventListener('shown', () => {
+    if (state.abandoned) sampleGrid().catch(showError);
+  });
   els.lab.hidden = false;
   await whenShown('panel-diffusion');
   await switchDataset(els.dataset.value).catch(showError);

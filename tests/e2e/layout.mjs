@@ -26,7 +26,8 @@ const LONG = { timeout: 300_000 };
 const VIEWS = {
   gan: { output: '#gan-grid .gan-sample', ready: () => Number(document.getElementById('gan-grid').dataset.generation) > 0 },
   vae: { output: '#vae-samples canvas', ready: () => Number(document.getElementById('vae-samples').dataset.generation) > 0 },
-  diffusion: { output: '#diff-grid .diff-sample', ready: () => Number(document.getElementById('diff-grid').dataset.runs) > 0 },
+  // Two steps (by the address), for speed on a software adapter.
+  diffusion: { link: 'diffusion?steps=2', output: '#diff-grid .diff-sample', ready: () => Number(document.getElementById('diff-grid').dataset.runs) > 0 },
   gpt: { output: '#gpt-output', ready: () => document.getElementById('gpt-generated').textContent.length >= 5 },
   chat: { output: '#chat-load', ready: () => !document.getElementById('chat-lab').hidden },
 };
@@ -59,7 +60,7 @@ async function checkLayout(size) {
   const errors = [];
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   for (const view of Object.keys(VIEWS)) {
-    await page.goto(`${url}#${view}`);
+    await page.goto(`${url}#${VIEWS[view].link ?? view}`);
     await page.waitForFunction(VIEWS[view].ready, null, LONG);
     for (const theme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme: theme });

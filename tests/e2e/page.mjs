@@ -252,6 +252,10 @@ async function checkVaeTab(page) {
 // its first step (pure noise, t = 999); the nearest training image to a sample; a training image
 // dissolved to t = 50 and denoised from there; new samples; the three families compared.
 async function checkDiffusionTab(page) {
+  const slide = (selector, value) => page.locator(selector).evaluate((el, v) => {
+    el.value = v;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, value);
   await page.click('#tab-diffusion');
   const runs = () => page.locator('#diff-grid').evaluate((g) => Number(g.dataset.runs ?? 0));
   await page.waitForFunction(() => Number(document.getElementById('diff-grid').dataset.runs ?? 0) > 0, null, { timeout: 300_000 });
@@ -262,11 +266,11 @@ async function checkDiffusionTab(page) {
   check(/^last run: 16 images in [\d.]+ s, \d+ ms per image \(10 steps, 2 network passes each\)$/.test(timing),
     `the page times the run ("${timing}")`);
   await page.locator('#diff-grid .diff-sample').nth(2).click();
-  await page.locator('#diff-scrub').fill('0');
+  await slide('#diff-scrub', '0');
   const caption = await page.locator('#diff-film-caption').textContent();
   check(caption === 'sample 3, step 1 of 10: noise level t = 999' && !(await canvasBlank(page, '#diff-noisy')) &&
     !(await canvasBlank(page, '#diff-guess')), `the film scrubs back to the first step ("${caption}")`);
-  await page.locator('#diff-scrub').fill('9');
+  await slide('#diff-scrub', '9');
   const last = await page.locator('#diff-film-caption').textContent();
   check(/step 10 of 10: noise level t = 99$/.test(last), `and to the last ("${last}")`);
   await page.click('#diff-copy');
@@ -277,7 +281,7 @@ async function checkDiffusionTab(page) {
     `the nearest training image to a sample is drawn ("${copy}")`);
 
   await page.waitForFunction(() => /^t = 300: signal-to-noise/.test(document.getElementById('diff-snr').textContent), null, { timeout: 120_000 });
-  await page.locator('#diff-t').fill('50');
+  await slide('#diff-t', '50');
   await page.waitForFunction(() => /^t = 50: signal-to-noise \d+/.test(document.getElementById('diff-snr').textContent), null, { timeout: 60_000 });
   check(!(await canvasBlank(page, '#diff-clean')) && !(await canvasBlank(page, '#diff-dissolved')),
     `the forward process dissolves a training image ("${await page.locator('#diff-snr').textContent()}")`);
@@ -288,11 +292,20 @@ async function checkDiffusionTab(page) {
   const differs = clean.key.split(',').map(Number).filter((v, i) => Math.abs(v - restoredGrey[i]) > 60).length;
   check(!restored.blank && differs < 200, `denoising from t = 50 gives the image back (${differs} of 784 pixels differ by over 60)`);
 
-  const before = await runs();
+  // Two steps from here, for speed on a software adapter: the change samples again, and so does
+  // New samples, with the next seed.
+  const waitForRun = (after) => page.waitForFunction((n) => Number(document.getElementById('diff-grid').dataset.runs) > n,
+    after, { timeout: 300_000 });
+  const first = await runs();
+  await page.locator('#diff-steps').fill('2');
+  await page.locator('#diff-steps').dispatchEvent('change');
+  await waitForRun(first);
+  const twoSteps = await canvasImages(page, '#diff-grid canvas');
+  const second = await runs();
   await page.click('#diff-new');
-  await page.waitForFunction((n) => Number(document.getElementById('diff-grid').dataset.runs) > n, before, { timeout: 300_000 });
+  await waitForRun(second);
   const again = await canvasImages(page, '#diff-grid canvas');
-  check(again.some((c, i) => c.key !== samples[i].key), 'New samples draws other samples');
+  check(again.some((c, i) => c.key !== twoSteps[i].key), 'New samples draws other samples');
   await page.click('#diff-compare');
   await page.waitForFunction(() => !document.getElementById('diff-compare-table').hidden, null, { timeout: 300_000 });
   const rows = await page.locator('#diff-compare-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.innerText));

@@ -76,7 +76,8 @@ pub struct SampleOptions {
     pub labels: Vec<u32>,
     pub steps: usize,
     /// The classifier-free guidance scale w: 0 ignores the class, 1 uses the class alone (one
-    /// pass per step), above 1 pushes further towards it (two passes per step, as one batch).
+    /// pass per step), above 1 pushes further towards it (two passes per step, as one batch;
+    /// one where no image has a class).
     pub guidance: f32,
     pub sampler: Sampler,
     /// Seeds the starting noise and the ancestral sampler's noise.
@@ -164,7 +165,9 @@ impl SamplingRun {
             invalid!("the guidance scale must be finite and non-negative; got {w}");
         }
         let steps = timesteps(options.steps, t)?;
-        let guided = w != 1.0;
+        // Guidance mixes the passes with and without the class: nothing to mix at w = 1, or when
+        // no image has a class.
+        let guided = w != 1.0 && options.labels.iter().any(|&c| c != NO_CLASS);
         let mut labels = options.labels.clone();
         if guided {
             labels.extend(std::iter::repeat_n(NO_CLASS, n));
