@@ -171,8 +171,9 @@ pub(super) async fn diffusion(b: &mut Bench<'_>, files: &Files) -> Result<()> {
     if b.wants(&name) {
         let n = 16;
         let noise = repeat(&fixture.f32("noise", &[4, 1, 28, 28])?, pixels, n);
+        let labels = repeat(&ids(&fixture, "run_labels", &[4])?, 1, n);
         let options = |steps| SampleOptions {
-            labels: repeat(&ids(&fixture, "run_labels", &[4]).unwrap_or_default(), 1, n),
+            labels: labels.clone(),
             steps,
             guidance: 1.5,
             sampler: Sampler::Ddim,

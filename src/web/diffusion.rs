@@ -140,9 +140,7 @@ impl DiffusionModel {
     /// x_t and of the model's predicted clean image (none when `count` is 0). Returns undefined
     /// once the run is over. A lost device starts the run again from its first step.
     pub async fn step(&mut self, first: f64, count: f64) -> Result<Option<DiffusionStep>, JsValue> {
-        let run = self.run.as_mut().ok_or_else(|| {
-            js_error(Error::Invalid("no run in progress: call start() first".into()))
-        })?;
+        let run = self.run.as_mut().ok_or_else(no_run)?;
         let n = run.sampling.options().labels.len();
         let first = whole("the first image", first, 0.0, n as f64).map_err(js_error)? as usize;
         let count = whole("the number of images", count, 0.0, (n - first) as f64)
@@ -175,9 +173,7 @@ impl DiffusionModel {
     /// The run's images as they stand (after its last step: the samples), 784 values in [0, 1]
     /// per label.
     pub async fn images(&mut self) -> Result<Vec<f32>, JsValue> {
-        let run = self.run.as_ref().ok_or_else(|| {
-            js_error(Error::Invalid("no run in progress: call start() first".into()))
-        })?;
+        let run = self.run.as_ref().ok_or_else(no_run)?;
         let n = run.sampling.options().labels.len();
         let x = run
             .sampling
@@ -214,6 +210,11 @@ impl DiffusionModel {
         let t = whole("the noise level t", t, 0.0, (T - 1) as f64).map_err(js_error)?;
         Ok(signal_to_noise(t as usize))
     }
+}
+
+/// The error of a call that needs a run before `start` made one.
+fn no_run() -> JsValue {
+    js_error(Error::Invalid("no run in progress: call start() first".into()))
 }
 
 /// [-1, 1] images as [0, 1] pixel values, unclamped (a noisy image strays outside).
