@@ -3,6 +3,7 @@
 
 const FRAC_1_SQRT_2: f32 = 0.70710678;
 const SQRT_2_OVER_PI: f32 = 0.79788456;
+const FRAC_1_SQRT_2PI: f32 = 0.39894228;
 
 // exp of -|v| only: it never overflows, and e / (1 + e) keeps full relative precision far into
 // the negative tail, where 1 - 1 / (1 + exp(-v)) would cancel to zero.
@@ -55,5 +56,39 @@ fn activate(op: u32, alpha: f32, v: f32) -> f32 {
         case 4u: { return v * sigmoid(v); }
         case 5u: { return tanh_safe(v); }
         default: { return sigmoid(v); }
+    }
+}
+
+// The derivative f'(v) of activate(op, alpha, v), for the backward pass. At 0, ReLU's is 0 and
+// LeakyReLU's alpha, as PyTorch takes them.
+fn activate_grad(op: u32, alpha: f32, v: f32) -> f32 {
+    switch op {
+        case 0u: { return select(1.0, 0.0, v <= 0.0); }
+        case 1u: { return select(alpha, 1.0, v > 0.0); }
+        case 2u: {
+            // Phi(v) + v phi(v).
+            let q = erfc_nonneg(abs(v) * FRAC_1_SQRT_2);
+            let cdf = 0.5 * select(q, 2.0 - q, v >= 0.0);
+            return cdf + v * exp(-0.5 * v * v) * FRAC_1_SQRT_2PI;
+        }
+        case 3u: {
+            // d/dv [v s(2u)] = s + 2 v s (1 - s) u'.
+            let u = SQRT_2_OVER_PI * (v + 0.044715 * v * v * v);
+            let s = sigmoid(2.0 * u);
+            let du = SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * v * v);
+            return s + 2.0 * v * s * (1.0 - s) * du;
+        }
+        case 4u: {
+            let s = sigmoid(v);
+            return s * (1.0 + v * (1.0 - s));
+        }
+        case 5u: {
+            let t = tanh_safe(v);
+            return 1.0 - t * t;
+        }
+        default: {
+            let s = sigmoid(v);
+            return s * (1.0 - s);
+        }
     }
 }

@@ -1,6 +1,7 @@
 // Element-wise activations: out[i] = f(x[i]) over a flat array of p.len elements, f picked by
 // p.op: 0 ReLU, 1 LeakyReLU(p.alpha), 2 GELU (erf), 3 GELU (tanh approximation), 4 SiLU, 5 tanh,
-// 6 sigmoid. One thread per element, in 64-wide workgroups that wrap into y past 65535 of them.
+// 6 sigmoid; `backward` writes the gradient out[i] = dy[i] f'(x[i]) instead. One thread per
+// element, in 64-wide workgroups that wrap into y past 65535 of them.
 
 struct Params {
     len: u32,
@@ -11,6 +12,7 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
 
 const WORKGROUP_SIZE: u32 = 64u;
 
@@ -24,4 +26,16 @@ fn main(
         return;
     }
     out[i] = activate(p.op, p.alpha, x[i]);
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn backward(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    if (i >= p.len) {
+        return;
+    }
+    out[i] = dy[i] * activate_grad(p.op, p.alpha, x[i]);
 }

@@ -10,6 +10,7 @@ pub mod models;
 pub mod ops;
 pub mod rng;
 pub mod text;
+pub mod train;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 

@@ -1,11 +1,13 @@
-//! Element-wise activations with PyTorch's semantics, on tensors of any shape.
+//! Element-wise activations with PyTorch's semantics, on tensors of any shape, and their
+//! gradients for the backward pass.
 
-use super::{expect_output, to_u32};
+use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
 pub(super) const KERNEL: Kernel<Params> = kernel!("activation.wgsl", "main", uses "act.wgsl");
+pub(super) const BACKWARD: Kernel<Params> = kernel!("activation.wgsl", "backward", uses "act.wgsl");
 const WORKGROUP_SIZE: u32 = 64;
 
 /// The activation functions of `torch.nn`.
@@ -50,16 +52,40 @@ params! {
 /// `out = act(x)` element by element; `out` has the shape of `x`.
 pub fn activation(gpu: &Gpu, act: Activation, x: &Tensor, out: &Tensor) -> Result<()> {
     expect_output("activation output", out, x.shape(), [x])?;
+    let params = params(act, x)?;
+    if gpu.is_reference() {
+        return out.set_host(activation_ref(act, &x.host()?));
+    }
+    let groups = Workgroups::linear(gpu, x.numel(), WORKGROUP_SIZE)?;
+    gpu.dispatch(&KERNEL, &params, &[x.buffer()?, out.buffer()?], groups, out)
+}
+
+/// The backward pass of `activation`: `dx = dy * act'(x)`, from the forward's input `x` and the
+/// gradient `dy` of its output; all three have one shape.
+pub fn activation_backward(
+    gpu: &Gpu,
+    act: Activation,
+    x: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<()> {
+    expect_shape("activation gradient", dy, x.shape())?;
+    expect_output("activation input gradient", dx, x.shape(), [x, dy])?;
+    let params = params(act, x)?;
+    if gpu.is_reference() {
+        let grad = activation_grad_ref(act, &x.host()?);
+        return dx.set_host(grad.iter().zip(dy.host()?.iter()).map(|(g, d)| g * d).collect());
+    }
+    let groups = Workgroups::linear(gpu, x.numel(), WORKGROUP_SIZE)?;
+    gpu.dispatch(&BACKWARD, &params, &[x.buffer()?, dx.buffer()?, dy.buffer()?], groups, dx)
+}
+
+fn params(act: Activation, x: &Tensor) -> Result<Params> {
     let (op, alpha) = act.code();
     if !alpha.is_finite() {
         invalid!("LeakyReLU slope must be finite; got {alpha}");
     }
-    if gpu.is_reference() {
-        return out.set_host(activation_ref(act, &x.host()?));
-    }
-    let params = Params { len: to_u32("activation length", x.numel())?, op, alpha };
-    let groups = Workgroups::linear(gpu, x.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&KERNEL, &params, &[x.buffer()?, out.buffer()?], groups, out)
+    Ok(Params { len: to_u32("activation length", x.numel())?, op, alpha })
 }
 
 /// Reference: the definitions, evaluated in f64.
@@ -86,6 +112,37 @@ pub fn activation_ref(act: Activation, x: &[f32]) -> Vec<f32> {
         Activation::Silu => v * sigmoid(v),
         Activation::Tanh => v.tanh(),
         Activation::Sigmoid => sigmoid(v),
+    };
+    x.iter().map(|&v| f(v as f64) as f32).collect()
+}
+
+/// Reference derivative `act'(x)`, from the derivatives' closed forms in f64 (PyTorch's at the
+/// kinks: 0 for ReLU at 0, alpha for LeakyReLU). The tests check these against finite differences
+/// of `activation_ref`.
+pub fn activation_grad_ref(act: Activation, x: &[f32]) -> Vec<f32> {
+    let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let f = |v: f64| match act {
+        Activation::Relu => (v > 0.0) as u8 as f64,
+        Activation::LeakyRelu(alpha) => {
+            if v > 0.0 {
+                1.0
+            } else {
+                alpha as f64
+            }
+        }
+        Activation::Gelu => {
+            let q = erfc_ref(v.abs() * std::f64::consts::FRAC_1_SQRT_2);
+            let cdf = 0.5 * if v < 0.0 { q } else { 2.0 - q };
+            cdf + v * (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt()
+        }
+        Activation::GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let t = (c * (v + 0.044715 * v.powi(3))).tanh();
+            0.5 * (1.0 + t) + 0.5 * v * (1.0 - t * t) * c * (1.0 + 3.0 * 0.044715 * v * v)
+        }
+        Activation::Silu => sigmoid(v) * (1.0 + v * (1.0 - sigmoid(v))),
+        Activation::Tanh => 1.0 - v.tanh().powi(2),
+        Activation::Sigmoid => sigmoid(v) * (1.0 - sigmoid(v)),
     };
     x.iter().map(|&v| f(v as f64) as f32).collect()
 }
@@ -142,7 +199,63 @@ mod tests {
         );
     }
 
+    /// The gradient of a random `dy` through `act` on random `x` of `shape`, against the
+    /// reference derivative.
+    async fn check_backward(gpu: &Gpu, act: Activation, seed: u64, shape: &[usize], scale: f32) {
+        let mut rng = Rng::new(seed);
+        let host: Vec<f32> = rng.vec(shape.iter().product()).iter().map(|v| v * scale).collect();
+        let x = Tensor::from_slice(gpu, shape, &host).unwrap();
+        let (dy, dy_host) = random(gpu, &mut rng, shape);
+        let dx = poisoned(gpu, shape);
+        activation_backward(gpu, act, &x, &dy, &dx).unwrap();
+        let grad = activation_grad_ref(act, &host);
+        let want: Vec<f32> = grad.iter().zip(&dy_host).map(|(g, d)| g * d).collect();
+        // As the forward: a few ulps of exp and erfc on values of order 1.
+        let what = format!("{act:?} backward {shape:?} x{scale}");
+        assert_close(&what, &dx.read(gpu).await.unwrap(), &want, 2e-6, 2e-6);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn reference_derivatives_match_finite_differences() {
+        let x: Vec<f32> = (0..81).map(|i| (i as f32 - 40.0) / 8.0 + 0.013).collect();
+        for act in ALL {
+            let h = 1e-3f32;
+            let up: Vec<f32> = x.iter().map(|v| v + h).collect();
+            let down: Vec<f32> = x.iter().map(|v| v - h).collect();
+            let (fu, fd) = (activation_ref(act, &up), activation_ref(act, &down));
+            let grad = activation_grad_ref(act, &x);
+            for i in 0..x.len() {
+                let numeric = (fu[i] - fd[i]) / (2.0 * h);
+                // Central differences of f32 values: error of order f32 eps / h plus h^2 f'''.
+                let close = (numeric - grad[i]).abs() < 2e-3;
+                assert!(close, "{act:?}'({}) = {}, finite difference {numeric}", x[i], grad[i]);
+            }
+        }
+    }
+
     gpu_tests! {
+        async fn every_gradient_on_awkward_lengths() {
+            let gpu = gpu().await;
+            for (i, &act) in ALL.iter().enumerate() {
+                for (j, &len) in AWKWARD.iter().enumerate() {
+                    check_backward(gpu, act, (400 + i * 5 + j) as u64, &[3, len], 3.0).await;
+                }
+                check_backward(gpu, act, 500 + i as u64, &[65, 257], 20.0).await;
+            }
+        }
+
+        async fn gradients_at_the_kinks_are_pytorchs() {
+            let gpu = gpu().await;
+            let x = Tensor::from_slice(gpu, &[3], &[-1.0, 0.0, 1.0]).unwrap();
+            let dy = Tensor::from_slice(gpu, &[3], &[2.0, 2.0, 2.0]).unwrap();
+            let dx = poisoned(gpu, &[3]);
+            activation_backward(gpu, Activation::Relu, &x, &dy, &dx).unwrap();
+            assert_eq!(dx.read(gpu).await.unwrap(), [0.0, 0.0, 2.0]);
+            activation_backward(gpu, Activation::LeakyRelu(0.25), &x, &dy, &dx).unwrap();
+            assert_eq!(dx.read(gpu).await.unwrap(), [0.5, 0.5, 2.0]);
+        }
+
         async fn every_activation_on_awkward_lengths() {
             let gpu = gpu().await;
             for (i, &act) in ALL.iter().enumerate() {
@@ -192,6 +305,14 @@ mod tests {
             assert!(matches!(bad, Err(Error::Invalid(_))));
             let in_place = activation(gpu, Activation::Relu, &x, &x);
             assert!(matches!(in_place, Err(Error::Invalid(_))));
+            let backward = |dy: &Tensor, dx: &Tensor| {
+                let r = activation_backward(gpu, Activation::Tanh, &x, dy, dx);
+                assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+            };
+            backward(&wrong_out, &out);
+            backward(&out, &wrong_out);
+            backward(&out, &out);
+            backward(&out, &x);
             gpu.check().unwrap();
         }
     }

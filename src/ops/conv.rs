@@ -328,6 +328,25 @@ pub fn conv_transpose2d_ref(
         .collect()
 }
 
+/// Test cases: kernel 3, 4, 5 against stride 1, 2, 3 on 7x7 and 33x33 images, with the padding
+/// (0, 1, 2) cycling so each value meets several of the others.
+#[cfg(test)]
+pub(super) fn awkward_cases() -> Vec<(usize, usize, Conv2dGeometry)> {
+    let mut cases = Vec::new();
+    for size in [7, 33] {
+        for kernel in [3, 4, 5] {
+            for stride in [1, 2, 3] {
+                cases.push((
+                    size,
+                    kernel,
+                    Conv2dGeometry::new(stride, (size + kernel + stride) % 3),
+                ));
+            }
+        }
+    }
+    cases
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,24 +403,6 @@ mod tests {
     type ConvFn =
         fn(&Gpu, &Tensor, &Tensor, Option<&Tensor>, Conv2dGeometry, &Tensor) -> Result<()>;
     type RefFn = fn(&Conv2dDims, &[f32], &[f32], Option<&[f32]>) -> Vec<f32>;
-
-    /// Kernel 3, 4, 5 against stride 1, 2, 3 on 7x7 and 33x33 images, with the padding (0, 1, 2)
-    /// cycling so each value meets several of the others.
-    fn awkward_cases() -> Vec<(usize, usize, Conv2dGeometry)> {
-        let mut cases = Vec::new();
-        for size in [7, 33] {
-            for kernel in [3, 4, 5] {
-                for stride in [1, 2, 3] {
-                    cases.push((
-                        size,
-                        kernel,
-                        Conv2dGeometry::new(stride, (size + kernel + stride) % 3),
-                    ));
-                }
-            }
-        }
-        cases
-    }
 
     gpu_tests! {
         async fn conv2d_matches_reference_on_awkward_sizes() {

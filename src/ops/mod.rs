@@ -6,10 +6,13 @@
 
 pub mod activation;
 pub mod attention;
+pub mod batch_norm_train;
 pub mod binary;
 pub mod conv;
+pub mod conv_backward;
 pub mod denoise;
 pub mod embedding;
+pub mod loss;
 pub mod matmul;
 pub mod norm;
 pub mod quant;
@@ -52,4 +55,26 @@ pub(crate) fn expect_output<'a>(
 pub(crate) fn to_u32(what: &str, n: usize) -> Result<u32> {
     u32::try_from(n)
         .map_err(|_| Error::TooLarge(format!("{what} = {n} does not fit a 32-bit index")))
+}
+
+/// Whether a parameter's gradient replaces what its tensor holds or adds to it: PyTorch sums the
+/// gradients of every backward pass since `zero_grad`, and a GAN's discriminator takes two (the
+/// real batch and the fake one).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Gradient {
+    Write,
+    Add,
+}
+
+impl Gradient {
+    /// On the reference device: `grad` becomes `values`, or `grad + values`.
+    pub(crate) fn store_host(self, grad: &Tensor, values: Vec<f32>) -> Result<()> {
+        match self {
+            Gradient::Write => grad.set_host(values),
+            Gradient::Add => {
+                let sum = grad.host()?.iter().zip(&values).map(|(g, v)| g + v).collect();
+                grad.set_host(sum)
+            }
+        }
+    }
 }

@@ -23,18 +23,24 @@ fn layout<P: Params>(kernel: &Kernel<P>) -> Layout {
 fn every_kernel() -> Vec<Layout> {
     vec![
         layout(&activation::KERNEL),
+        layout(&activation::BACKWARD),
         layout(&attention::ATTENTION),
         layout(&binary::KERNEL),
         layout(&conv::DIRECT),
         layout(&conv::TRANSPOSED),
+        layout(&conv_backward::WEIGHT_GRAD),
+        layout(&conv_backward::BIAS_GRAD),
         layout(&denoise::KERNEL),
         layout(&embedding::KERNEL),
+        layout(&loss::BCE_WITH_LOGITS),
         layout(&matmul::TILED),
         layout(&matmul::NAIVE),
         layout(&matmul::ROWS),
         layout(&norm::ROW_NORM),
         layout(&norm::GROUP_NORM),
         layout(&norm::BATCH_NORM),
+        layout(&batch_norm_train::FORWARD),
+        layout(&batch_norm_train::BACKWARD),
         layout(&quant::MATMUL_Q4_1),
         layout(&quant::MATMUL_Q8_0),
         layout(&quant::DEQUANTIZE_Q4_1),
@@ -42,6 +48,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&rope::ROPE),
         layout(&softmax::KERNEL),
         layout(&topk::KERNEL),
+        layout(&crate::train::adam::KERNEL),
     ]
 }
 
