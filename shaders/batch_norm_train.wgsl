@@ -7,8 +7,8 @@
 //   kept for the backward pass, and the running statistics move toward the batch's by
 //   p.momentum, with the unbiased variance (var * n / (n - 1)), as PyTorch's do.
 // backward: with xhat = (x - mean) * inv_std, dgamma = sum(dy * xhat), dbeta = sum(dy), and
-//   dx = gamma * inv_std * (dy - dbeta / n - xhat * dgamma / n). dgamma and dbeta add to what
-//   they hold when p.accumulate is 1.
+//   dx = gamma * inv_std * (dy - dbeta / n - xhat * dgamma / n). p.grads 0 writes dgamma and
+//   dbeta, 1 adds them to what they hold, 2 leaves them (only dx is wanted).
 // The two entry points bind different buffers at the same slots (each binds only its own).
 
 struct Params {
@@ -17,7 +17,7 @@ struct Params {
     spatial: u32,
     eps: f32,
     momentum: f32,
-    accumulate: u32,
+    grads: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -111,8 +111,8 @@ fn backward(
         let xhat = (x[i] - mean) * inv_std;
         out[i] = scale * (dy[i] - total_dy / f32(n) - xhat * total_dy_xhat / f32(n));
     }
-    if (li == 0u) {
-        let add = p.accumulate == 1u;
+    if (li == 0u && p.grads < 2u) {
+        let add = p.grads == 1u;
         dgamma[c] = select(total_dy_xhat, dgamma[c] + total_dy_xhat, add);
         dbeta[c] = select(total_dy, dbeta[c] + total_dy, add);
     }

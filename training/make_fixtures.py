@@ -94,6 +94,52 @@ def diffusion(dataset: str) -> None:
                 "run_x0": torch.stack([s[2] for s in trajectory]), "run_final": final})
 
 
+TRAIN_STEPS = 20
+
+
+def gan_training(dataset: str) -> None:
+    """TRAIN_STEPS steps of train_gan.py's loop (the same losses, Adam settings and order: the
+    discriminator on a real and a fake batch, then the generator) from the committed weights,
+    both networks in training mode, on SAMPLES test images and fixed noise and classes: each
+    step's losses, every parameter's gradient in the first step, and every parameter and
+    running statistic after the last."""
+    import torch.nn.functional as F
+    from train_gan import BETAS, LR
+
+    g = load(Generator(), f"gan_generator_{dataset}").train()
+    d = load(Discriminator(), f"gan_discriminator_{dataset}").train()
+    opt_g = torch.optim.Adam(g.parameters(), lr=LR, betas=BETAS)
+    opt_d = torch.optim.Adam(d.parameters(), lr=LR, betas=BETAS)
+    real, real_labels = test_images(dataset)
+    real = real * 2 - 1
+    gen = torch.Generator().manual_seed(3)
+    z = torch.randn(TRAIN_STEPS, SAMPLES, g.latent, generator=gen)
+    fake_labels = torch.randint(0, 10, (TRAIN_STEPS, SAMPLES), generator=gen)
+    ones, zeros = torch.ones(SAMPLES), torch.zeros(SAMPLES)
+    losses, grads = [], {}
+    for step in range(TRAIN_STEPS):
+        fake = g(z[step], fake_labels[step])
+        d_real = F.binary_cross_entropy_with_logits(d(real, real_labels), ones)
+        d_fake = F.binary_cross_entropy_with_logits(d(fake.detach(), fake_labels[step]), zeros)
+        opt_d.zero_grad(set_to_none=True)
+        (d_real + d_fake).backward()
+        if step == 0:
+            grads |= {f"grad.discriminator.{k}": p.grad.clone() for k, p in d.named_parameters()}
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(d(fake, fake_labels[step]), ones)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        if step == 0:
+            grads |= {f"grad.generator.{k}": p.grad.clone() for k, p in g.named_parameters()}
+        opt_g.step()
+        losses.append(torch.stack([d_real, d_fake, g_loss]).detach())
+    final = {f"final.{name}.{k}": v.detach().clone() for name, model in (("generator", g), ("discriminator", d))
+             for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    save(f"gan_training_{dataset}", {"real": real, "real_labels": real_labels, "z": z,
+                                     "fake_labels": fake_labels, "losses": torch.stack(losses),
+                                     **grads, **final})
+
+
 @torch.no_grad()
 def gpt() -> None:
     info = card("gpt_shakespeare")
@@ -115,4 +161,5 @@ if __name__ == "__main__":
         vae(f"vae_{ds}", ds)
         vae(f"vae2d_{ds}", ds)
         diffusion(ds)
+    gan_training("mnist")
     gpt()

@@ -1,14 +1,15 @@
 //! The conditional DCGAN of `training/models.py`: `Generator` grows noise and a class into an
 //! image by transposed convolutions, `Discriminator` scores an image of a class as real or fake.
-//! Weights are uploaded once; buffers are made once per batch size and reused.
+//! Weights are uploaded once; buffers are made once per batch size and reused. Both train as
+//! their PyTorch modules do: `train()`, then `forward` and `backward` (see `crate::train::gan`).
 
+use super::layers::{BatchNorm2d, Conv, Linear, Param, Train};
 use super::scratch::Scratch;
-use super::weights::{BatchNormWeights, Weights};
+use super::weights::Weights;
 use crate::formats::json::Json;
-use crate::ops::activation::{activation, Activation};
-use crate::ops::conv::{conv2d, conv_transpose2d, Conv2dGeometry};
-use crate::ops::matmul::matmul;
-use crate::ops::norm::batch_norm;
+use crate::ops::activation::{activation, activation_backward, Activation};
+use crate::ops::conv::Conv2dGeometry;
+use crate::ops::Gradient;
 use crate::{Error, Gpu, Result, Tensor};
 
 pub const CLASSES: usize = 10;
@@ -25,17 +26,31 @@ fn check_labels(labels: &[u32]) -> Result<()> {
     }
 }
 
+/// `n` tensors of one shape.
+fn tensors<const N: usize>(gpu: &Gpu, shape: &[usize]) -> Result<[Tensor; N]> {
+    let made: Vec<Tensor> = (0..N).map(|_| Tensor::zeros(gpu, shape)).collect::<Result<_>>()?;
+    Ok(made.try_into().unwrap_or_else(|_| unreachable!("N tensors were made")))
+}
+
+/// The batch size of the last forward pass, which a backward pass must follow.
+fn last_batch(last: Option<usize>, model: &str) -> Result<usize> {
+    last.ok_or_else(|| {
+        Error::Invalid(format!("the {model}'s backward pass needs a forward pass first"))
+    })
+}
+
 /// `nn.Sequential(ConvTranspose2d(latent + 10, 96, 7, 1, 0), BatchNorm2d, ReLU,
 /// ConvTranspose2d(96, 48, 4, 2, 1), BatchNorm2d, ReLU, ConvTranspose2d(48, 1, 4, 2, 1), Tanh)`.
 pub struct Generator {
     latent: usize,
-    net_0: Tensor,
-    net_1: BatchNormWeights,
-    net_3: Tensor,
-    net_4: BatchNormWeights,
-    net_6_weight: Tensor,
-    net_6_bias: Tensor,
+    net_0: Conv,
+    net_1: BatchNorm2d,
+    net_3: Conv,
+    net_4: BatchNorm2d,
+    net_6: Conv,
     buffers: Scratch<GeneratorBuffers>,
+    grads: Scratch<GeneratorGrads>,
+    last_batch: Option<usize>,
 }
 
 struct GeneratorBuffers {
@@ -48,17 +63,21 @@ struct GeneratorBuffers {
 
 impl GeneratorBuffers {
     fn new(gpu: &Gpu, n: usize, latent: usize) -> Result<GeneratorBuffers> {
-        let three = |shape: &[usize]| -> Result<[Tensor; 3]> {
-            Ok([Tensor::zeros(gpu, shape)?, Tensor::zeros(gpu, shape)?, Tensor::zeros(gpu, shape)?])
-        };
         Ok(GeneratorBuffers {
             input: Tensor::zeros(gpu, &[n, latent + CLASSES, 1, 1])?,
-            h1: three(&[n, 96, 7, 7])?,
-            h2: three(&[n, 48, 14, 14])?,
+            h1: tensors(gpu, &[n, 96, 7, 7])?,
+            h2: tensors(gpu, &[n, 48, 14, 14])?,
             out: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
             images: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
         })
     }
+}
+
+/// The gradients of the activations, two per shape, used in turn.
+struct GeneratorGrads {
+    h1: [Tensor; 2],
+    h2: [Tensor; 2],
+    out: Tensor,
 }
 
 impl Generator {
@@ -73,20 +92,61 @@ impl Generator {
                 Error::Invalid("the generator card has no architecture.latent".into())
             })?;
         let w = Weights::open(gpu, &card, safetensors)?;
+        let (first, up) = (Conv2dGeometry::new(1, 0), Conv2dGeometry::new(2, 1));
         Ok(Generator {
             latent,
-            net_0: w.tensor("net.0.weight", &[latent + CLASSES, 96, 7, 7])?,
+            net_0: w.conv("net.0", [latent + CLASSES, 96, 7, 7], false, first, true)?,
             net_1: w.batch_norm("net.1", 96)?,
-            net_3: w.tensor("net.3.weight", &[96, 48, 4, 4])?,
+            net_3: w.conv("net.3", [96, 48, 4, 4], false, up, true)?,
             net_4: w.batch_norm("net.4", 48)?,
-            net_6_weight: w.tensor("net.6.weight", &[48, 1, 4, 4])?,
-            net_6_bias: w.tensor("net.6.bias", &[1])?,
+            net_6: w.conv("net.6", [48, 1, 4, 4], true, up, true)?,
             buffers: Scratch::new(),
+            grads: Scratch::new(),
+            last_batch: None,
         })
     }
 
     pub fn latent(&self) -> usize {
         self.latent
+    }
+
+    /// `generator.train()` (`true`): batch statistics in the forward pass, gradients kept; or
+    /// `generator.eval()`.
+    pub fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        self.net_0.set_training(gpu, training)?;
+        self.net_1.set_training(gpu, training)?;
+        self.net_3.set_training(gpu, training)?;
+        self.net_4.set_training(gpu, training)?;
+        self.net_6.set_training(gpu, training)
+    }
+
+    /// The parameters in `generator.parameters()` order, with their PyTorch names.
+    pub(crate) fn parameters(&self) -> Vec<(&'static str, &Param)> {
+        const NAMES: [&str; 8] = [
+            "net.0.weight",
+            "net.1.weight",
+            "net.1.bias",
+            "net.3.weight",
+            "net.4.weight",
+            "net.4.bias",
+            "net.6.weight",
+            "net.6.bias",
+        ];
+        let params = (self.net_0.params().chain(self.net_1.params()))
+            .chain(self.net_3.params().chain(self.net_4.params()))
+            .chain(self.net_6.params());
+        NAMES.into_iter().zip(params).collect()
+    }
+
+    /// The batch norms' running statistics, with their PyTorch names.
+    #[cfg(test)]
+    pub(crate) fn running_statistics(&self) -> [(&'static str, &Tensor); 4] {
+        [
+            ("net.1.running_mean", &self.net_1.running_mean),
+            ("net.1.running_var", &self.net_1.running_var),
+            ("net.4.running_mean", &self.net_4.running_mean),
+            ("net.4.running_var", &self.net_4.running_var),
+        ]
     }
 
     /// Images `[n, 1, 28, 28]` in [-1, 1] from `z` (`n` rows of `latent` numbers) and one class
@@ -101,6 +161,7 @@ impl Generator {
             )));
         }
         let b = self.buffers.get(n, || GeneratorBuffers::new(gpu, n, latent))?;
+        self.last_batch = Some(n);
         // The input is z followed by the one-hot class, as a 1x1 image of latent + 10 channels.
         let mut input = vec![0.0; n * (latent + CLASSES)];
         for (i, row) in input.chunks_mut(latent + CLASSES).enumerate() {
@@ -109,17 +170,41 @@ impl Generator {
         }
         b.input.write(gpu, &input)?;
         let [h1, h1_norm, h1_act] = &b.h1;
-        conv_transpose2d(gpu, &b.input, &self.net_0, None, Conv2dGeometry::new(1, 0), h1)?;
-        batch_norm(gpu, &self.net_1.layer(), h1, h1_norm)?;
+        self.net_0.forward(gpu, &b.input, h1)?;
+        self.net_1.forward(gpu, h1, h1_norm)?;
         activation(gpu, Activation::Relu, h1_norm, h1_act)?;
         let [h2, h2_norm, h2_act] = &b.h2;
-        conv_transpose2d(gpu, h1_act, &self.net_3, None, Conv2dGeometry::new(2, 1), h2)?;
-        batch_norm(gpu, &self.net_4.layer(), h2, h2_norm)?;
+        self.net_3.forward(gpu, h1_act, h2)?;
+        self.net_4.forward(gpu, h2, h2_norm)?;
         activation(gpu, Activation::Relu, h2_norm, h2_act)?;
-        let bias = Some(&self.net_6_bias);
-        conv_transpose2d(gpu, h2_act, &self.net_6_weight, bias, Conv2dGeometry::new(2, 1), &b.out)?;
+        self.net_6.forward(gpu, h2_act, &b.out)?;
         activation(gpu, Activation::Tanh, &b.out, &b.images)?;
         Ok(&b.images)
+    }
+
+    /// The backward pass of the last (training) forward pass, from the images' gradient: writes
+    /// every parameter's gradient. z is not trained, so its gradient is not formed.
+    pub fn backward(&mut self, gpu: &Gpu, d_images: &Tensor) -> Result<()> {
+        let n = last_batch(self.last_batch, "generator")?;
+        let b = self.buffers.get(n, || Err(Error::Invalid("no buffers for this batch".into())))?;
+        let g = self.grads.get(n, || {
+            Ok(GeneratorGrads {
+                h1: tensors(gpu, &[n, 96, 7, 7])?,
+                h2: tensors(gpu, &[n, 48, 14, 14])?,
+                out: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
+            })
+        })?;
+        let write = Some(Gradient::Write);
+        let ([h1, h1_norm, h1_act], [h2, h2_norm, h2_act]) = (&b.h1, &b.h2);
+        let ([d1, d1_other], [d2, d2_other]) = (&g.h1, &g.h2);
+        activation_backward(gpu, Activation::Tanh, &b.out, d_images, &g.out)?;
+        self.net_6.backward(gpu, h2_act, &g.out, write, Some(d2))?;
+        activation_backward(gpu, Activation::Relu, h2_norm, d2, d2_other)?;
+        self.net_4.backward(gpu, h2, d2_other, write, d2)?;
+        self.net_3.backward(gpu, h1_act, d2, write, Some(d1))?;
+        activation_backward(gpu, Activation::Relu, h1_norm, d1, d1_other)?;
+        self.net_1.backward(gpu, h1, d1_other, write, d1)?;
+        self.net_0.backward(gpu, &b.input, d1, write, None)
     }
 }
 
@@ -127,15 +212,15 @@ impl Generator {
 /// BatchNorm2d(128), LeakyReLU(0.2))`, then `head = Linear(6272, 1)`, on the image with its
 /// one-hot class as 10 constant planes.
 pub struct Discriminator {
-    net_0_weight: Tensor,
-    net_0_bias: Tensor,
-    net_2: Tensor,
-    net_3: BatchNormWeights,
-    head_weight: Tensor,
-    head_bias: Tensor,
+    net_0: Conv,
+    net_2: Conv,
+    net_3: BatchNorm2d,
+    head: Linear,
     /// Row c holds the 10 planes of class c: all ones in plane c, zeros elsewhere.
     class_planes: Tensor,
     buffers: Scratch<DiscriminatorBuffers>,
+    grads: Scratch<DiscriminatorGrads>,
+    last_batch: Option<usize>,
 }
 
 struct DiscriminatorBuffers {
@@ -148,17 +233,35 @@ struct DiscriminatorBuffers {
 
 impl DiscriminatorBuffers {
     fn new(gpu: &Gpu, n: usize) -> Result<DiscriminatorBuffers> {
-        let h2 = [
-            Tensor::zeros(gpu, &[n, 128, 7, 7])?,
-            Tensor::zeros(gpu, &[n, 128, 7, 7])?,
-            Tensor::zeros(gpu, &[n, 128, 7, 7])?,
-        ];
+        let h2: [Tensor; 3] = tensors(gpu, &[n, 128, 7, 7])?;
         Ok(DiscriminatorBuffers {
             input: Tensor::zeros(gpu, &[n, 1 + CLASSES, IMAGE, IMAGE])?,
-            h1: [Tensor::zeros(gpu, &[n, 64, 14, 14])?, Tensor::zeros(gpu, &[n, 64, 14, 14])?],
+            h1: tensors(gpu, &[n, 64, 14, 14])?,
             flat: h2[2].view(&[n, 128 * 7 * 7])?,
             h2,
             logits: Tensor::zeros(gpu, &[n, 1])?,
+        })
+    }
+}
+
+/// The gradients of the activations (two per shape, used in turn), and the images'.
+struct DiscriminatorGrads {
+    input: Tensor,
+    h1: [Tensor; 2],
+    h2: [Tensor; 2],
+    flat: Tensor,
+    images: Tensor,
+}
+
+impl DiscriminatorGrads {
+    fn new(gpu: &Gpu, n: usize) -> Result<DiscriminatorGrads> {
+        let h2: [Tensor; 2] = tensors(gpu, &[n, 128, 7, 7])?;
+        Ok(DiscriminatorGrads {
+            input: Tensor::zeros(gpu, &[n, 1 + CLASSES, IMAGE, IMAGE])?,
+            h1: tensors(gpu, &[n, 64, 14, 14])?,
+            flat: h2[0].view(&[n, 128 * 7 * 7])?,
+            h2,
+            images: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
         })
     }
 }
@@ -172,16 +275,50 @@ impl Discriminator {
             let start = (c * CLASSES + c) * PIXELS;
             planes[start..start + PIXELS].fill(1.0);
         }
+        let down = Conv2dGeometry::new(2, 1);
         Ok(Discriminator {
-            net_0_weight: w.tensor("net.0.weight", &[64, 1 + CLASSES, 4, 4])?,
-            net_0_bias: w.tensor("net.0.bias", &[64])?,
-            net_2: w.tensor("net.2.weight", &[128, 64, 4, 4])?,
+            net_0: w.conv("net.0", [64, 1 + CLASSES, 4, 4], true, down, false)?,
+            net_2: w.conv("net.2", [128, 64, 4, 4], false, down, false)?,
             net_3: w.batch_norm("net.3", 128)?,
-            head_weight: w.tensor("head.weight", &[1, 128 * 7 * 7])?,
-            head_bias: w.tensor("head.bias", &[1])?,
+            head: w.linear("head", [1, 128 * 7 * 7], true)?,
             class_planes: Tensor::from_slice(gpu, &[CLASSES, CLASSES * PIXELS], &planes)?,
             buffers: Scratch::new(),
+            grads: Scratch::new(),
+            last_batch: None,
         })
+    }
+
+    /// `discriminator.train()` (`true`) or `.eval()`, as `Generator::set_training`.
+    pub fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        self.net_0.set_training(gpu, training)?;
+        self.net_2.set_training(gpu, training)?;
+        self.net_3.set_training(gpu, training)?;
+        self.head.set_training(gpu, training)
+    }
+
+    /// The parameters in `discriminator.parameters()` order, with their PyTorch names.
+    pub(crate) fn parameters(&self) -> Vec<(&'static str, &Param)> {
+        const NAMES: [&str; 7] = [
+            "net.0.weight",
+            "net.0.bias",
+            "net.2.weight",
+            "net.3.weight",
+            "net.3.bias",
+            "head.weight",
+            "head.bias",
+        ];
+        let params = (self.net_0.params().chain(self.net_2.params()))
+            .chain(self.net_3.params().chain(self.head.params()));
+        NAMES.into_iter().zip(params).collect()
+    }
+
+    /// The batch norm's running statistics, with their PyTorch names.
+    #[cfg(test)]
+    pub(crate) fn running_statistics(&self) -> [(&'static str, &Tensor); 2] {
+        [
+            ("net.3.running_mean", &self.net_3.running_mean),
+            ("net.3.running_var", &self.net_3.running_var),
+        ]
     }
 
     /// The logit of "real" `[n, 1]` for images `[n, 1, 28, 28]` in [-1, 1] of the given classes.
@@ -195,6 +332,7 @@ impl Discriminator {
             )));
         }
         let b = self.buffers.get(n, || DiscriminatorBuffers::new(gpu, n))?;
+        self.last_batch = Some(n);
         // torch.cat([images, class planes], 1), by copies on the GPU.
         let per_image = (1 + CLASSES) * PIXELS;
         for (i, &c) in labels.iter().enumerate() {
@@ -204,15 +342,53 @@ impl Discriminator {
         }
         let leaky = Activation::LeakyRelu(0.2);
         let [h1, h1_act] = &b.h1;
-        let bias = Some(&self.net_0_bias);
-        conv2d(gpu, &b.input, &self.net_0_weight, bias, Conv2dGeometry::new(2, 1), h1)?;
+        self.net_0.forward(gpu, &b.input, h1)?;
         activation(gpu, leaky, h1, h1_act)?;
         let [h2, h2_norm, h2_act] = &b.h2;
-        conv2d(gpu, h1_act, &self.net_2, None, Conv2dGeometry::new(2, 1), h2)?;
-        batch_norm(gpu, &self.net_3.layer(), h2, h2_norm)?;
+        self.net_2.forward(gpu, h1_act, h2)?;
+        self.net_3.forward(gpu, h2, h2_norm)?;
         activation(gpu, leaky, h2_norm, h2_act)?;
-        matmul(gpu, &b.flat, &self.head_weight, Some(&self.head_bias), true, &b.logits)?;
+        self.head.forward(gpu, &b.flat, &b.logits)?;
         Ok(&b.logits)
+    }
+
+    /// The backward pass of the last (training) forward pass from the logits' gradient: the
+    /// parameters' gradients when `grads` says how to store them (a discriminator step adds
+    /// the fake batch's to the real one's), and the images' gradient `[n, 1, 28, 28]` when
+    /// `images` is set (a generator step's way back into the generator).
+    pub fn backward(
+        &mut self,
+        gpu: &Gpu,
+        d_logits: &Tensor,
+        grads: Option<Gradient>,
+        images: bool,
+    ) -> Result<Option<&Tensor>> {
+        let n = last_batch(self.last_batch, "discriminator")?;
+        let b = self.buffers.get(n, || Err(Error::Invalid("no buffers for this batch".into())))?;
+        let g = self.grads.get(n, || DiscriminatorGrads::new(gpu, n))?;
+        let leaky = Activation::LeakyRelu(0.2);
+        let ([h1, h1_act], [h2, h2_norm, _]) = (&b.h1, &b.h2);
+        let ([d1, d1_other], [d2, d2_other]) = (&g.h1, &g.h2);
+        self.head.backward(gpu, &b.flat, d_logits, grads, Some(&g.flat))?;
+        activation_backward(gpu, leaky, h2_norm, d2, d2_other)?;
+        self.net_3.backward(gpu, h2, d2_other, grads, d2)?;
+        self.net_2.backward(gpu, h1_act, d2, grads, Some(d1))?;
+        activation_backward(gpu, leaky, h1, d1, d1_other)?;
+        self.net_0.backward(gpu, &b.input, d1_other, grads, images.then_some(&g.input))?;
+        if !images {
+            return Ok(None);
+        }
+        // The images' part of torch.cat([images, class planes], 1): plane 0 of each input.
+        let per_image = (1 + CLASSES) * PIXELS;
+        for i in 0..n {
+            g.images.copy_range(
+                gpu,
+                &g.input,
+                i * per_image..i * per_image + PIXELS,
+                i * PIXELS,
+            )?;
+        }
+        Ok(Some(&g.images))
     }
 
     /// The discriminator's probability that each image is real: the sigmoid of its logit.

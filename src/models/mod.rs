@@ -5,9 +5,10 @@
 pub mod diffusion;
 pub mod gan;
 pub mod gpt;
+pub(crate) mod layers;
 pub mod llama;
 pub mod nearest;
-mod scratch;
+pub(crate) mod scratch;
 pub mod vae;
 mod weights;
 

@@ -1,9 +1,10 @@
 //! Uploading a checkpoint's parameters by their PyTorch names, each checked against the shape
 //! the architecture expects.
 
+use super::layers::{BatchNorm2d, Conv, Linear, Param};
 use crate::formats::json::Json;
 use crate::formats::safetensors::SafeTensors;
-use crate::ops::norm::BatchNorm;
+use crate::ops::conv::Conv2dGeometry;
 use crate::{Error, Gpu, Result, Tensor};
 
 pub(crate) struct Weights<'a, 'g> {
@@ -43,15 +44,42 @@ impl<'a, 'g> Weights<'a, 'g> {
         Ok(values)
     }
 
-    /// `nn.BatchNorm2d` `name` over `channels` channels, in eval mode.
-    pub fn batch_norm(&self, name: &str, channels: usize) -> Result<BatchNormWeights> {
+    /// `nn.BatchNorm2d` `name` over `channels` channels.
+    pub fn batch_norm(&self, name: &str, channels: usize) -> Result<BatchNorm2d> {
         let p = |field: &str| self.tensor(&format!("{name}.{field}"), &[channels]);
-        Ok(BatchNormWeights {
-            gamma: p("weight")?,
-            beta: p("bias")?,
-            running_mean: p("running_mean")?,
-            running_var: p("running_var")?,
+        Ok(BatchNorm2d::new(p("weight")?, p("bias")?, p("running_mean")?, p("running_var")?))
+    }
+
+    /// `nn.Conv2d` `name` (`nn.ConvTranspose2d` when `transposed`) with a weight of `shape`, and
+    /// a bias when `bias`.
+    pub fn conv(
+        &self,
+        name: &str,
+        shape: [usize; 4],
+        bias: bool,
+        geometry: Conv2dGeometry,
+        transposed: bool,
+    ) -> Result<Conv> {
+        let out_channels = if transposed { shape[1] } else { shape[0] };
+        Ok(Conv {
+            weight: Param::new(self.tensor(&format!("{name}.weight"), &shape)?),
+            bias: self.bias(name, out_channels, bias)?,
+            geometry,
+            transposed,
         })
+    }
+
+    /// `nn.Linear` `name` with a weight `[out, in]`, and a bias when `bias`.
+    pub fn linear(&self, name: &str, [out, inputs]: [usize; 2], bias: bool) -> Result<Linear> {
+        Ok(Linear {
+            weight: Param::new(self.tensor(&format!("{name}.weight"), &[out, inputs])?),
+            bias: self.bias(name, out, bias)?,
+        })
+    }
+
+    fn bias(&self, name: &str, len: usize, present: bool) -> Result<Option<Param>> {
+        let bias = present.then(|| self.tensor(&format!("{name}.bias"), &[len]));
+        Ok(bias.transpose()?.map(Param::new))
     }
 }
 
@@ -65,26 +93,5 @@ pub(crate) fn finite(name: &str, values: &[f32]) -> Result<()> {
             values[i]
         ))),
         None => Ok(()),
-    }
-}
-
-/// A batch norm layer's parameters on the GPU.
-pub(crate) struct BatchNormWeights {
-    gamma: Tensor,
-    beta: Tensor,
-    running_mean: Tensor,
-    running_var: Tensor,
-}
-
-impl BatchNormWeights {
-    /// PyTorch's default eps of 1e-5.
-    pub fn layer(&self) -> BatchNorm<'_> {
-        BatchNorm {
-            running_mean: &self.running_mean,
-            running_var: &self.running_var,
-            gamma: &self.gamma,
-            beta: &self.beta,
-            eps: 1e-5,
-        }
     }
 }

@@ -20,7 +20,7 @@ params! {
         spatial: u32,
         eps: f32,
         momentum: f32,
-        accumulate: u32,
+        grads: u32,
     }
 }
 
@@ -40,7 +40,7 @@ fn layout(x: &Tensor) -> Result<(usize, usize, usize)> {
     Ok((shape[0], shape[1], spatial))
 }
 
-fn params(x: &Tensor, eps: f32, momentum: f32, mode: Gradient) -> Result<Params> {
+fn params(x: &Tensor, eps: f32, momentum: f32, grads: Option<Gradient>) -> Result<Params> {
     let (batch, channels, spatial) = layout(x)?;
     to_u32("batch norm element count", x.numel())?;
     Ok(Params {
@@ -49,7 +49,11 @@ fn params(x: &Tensor, eps: f32, momentum: f32, mode: Gradient) -> Result<Params>
         spatial: to_u32("batch norm plane size", spatial)?,
         eps,
         momentum,
-        accumulate: (mode == Gradient::Add) as u32,
+        grads: match grads {
+            Some(Gradient::Write) => 0,
+            Some(Gradient::Add) => 1,
+            None => 2,
+        },
     })
 }
 
@@ -94,7 +98,7 @@ pub fn batch_norm_train(
         saved.set_host(r.saved)?;
         return out.set_host(r.out);
     }
-    let params = params(x, bn.eps, momentum, Gradient::Write)?;
+    let params = params(x, bn.eps, momentum, None)?;
     let buffers = [
         x.buffer()?,
         bn.gamma.buffer()?,
@@ -108,8 +112,8 @@ pub fn batch_norm_train(
 }
 
 /// The backward pass of `batch_norm_train`: from the forward's input `x`, its `saved`
-/// statistics and the output's gradient `dy`, the input's gradient `dx` and those of `gamma` and
-/// `beta` (written or added, by `mode`).
+/// statistics and the output's gradient `dy`, the input's gradient `dx` and, when `grads` says
+/// how to store them, those of `gamma` and `beta`.
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_backward(
     gpu: &Gpu,
@@ -117,7 +121,7 @@ pub fn batch_norm_backward(
     x: &Tensor,
     saved: &Tensor,
     dy: &Tensor,
-    mode: Gradient,
+    grads: Option<Gradient>,
     dx: &Tensor,
     dgamma: &Tensor,
     dbeta: &Tensor,
@@ -138,11 +142,13 @@ pub fn batch_norm_backward(
             &dy.host()?,
             spatial,
         );
-        mode.store_host(dgamma, r.dgamma)?;
-        mode.store_host(dbeta, r.dbeta)?;
+        if let Some(mode) = grads {
+            mode.store_host(dgamma, r.dgamma)?;
+            mode.store_host(dbeta, r.dbeta)?;
+        }
         return dx.set_host(r.dx);
     }
-    let params = params(x, 0.0, 0.0, mode)?;
+    let params = params(x, 0.0, 0.0, grads)?;
     let buffers = [
         x.buffer()?,
         gamma.buffer()?,
@@ -313,8 +319,9 @@ mod tests {
 
         let (dy, dy_host) = random(gpu, &mut rng, shape);
         let (dx, dgamma, dbeta) = (poisoned(gpu, shape), poisoned(gpu, &[c]), poisoned(gpu, &[c]));
-        for mode in [Gradient::Write, Gradient::Add] {
-            batch_norm_backward(gpu, &l.gamma.0, &x, &saved, &dy, mode, &dx, &dgamma, &dbeta)
+        // Written, added, then left as they are.
+        for grads in [Some(Gradient::Write), Some(Gradient::Add), None] {
+            batch_norm_backward(gpu, &l.gamma.0, &x, &saved, &dy, grads, &dx, &dgamma, &dbeta)
                 .unwrap();
         }
         let g = batch_norm_backward_ref(&l.gamma.1, &host, &want.saved, &dy_host, spatial);
@@ -415,10 +422,10 @@ mod tests {
             // One value per channel has no variance.
             invalid(batch_norm_train(gpu, &bn, 0.1, &t(&[1, 3, 1]), &t(&[1, 3, 1]), &saved));
             let (dy, dx, dg, db) = (t(&[2, 3, 4]), t(&[2, 3, 4]), t(&[3]), t(&[3]));
-            batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Gradient::Write, &dx, &dg, &db).unwrap();
-            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &t(&[2, 3, 5]), Gradient::Write, &dx, &dg, &db));
-            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Gradient::Write, &dx, &dg, &dg));
-            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Gradient::Write, &dy, &dg, &db));
+            batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Some(Gradient::Write), &dx, &dg, &db).unwrap();
+            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &t(&[2, 3, 5]), Some(Gradient::Write), &dx, &dg, &db));
+            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Some(Gradient::Write), &dx, &dg, &dg));
+            invalid(batch_norm_backward(gpu, &gamma, &x, &saved, &dy, Some(Gradient::Write), &dy, &dg, &db));
             gpu.check().unwrap();
         }
     }

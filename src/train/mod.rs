@@ -2,3 +2,4 @@
 //! over the ops' backward passes (each beside its forward in `src/ops`).
 
 pub mod adam;
+pub mod gan;
