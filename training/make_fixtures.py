@@ -28,9 +28,11 @@ def test_images(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     return images[:SAMPLES].clone(), labels[:SAMPLES].clone()
 
 
-def save(name: str, tensors: dict[str, torch.Tensor]) -> None:
+def save(name: str, tensors: dict[str, torch.Tensor], weights: str | None = None) -> None:
+    """tests/fixtures/<name>.safetensors, made from the weights www/models/<weights> (by default
+    the model of the same name)."""
     path = FIXTURES / f"{name}.safetensors"
-    save_safetensors(path, tensors, {"weights": f"www/models/{name.split('.')[0]}.safetensors"})
+    save_safetensors(path, tensors, {"weights": f"www/models/{weights or name}.safetensors"})
     sizes = ", ".join(f"{k} {list(v.shape)}" for k, v in sorted(tensors.items()))
     print(f"wrote {path}: {sizes}")
 
@@ -137,7 +139,36 @@ def gan_training(dataset: str) -> None:
              for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     save(f"gan_training_{dataset}", {"real": real, "real_labels": real_labels, "z": z,
                                      "fake_labels": fake_labels, "losses": torch.stack(losses),
-                                     **grads, **final})
+                                     **grads, **final},
+         weights=f"gan_generator_{dataset}.safetensors and gan_discriminator_{dataset}")
+
+
+def vae_training(name: str, dataset: str) -> None:
+    """TRAIN_STEPS steps of train_vae.py's loop (loss (bce + kl) / len(x), Adam at its lr, held
+    constant here) from the committed weights, on SAMPLES test images with fixed noise: each
+    step's two terms per image, every gradient in the first step, every parameter after the last."""
+    from train_vae import LR, terms
+
+    latent = load_safetensors(MODELS / f"{name}.safetensors")["to_mean.weight"].shape[0]
+    model = load(Vae(latent), name).train()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    x, _ = test_images(dataset)
+    eps = torch.randn(TRAIN_STEPS, SAMPLES, latent, generator=torch.Generator().manual_seed(4))
+    losses, grads = [], {}
+    for step in range(TRAIN_STEPS):
+        mean, logvar = model.encode(x)
+        logits = model.decode_logits(mean + eps[step] * torch.exp(0.5 * logvar))
+        bce, kl = terms(logits, x, mean, logvar)
+        loss = (bce + kl) / len(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if step == 0:
+            grads = {f"grad.{k}": p.grad.clone() for k, p in model.named_parameters()}
+        opt.step()
+        losses.append(torch.stack([bce, kl]).detach() / len(x))
+    final = {f"final.{k}": v.detach().clone() for k, v in model.state_dict().items()}
+    save(f"{name}_training", {"x": x, "eps": eps, "losses": torch.stack(losses), **grads, **final},
+         weights=name)
 
 
 @torch.no_grad()
@@ -162,4 +193,5 @@ if __name__ == "__main__":
         vae(f"vae2d_{ds}", ds)
         diffusion(ds)
     gan_training("mnist")
+    vae_training("vae2d_mnist", "mnist")
     gpt()

@@ -186,7 +186,7 @@ impl Generator {
     /// every parameter's gradient. z is not trained, so its gradient is not formed.
     pub fn backward(&mut self, gpu: &Gpu, d_images: &Tensor) -> Result<()> {
         let n = last_batch(self.last_batch, "generator")?;
-        let b = self.buffers.get(n, || Err(Error::Invalid("no buffers for this batch".into())))?;
+        let b = self.buffers.made(n)?;
         let g = self.grads.get(n, || {
             Ok(GeneratorGrads {
                 h1: tensors(gpu, &[n, 96, 7, 7])?,
@@ -364,7 +364,7 @@ impl Discriminator {
         images: bool,
     ) -> Result<Option<&Tensor>> {
         let n = last_batch(self.last_batch, "discriminator")?;
-        let b = self.buffers.get(n, || Err(Error::Invalid("no buffers for this batch".into())))?;
+        let b = self.buffers.made(n)?;
         let g = self.grads.get(n, || DiscriminatorGrads::new(gpu, n))?;
         let leaky = Activation::LeakyRelu(0.2);
         let ([h1, h1_act], [h2, h2_norm, _]) = (&b.h1, &b.h2);

@@ -35,6 +35,13 @@ impl<B> Scratch<B> {
         Ok(&mut self.kept[last].1)
     }
 
+    /// The buffers made earlier for `size` (a backward pass after its forward pass's).
+    pub fn made(&mut self, size: usize) -> Result<&mut B> {
+        self.get(size, || {
+            Err(crate::Error::Invalid(format!("no buffers were made for size {size} yet")))
+        })
+    }
+
     #[cfg(test)]
     pub fn sizes(&self) -> Vec<usize> {
         self.kept.iter().map(|(s, _)| *s).collect()

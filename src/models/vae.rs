@@ -2,12 +2,15 @@
 //! log-variance of a Gaussian over the latent space; the decoder maps a latent point to pixel
 //! probabilities. Weights are uploaded once; buffers are made once per batch size and reused.
 
+use super::layers::{Conv, Linear, Param, Train};
 use super::scratch::Scratch;
 use super::weights::Weights;
 use crate::formats::json::Json;
-use crate::ops::activation::{activation, Activation};
-use crate::ops::conv::{conv2d, conv_transpose2d, Conv2dGeometry};
-use crate::ops::matmul::matmul;
+use crate::ops::activation::{activation, activation_backward, Activation};
+use crate::ops::binary::{binary, BinaryOp};
+use crate::ops::conv::Conv2dGeometry;
+use crate::ops::latent::{sample_latent, sample_latent_backward};
+use crate::ops::Gradient;
 use crate::rng::Rng;
 use crate::{Error, Gpu, Result, Tensor};
 
@@ -16,15 +19,18 @@ const HIDDEN: usize = 64 * 7 * 7;
 
 pub struct Vae {
     latent: usize,
-    enc1: (Tensor, Tensor),
-    enc2: (Tensor, Tensor),
-    to_mean: (Tensor, Tensor),
-    to_logvar: (Tensor, Tensor),
-    from_latent: (Tensor, Tensor),
-    dec1: (Tensor, Tensor),
-    dec2: (Tensor, Tensor),
+    enc1: Conv,
+    enc2: Conv,
+    to_mean: Linear,
+    to_logvar: Linear,
+    from_latent: Linear,
+    dec1: Conv,
+    dec2: Conv,
     encoders: Scratch<EncoderBuffers>,
     decoders: Scratch<DecoderBuffers>,
+    training: Scratch<TrainingBuffers>,
+    /// The batch size and KL weight of the last training forward pass.
+    last_training: Option<(usize, f32)>,
 }
 
 struct EncoderBuffers {
@@ -45,6 +51,42 @@ struct DecoderBuffers {
     probabilities: Tensor,
 }
 
+/// What a training step adds: the noise and the KL term of the forward pass, and the gradients
+/// of the activations (two per shape, used in turn).
+struct TrainingBuffers {
+    eps: Tensor,
+    kl: Tensor,
+    d_h1: [Tensor; 2],
+    d_h0: [Tensor; 2],
+    d_grid: Tensor,
+    dz: Tensor,
+    d_mean: Tensor,
+    d_logvar: Tensor,
+    d_flat: [Tensor; 3],
+    d_h2: Tensor,
+    d_enc1: [Tensor; 2],
+}
+
+impl TrainingBuffers {
+    fn new(gpu: &Gpu, n: usize, latent: usize) -> Result<TrainingBuffers> {
+        let d_h0 = pair(gpu, &[n, HIDDEN])?;
+        let flat = || Tensor::zeros(gpu, &[n, HIDDEN]);
+        Ok(TrainingBuffers {
+            eps: Tensor::zeros(gpu, &[n, latent])?,
+            kl: Tensor::zeros(gpu, &[1])?,
+            d_h1: pair(gpu, &[n, 32, 14, 14])?,
+            d_grid: d_h0[1].view(&[n, 64, 7, 7])?,
+            d_h0,
+            dz: Tensor::zeros(gpu, &[n, latent])?,
+            d_mean: Tensor::zeros(gpu, &[n, latent])?,
+            d_logvar: Tensor::zeros(gpu, &[n, latent])?,
+            d_flat: [flat()?, flat()?, flat()?],
+            d_h2: Tensor::zeros(gpu, &[n, 64, 7, 7])?,
+            d_enc1: pair(gpu, &[n, 32, 14, 14])?,
+        })
+    }
+}
+
 fn pair(gpu: &Gpu, shape: &[usize]) -> Result<[Tensor; 2]> {
     Ok([Tensor::zeros(gpu, shape)?, Tensor::zeros(gpu, shape)?])
 }
@@ -59,23 +101,20 @@ impl Vae {
             .and_then(Json::as_usize)
             .ok_or_else(|| Error::Invalid("the VAE card has no architecture.latent".into()))?;
         let w = Weights::open(gpu, &card, safetensors)?;
-        let layer = |name: &str, weight: &[usize], bias: usize| -> Result<(Tensor, Tensor)> {
-            Ok((
-                w.tensor(&format!("{name}.weight"), weight)?,
-                w.tensor(&format!("{name}.bias"), &[bias])?,
-            ))
-        };
+        let (down, up) = (Conv2dGeometry::new(2, 1), Conv2dGeometry::new(2, 1));
         Ok(Vae {
             latent,
-            enc1: layer("enc1", &[32, 1, 4, 4], 32)?,
-            enc2: layer("enc2", &[64, 32, 4, 4], 64)?,
-            to_mean: layer("to_mean", &[latent, HIDDEN], latent)?,
-            to_logvar: layer("to_logvar", &[latent, HIDDEN], latent)?,
-            from_latent: layer("from_latent", &[HIDDEN, latent], HIDDEN)?,
-            dec1: layer("dec1", &[64, 32, 4, 4], 32)?,
-            dec2: layer("dec2", &[32, 1, 4, 4], 1)?,
+            enc1: w.conv("enc1", [32, 1, 4, 4], true, down, false)?,
+            enc2: w.conv("enc2", [64, 32, 4, 4], true, down, false)?,
+            to_mean: w.linear("to_mean", [latent, HIDDEN], true)?,
+            to_logvar: w.linear("to_logvar", [latent, HIDDEN], true)?,
+            from_latent: w.linear("from_latent", [HIDDEN, latent], true)?,
+            dec1: w.conv("dec1", [64, 32, 4, 4], true, up, true)?,
+            dec2: w.conv("dec2", [32, 1, 4, 4], true, up, true)?,
             encoders: Scratch::new(),
             decoders: Scratch::new(),
+            training: Scratch::new(),
+            last_training: None,
         })
     }
 
@@ -83,19 +122,49 @@ impl Vae {
         self.latent
     }
 
-    /// The mean and log-variance `[n, latent]` of q(z | x) for `n` images of 28 x 28 pixels in
-    /// [0, 1], row-major, as the tensors this VAE keeps (overwritten by the next call).
-    pub fn encode(&mut self, gpu: &Gpu, images: &[f32]) -> Result<(&Tensor, &Tensor)> {
-        let pixels = IMAGE * IMAGE;
-        if images.is_empty() || !images.len().is_multiple_of(pixels) {
-            return Err(Error::Invalid(format!(
-                "{} values are not whole 28 x 28 images",
-                images.len()
-            )));
+    /// `vae.train()` (`true`): gradients kept; or `vae.eval()`. (The VAE has no batch norm, so
+    /// its forward pass is the same in both.)
+    pub fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        for layer in [&mut self.enc1, &mut self.enc2, &mut self.dec1, &mut self.dec2] {
+            layer.set_training(gpu, training)?;
         }
-        let n = images.len() / pixels;
+        for layer in [&mut self.to_mean, &mut self.to_logvar, &mut self.from_latent] {
+            layer.set_training(gpu, training)?;
+        }
+        Ok(())
+    }
+
+    /// The parameters in `vae.parameters()` order, with their PyTorch names.
+    pub(crate) fn parameters(&self) -> Vec<(String, &Param)> {
+        let layers: [(&str, Vec<&Param>); 7] = [
+            ("enc1", self.enc1.params().collect()),
+            ("enc2", self.enc2.params().collect()),
+            ("to_mean", self.to_mean.params().collect()),
+            ("to_logvar", self.to_logvar.params().collect()),
+            ("from_latent", self.from_latent.params().collect()),
+            ("dec1", self.dec1.params().collect()),
+            ("dec2", self.dec2.params().collect()),
+        ];
+        let mut named = Vec::new();
+        for (layer, params) in layers {
+            for (what, p) in ["weight", "bias"].into_iter().zip(params) {
+                named.push((format!("{layer}.{what}"), p));
+            }
+        }
+        named
+    }
+
+    fn check_images(&self, len: usize) -> Result<usize> {
+        let pixels = IMAGE * IMAGE;
+        if len == 0 || !len.is_multiple_of(pixels) {
+            return Err(Error::Invalid(format!("{len} values are not whole 28 x 28 images")));
+        }
+        Ok(len / pixels)
+    }
+
+    fn encoder_buffers(&mut self, gpu: &Gpu, n: usize) -> Result<&mut EncoderBuffers> {
         let latent = self.latent;
-        let b = self.encoders.get(n, || {
+        self.encoders.get(n, || {
             let h2 = pair(gpu, &[n, 64, 7, 7])?;
             Ok(EncoderBuffers {
                 images: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
@@ -105,18 +174,43 @@ impl Vae {
                 mean: Tensor::zeros(gpu, &[n, latent])?,
                 logvar: Tensor::zeros(gpu, &[n, latent])?,
             })
-        })?;
-        b.images.write(gpu, images)?;
-        let down = Conv2dGeometry::new(2, 1);
+        })
+    }
+
+    /// The mean and log-variance `[n, latent]` of q(z | x) for `n` images of 28 x 28 pixels in
+    /// [0, 1], row-major, as the tensors this VAE keeps (overwritten by the next call).
+    pub fn encode(&mut self, gpu: &Gpu, images: &[f32]) -> Result<(&Tensor, &Tensor)> {
+        let n = self.check_images(images.len())?;
+        self.encoder_buffers(gpu, n)?.images.write(gpu, images)?;
+        self.run_encoder(gpu, n)
+    }
+
+    fn run_encoder(&mut self, gpu: &Gpu, n: usize) -> Result<(&Tensor, &Tensor)> {
+        let b = self.encoders.made(n)?;
         let [h1, h1_act] = &b.h1;
-        conv2d(gpu, &b.images, &self.enc1.0, Some(&self.enc1.1), down, h1)?;
+        self.enc1.forward(gpu, &b.images, h1)?;
         activation(gpu, Activation::Relu, h1, h1_act)?;
         let [h2, _] = &b.h2;
-        conv2d(gpu, h1_act, &self.enc2.0, Some(&self.enc2.1), down, h2)?;
+        self.enc2.forward(gpu, h1_act, h2)?;
         activation(gpu, Activation::Relu, h2, &b.h2[1])?;
-        matmul(gpu, &b.flat, &self.to_mean.0, Some(&self.to_mean.1), true, &b.mean)?;
-        matmul(gpu, &b.flat, &self.to_logvar.0, Some(&self.to_logvar.1), true, &b.logvar)?;
+        self.to_mean.forward(gpu, &b.flat, &b.mean)?;
+        self.to_logvar.forward(gpu, &b.flat, &b.logvar)?;
         Ok((&b.mean, &b.logvar))
+    }
+
+    fn decoder_buffers(&mut self, gpu: &Gpu, n: usize) -> Result<&mut DecoderBuffers> {
+        let latent = self.latent;
+        self.decoders.get(n, || {
+            let h0 = pair(gpu, &[n, HIDDEN])?;
+            Ok(DecoderBuffers {
+                z: Tensor::zeros(gpu, &[n, latent])?,
+                grid: h0[1].view(&[n, 64, 7, 7])?,
+                h0,
+                h1: pair(gpu, &[n, 32, 14, 14])?,
+                logits: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
+                probabilities: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
+            })
+        })
     }
 
     /// Pixel probabilities `[n, 1, 28, 28]` for `n` latent points (`latent` numbers each), as the
@@ -130,28 +224,106 @@ impl Vae {
             )));
         }
         let n = z.len() / latent;
-        let b = self.decoders.get(n, || {
-            let h0 = pair(gpu, &[n, HIDDEN])?;
-            Ok(DecoderBuffers {
-                z: Tensor::zeros(gpu, &[n, latent])?,
-                grid: h0[1].view(&[n, 64, 7, 7])?,
-                h0,
-                h1: pair(gpu, &[n, 32, 14, 14])?,
-                logits: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
-                probabilities: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
-            })
-        })?;
-        b.z.write(gpu, z)?;
-        let up = Conv2dGeometry::new(2, 1);
-        let [h0, h0_act] = &b.h0;
-        matmul(gpu, &b.z, &self.from_latent.0, Some(&self.from_latent.1), true, h0)?;
-        activation(gpu, Activation::Relu, h0, h0_act)?;
-        let [h1, h1_act] = &b.h1;
-        conv_transpose2d(gpu, &b.grid, &self.dec1.0, Some(&self.dec1.1), up, h1)?;
-        activation(gpu, Activation::Relu, h1, h1_act)?;
-        conv_transpose2d(gpu, h1_act, &self.dec2.0, Some(&self.dec2.1), up, &b.logits)?;
+        self.decoder_buffers(gpu, n)?.z.write(gpu, z)?;
+        self.run_decoder(gpu, n)?;
+        let b = self.decoders.made(n)?;
         activation(gpu, Activation::Sigmoid, &b.logits, &b.probabilities)?;
         Ok(&b.probabilities)
+    }
+
+    /// The decoder's logits from the latent points in its `z` buffer.
+    fn run_decoder(&mut self, gpu: &Gpu, n: usize) -> Result<()> {
+        let b = self.decoders.made(n)?;
+        let [h0, h0_act] = &b.h0;
+        self.from_latent.forward(gpu, &b.z, h0)?;
+        activation(gpu, Activation::Relu, h0, h0_act)?;
+        let [h1, h1_act] = &b.h1;
+        self.dec1.forward(gpu, &b.grid, h1)?;
+        activation(gpu, Activation::Relu, h1, h1_act)?;
+        self.dec2.forward(gpu, h1_act, &b.logits)
+    }
+
+    /// `logits, mean, logvar = vae(x)` for training: images `[n, 1, 28, 28]` in [0, 1] encoded,
+    /// `z = mean + eps * exp(logvar / 2)` with the given noise (`n` rows of `latent`), decoded
+    /// to logits. Also forms the KL term, weighted by `kl_scale` (train_vae.py's is 1 / n), which
+    /// `kl` reads and `backward` differentiates.
+    pub fn forward(
+        &mut self,
+        gpu: &Gpu,
+        images: &Tensor,
+        eps: &[f32],
+        kl_scale: f32,
+    ) -> Result<&Tensor> {
+        let n = self.check_images(images.numel())?;
+        if images.shape() != [n, 1, IMAGE, IMAGE] || eps.len() != n * self.latent {
+            return Err(Error::Invalid(format!(
+                "a training batch is [n, 1, 28, 28] images with n x {} noise; got {:?} and {}",
+                self.latent,
+                images.shape(),
+                eps.len()
+            )));
+        }
+        let latent = self.latent;
+        let t = self.training.get(n, || TrainingBuffers::new(gpu, n, latent))?;
+        t.eps.write(gpu, eps)?;
+        self.encoder_buffers(gpu, n)?.images.copy_from(gpu, images, 0)?;
+        self.decoder_buffers(gpu, n)?;
+        self.run_encoder(gpu, n)?;
+        let (e, d) = (self.encoders.made(n)?, self.decoders.made(n)?);
+        let t = self.training.made(n)?;
+        sample_latent(gpu, &e.mean, &e.logvar, &t.eps, kl_scale, &d.z, &t.kl)?;
+        self.last_training = Some((n, kl_scale));
+        self.run_decoder(gpu, n)?;
+        let d = self.decoders.made(n)?;
+        Ok(&d.logits)
+    }
+
+    /// The last training forward pass's weighted KL term, `[1]`.
+    pub(crate) fn kl(&mut self) -> Result<&Tensor> {
+        let (n, _) = self
+            .last_training
+            .ok_or_else(|| Error::Invalid("no training forward pass yet".into()))?;
+        Ok(&self.training.made(n)?.kl)
+    }
+
+    /// The backward pass of the last training forward pass, from the logits' gradient and the
+    /// KL term: writes every parameter's gradient.
+    pub fn backward(&mut self, gpu: &Gpu, d_logits: &Tensor) -> Result<()> {
+        let (n, kl_scale) = self.last_training.ok_or_else(|| {
+            Error::Invalid("the VAE's backward pass needs a training forward pass first".into())
+        })?;
+        let (e, d, t) = (self.encoders.made(n)?, self.decoders.made(n)?, self.training.made(n)?);
+        let (relu, write) = (Activation::Relu, Some(Gradient::Write));
+        // The decoder, from the logits back to z.
+        let ([h0, _], [h1, h1_act]) = (&d.h0, &d.h1);
+        let ([d_h1, d_h1_other], [d_h0, d_h0_act]) = (&t.d_h1, &t.d_h0);
+        self.dec2.backward(gpu, h1_act, d_logits, write, Some(d_h1))?;
+        activation_backward(gpu, relu, h1, d_h1, d_h1_other)?;
+        self.dec1.backward(gpu, &d.grid, d_h1_other, write, Some(&t.d_grid))?;
+        activation_backward(gpu, relu, h0, d_h0_act, d_h0)?;
+        self.from_latent.backward(gpu, &d.z, d_h0, write, Some(&t.dz))?;
+        // Through z = mean + eps * std, with the KL term's own gradient.
+        sample_latent_backward(
+            gpu,
+            &e.mean,
+            &e.logvar,
+            &t.eps,
+            &t.dz,
+            kl_scale,
+            &t.d_mean,
+            &t.d_logvar,
+        )?;
+        // The encoder: both heads read the same features, so their gradients add.
+        let [d_from_mean, d_from_logvar, d_flat] = &t.d_flat;
+        self.to_mean.backward(gpu, &e.flat, &t.d_mean, write, Some(d_from_mean))?;
+        self.to_logvar.backward(gpu, &e.flat, &t.d_logvar, write, Some(d_from_logvar))?;
+        binary(gpu, BinaryOp::Add, d_from_mean, d_from_logvar, d_flat)?;
+        let ([enc_h1, enc_h1_act], [enc_h2, _]) = (&e.h1, &e.h2);
+        activation_backward(gpu, relu, enc_h2, &d_flat.view(&[n, 64, 7, 7])?, &t.d_h2)?;
+        let [d_enc1, d_enc1_other] = &t.d_enc1;
+        self.enc2.backward(gpu, enc_h1_act, &t.d_h2, write, Some(d_enc1))?;
+        activation_backward(gpu, relu, enc_h1, d_enc1, d_enc1_other)?;
+        self.enc1.backward(gpu, &e.images, d_enc1_other, write, None)
     }
 }
 

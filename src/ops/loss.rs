@@ -2,6 +2,7 @@
 //! pass from.
 
 use super::{expect_output, expect_shape, to_u32};
+use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
@@ -15,11 +16,24 @@ params! {
     }
 }
 
-/// How a loss sums its terms, as PyTorch's `reduction` argument.
+/// How a loss sums its terms, as PyTorch's `reduction` argument, or the sum divided by a count
+/// (train_vae.py's `bce / len(x)`: the loss per image).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Reduction {
     Mean,
     Sum,
+    SumOver(usize),
+}
+
+impl Reduction {
+    /// What the sum of `terms` terms is multiplied by.
+    fn scale(self, terms: usize) -> f64 {
+        match self {
+            Reduction::Mean => 1.0 / terms as f64,
+            Reduction::Sum => 1.0,
+            Reduction::SumOver(count) => 1.0 / count as f64,
+        }
+    }
 }
 
 /// `F.binary_cross_entropy_with_logits(logits, targets, reduction)`: writes the loss to `out[0]`
@@ -37,10 +51,10 @@ pub fn bce_with_logits(
     expect_output("cross-entropy gradient", grad, logits.shape(), [logits, targets])?;
     expect_output("cross-entropy loss", out, &[2], [logits, targets, grad])?;
     let len = to_u32("cross-entropy terms", logits.numel())?;
-    let scale = match reduction {
-        Reduction::Mean => 1.0 / logits.numel() as f32,
-        Reduction::Sum => 1.0,
-    };
+    if reduction == Reduction::SumOver(0) {
+        invalid!("a loss cannot be divided over 0 items");
+    }
+    let scale = reduction.scale(logits.numel()) as f32;
     if gpu.is_reference() {
         let (loss, probability, gradient) =
             bce_with_logits_ref(&logits.host()?, &targets.host()?, reduction);
@@ -60,7 +74,7 @@ pub fn bce_with_logits_ref(
     reduction: Reduction,
 ) -> (f32, f32, Vec<f32>) {
     let n = logits.len() as f64;
-    let scale = if reduction == Reduction::Mean { 1.0 / n } else { 1.0 };
+    let scale = reduction.scale(logits.len());
     let sigmoid = |l: f64| 1.0 / (1.0 + (-l).exp());
     let (mut loss, mut probability) = (0.0, 0.0);
     let mut grad = Vec::with_capacity(logits.len());
@@ -111,6 +125,7 @@ mod tests {
             for (i, &len) in AWKWARD.iter().enumerate() {
                 check(gpu, 1100 + i as u64, len, 4.0, Reduction::Mean).await;
                 check(gpu, 1110 + i as u64, len, 4.0, Reduction::Sum).await;
+                check(gpu, 1130 + i as u64, len, 4.0, Reduction::SumOver(3)).await;
             }
             // Large logits, where a naive log(sigmoid) would overflow or lose everything.
             check(gpu, 1120, 65, 90.0, Reduction::Mean).await;
@@ -139,6 +154,7 @@ mod tests {
             invalid(bce_with_logits(gpu, &logits, &targets, Reduction::Sum, &t(&[2, 2]), &out));
             invalid(bce_with_logits(gpu, &logits, &targets, Reduction::Sum, &grad, &t(&[1])));
             invalid(bce_with_logits(gpu, &logits, &targets, Reduction::Sum, &logits, &out));
+            invalid(bce_with_logits(gpu, &logits, &targets, Reduction::SumOver(0), &grad, &out));
             gpu.check().unwrap();
         }
     }

@@ -12,6 +12,7 @@ pub mod conv;
 pub mod conv_backward;
 pub mod denoise;
 pub mod embedding;
+pub mod latent;
 pub mod loss;
 pub mod matmul;
 pub mod norm;

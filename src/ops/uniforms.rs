@@ -32,6 +32,8 @@ fn every_kernel() -> Vec<Layout> {
         layout(&conv_backward::BIAS_GRAD),
         layout(&denoise::KERNEL),
         layout(&embedding::KERNEL),
+        layout(&latent::SAMPLE),
+        layout(&latent::BACKWARD),
         layout(&loss::BCE_WITH_LOGITS),
         layout(&matmul::TILED),
         layout(&matmul::NAIVE),
