@@ -152,6 +152,54 @@ def vae(s: Suite):
            worst(model.decode(z), repeat(fx["prior_samples"], 64)), TOLERANCE, lambda: model.decode(z))
 
 
+def training(s: Suite):
+    """One step of train_gan.py's and train_vae.py's loops at batch 64, from the committed
+    weights; the batch is the training fixtures' 8 images (and noise) eight times over, so the
+    first step's losses are the fixtures' first."""
+    from train_gan import BETAS, LR as GAN_LR
+    from train_vae import LR as VAE_LR, terms
+    load_fx = lambda name: {k: v.to(s.device) for k, v in load_safetensors(FIXTURES / name).items()}  # noqa: E731
+    fx = load_fx("gan_training_mnist.safetensors")
+    g = load(Generator(), "gan_generator_mnist", s.device).train()
+    d = load(Discriminator(), "gan_discriminator_mnist", s.device).train()
+    opt_g = torch.optim.Adam(g.parameters(), lr=GAN_LR, betas=BETAS)
+    opt_d = torch.optim.Adam(d.parameters(), lr=GAN_LR, betas=BETAS)
+    real, real_labels = repeat(fx["real"], 64), repeat(fx["real_labels"], 64)
+    z, fake_labels = repeat(fx["z"][0], 64), repeat(fx["fake_labels"][0], 64)
+    ones, zeros = torch.ones(64, device=s.device), torch.zeros(64, device=s.device)
+
+    def gan_step():
+        fake = g(z, fake_labels)
+        d_real = F.binary_cross_entropy_with_logits(d(real, real_labels), ones)
+        d_fake = F.binary_cross_entropy_with_logits(d(fake.detach(), fake_labels), zeros)
+        opt_d.zero_grad(set_to_none=True)
+        (d_real + d_fake).backward()
+        opt_d.step()
+        g_loss = F.binary_cross_entropy_with_logits(d(fake, fake_labels), ones)
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        return torch.stack([d_real, d_fake, g_loss]).detach()
+
+    s.time("train.gan/64", "batch 64", 64, "images/s", worst(gan_step(), fx["losses"][0]),
+           TOLERANCE, gan_step)
+    fx = load_fx("vae2d_mnist_training.safetensors")
+    model = load(Vae(fx["eps"].shape[2]), "vae2d_mnist", s.device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=VAE_LR)
+    x, eps = repeat(fx["x"], 64), repeat(fx["eps"][0], 64)
+
+    def vae_step():
+        mean, logvar = model.encode(x)
+        bce, kl = terms(model.decode_logits(mean + eps * torch.exp(0.5 * logvar)), x, mean, logvar)
+        opt.zero_grad(set_to_none=True)
+        ((bce + kl) / len(x)).backward()
+        opt.step()
+        return torch.stack([bce, kl]).detach() / len(x)
+
+    error = worst(vae_step(), fx["losses"][0])
+    s.time("train.vae/64", "batch 64", 64, "images/s", error, 1e-3, vae_step)
+
+
 def diffusion(s: Suite):
     card = json.loads((MODELS / "diffusion_mnist.json").read_text())
     model = load(UNet(tuple(card["architecture"]["channels"])), "diffusion_mnist", s.device)
@@ -264,6 +312,7 @@ def main():
         vae(s)
         diffusion(s)
         gpt(s)
+    training(s)  # with autograd
     if args.json:
         Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__,
                                                "records": s.records}, indent=1) + "\n")

@@ -79,3 +79,45 @@ fn the_gpt_does_not_leak() {
         }
     });
 }
+
+/// Training steps, cycling batch sizes as the generations do: Adam's moments, the gradients and
+/// the activations' gradients are made once per size and kept or dropped with the buffers.
+const TRAINING_STEPS: usize = 400;
+
+#[test]
+fn training_does_not_leak() {
+    use genai_lab::train::gan::{GanTraining, DCGAN_ADAM};
+    use genai_lab::train::vae::{VaeTraining, VAE_ADAM};
+    use genai_lab::Tensor;
+    let gpu = gpu();
+    let images = |n: usize, seed: u64| {
+        let pixels: Vec<f32> = standard_normal(seed, n * 784).iter().map(|v| v.tanh()).collect();
+        Tensor::from_slice(&gpu, &[n, 1, 28, 28], &pixels).unwrap()
+    };
+    let (card, weights) = model("gan_generator_mnist");
+    let generator = Generator::load(&gpu, &card, &weights).unwrap();
+    let (card, weights) = model("gan_discriminator_mnist");
+    let discriminator = Discriminator::load(&gpu, &card, &weights).unwrap();
+    let mut gan = GanTraining::new(&gpu, generator, discriminator, DCGAN_ADAM, DCGAN_ADAM).unwrap();
+    let mut seed = 0;
+    stays_flat("GAN training", &gpu, TRAINING_STEPS, |n| {
+        seed += 1;
+        let labels: Vec<u32> = (0..n as u32).map(|i| (i + seed as u32) % 10).collect();
+        let z = standard_normal(seed, n * 64);
+        gan.step(&gpu, &images(n, seed), &labels, &z, &labels).unwrap();
+        let losses = pollster::block_on(gan.losses(&gpu)).unwrap();
+        assert!(losses.d_real.is_finite() && losses.g.is_finite(), "{losses:?}");
+    });
+    let (card, weights) = model("vae2d_mnist");
+    let vae = Vae::load(&gpu, &card, &weights).unwrap();
+    let mut vae = VaeTraining::new(&gpu, vae, VAE_ADAM, 1.0).unwrap();
+    stays_flat("VAE training", &gpu, TRAINING_STEPS, |n| {
+        seed += 1;
+        let x: Vec<f32> =
+            standard_normal(seed, n * 784).iter().map(|v| 0.5 + 0.5 * v.tanh()).collect();
+        let x = Tensor::from_slice(&gpu, &[n, 1, 28, 28], &x).unwrap();
+        vae.step(&gpu, &x, &standard_normal(seed + 1, n * 2)).unwrap();
+        let losses = pollster::block_on(vae.losses(&gpu)).unwrap();
+        assert!(losses.reconstruction.is_finite() && losses.kl.is_finite(), "{losses:?}");
+    });
+}

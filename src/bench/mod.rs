@@ -20,9 +20,13 @@ pub const FILES: &[&str] = &[
     "www/models/gan_discriminator_mnist.json",
     "www/models/gan_discriminator_mnist.safetensors",
     "tests/fixtures/gan_mnist.safetensors",
+    "tests/fixtures/gan_training_mnist.safetensors",
     "www/models/vae_mnist.json",
     "www/models/vae_mnist.safetensors",
     "tests/fixtures/vae_mnist.safetensors",
+    "www/models/vae2d_mnist.json",
+    "www/models/vae2d_mnist.safetensors",
+    "tests/fixtures/vae2d_mnist_training.safetensors",
     "www/models/diffusion_mnist.json",
     "www/models/diffusion_mnist.safetensors",
     "tests/fixtures/diffusion_mnist.safetensors",
@@ -131,6 +135,7 @@ pub async fn run(
     kernels::attention(&mut bench).await?;
     models::gan(&mut bench, files).await?;
     models::vae(&mut bench, files).await?;
+    models::training(&mut bench, files).await?;
     models::diffusion(&mut bench, files).await?;
     models::gpt(&mut bench, files).await?;
     Ok(bench.records)

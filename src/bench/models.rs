@@ -11,6 +11,8 @@ use crate::models::vae::Vae;
 use crate::models::LanguageModel;
 use crate::text::generation::Generation;
 use crate::text::sampling::Sampling;
+use crate::train::gan::{GanTraining, DCGAN_ADAM};
+use crate::train::vae::{VaeTraining, VAE_ADAM};
 use crate::{Error, Result, Tensor};
 
 /// PyTorch's fixtures against our float32 forward passes (within 2e-5 when last measured).
@@ -126,6 +128,79 @@ pub(super) async fn vae(b: &mut Bench<'_>, files: &Files) -> Result<()> {
             unit: "images/s",
             checked,
             run: Box::new(|| vae.decode(gpu, &z).map(drop)),
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// One training step of the MNIST GAN (the discriminator on a real and a fake batch, then the
+/// generator) and of the 2-D MNIST VAE, at batch 64 from the committed weights. The batch is
+/// the fixture's 8 images (and noise) eight times over, which leaves batch statistics, mean
+/// losses and so gradients as they are: the first step's losses are checked against PyTorch's.
+pub(super) async fn training(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    if !b.options.wants_group("train.") {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let n = 64;
+    let name = format!("train.gan/{n}");
+    if b.wants(&name) {
+        let file = |part: &str, ext: &str| format!("www/models/gan_{part}_mnist.{ext}");
+        let card = files.text(&file("generator", "json"))?;
+        let generator =
+            Generator::load(gpu, &card, files.bytes(&file("generator", "safetensors"))?)?;
+        let card = files.text(&file("discriminator", "json"))?;
+        let weights = files.bytes(&file("discriminator", "safetensors"))?;
+        let discriminator = Discriminator::load(gpu, &card, weights)?;
+        let latent = generator.latent();
+        let mut t = GanTraining::new(gpu, generator, discriminator, DCGAN_ADAM, DCGAN_ADAM)?;
+        let f = SafeTensors::parse(files.bytes("tests/fixtures/gan_training_mnist.safetensors")?)?;
+        let real = repeat(&f.f32("real", &[8, 1, 28, 28])?, 784, n);
+        let real = Tensor::from_slice(gpu, &[n, 1, 28, 28], &real)?;
+        let real_labels = repeat(&ids(&f, "real_labels", &[8])?, 1, n);
+        let z = repeat(&f.f32("z", &[20, 8, latent])?[..8 * latent], latent, n);
+        let fake_labels = repeat(&ids(&f, "fake_labels", &[20, 8])?[..8], 1, n);
+        t.step(gpu, &real, &real_labels, &z, &fake_labels)?;
+        let l = t.losses(gpu).await?;
+        let want = &f.f32("losses", &[20, 3])?[..3];
+        let checked = check(&name, &[l.d_real, l.d_fake, l.g], want, TOLERANCE, 0.0)?;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: discriminator on real and fake, then generator, Adam"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || t.step(gpu, &real, &real_labels, &z, &fake_labels)),
+        })
+        .await?;
+    }
+    let name = format!("train.vae/{n}");
+    if b.wants(&name) {
+        let card = files.text("www/models/vae2d_mnist.json")?;
+        let vae = Vae::load(gpu, &card, files.bytes("www/models/vae2d_mnist.safetensors")?)?;
+        let latent = vae.latent();
+        let mut t = VaeTraining::new(gpu, vae, VAE_ADAM, 1.0)?;
+        let f =
+            SafeTensors::parse(files.bytes("tests/fixtures/vae2d_mnist_training.safetensors")?)?;
+        let x = Tensor::from_slice(
+            gpu,
+            &[n, 1, 28, 28],
+            &repeat(&f.f32("x", &[8, 1, 28, 28])?, 784, n),
+        )?;
+        let eps = repeat(&f.f32("eps", &[20, 8, latent])?[..8 * latent], latent, n);
+        t.step(gpu, &x, &eps)?;
+        let l = t.losses(gpu).await?;
+        // Terms of order 100 nats per image.
+        let checked =
+            check(&name, &[l.reconstruction, l.kl], &f.f32("losses", &[20, 2])?[..2], 1e-3, 1e-5)?;
+        b.time(Case {
+            name,
+            what: format!("batch {n}: encode, sample, decode, backward, Adam"),
+            work: n as f64,
+            unit: "images/s",
+            checked,
+            run: Box::new(move || t.step(gpu, &x, &eps)),
         })
         .await?;
     }

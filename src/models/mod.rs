@@ -2,6 +2,7 @@
 //! (`training/models.py`; Hugging Face's Llama) and over the same parameter names; the ops own
 //! the GPU.
 
+pub mod classifier;
 pub mod diffusion;
 pub mod gan;
 pub mod gpt;
