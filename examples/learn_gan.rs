@@ -1,6 +1,7 @@
-//! How fast the GAN learns from scratch on our kernels: the same run as `training/learn_gan.py`
-//! (its initial weights and images, train_gan.py's settings), then the committed classifier's
-//! class agreement on 1,000 samples. `scripts/learn-gan.sh` runs both.
+//! How fast the GAN learns from scratch on our kernels: from the initial weights and on the
+//! images `training/learn_gan.py --export` wrote, with train_gan.py's settings (its own draws of
+//! batches, noise and classes), then the committed classifier's class agreement on 1,000
+//! samples. `scripts/learn-gan.sh` runs both.
 //!
 //! cargo run --release --example learn_gan -- DIR [--steps N] [--batch B]
 

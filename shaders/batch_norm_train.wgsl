@@ -9,7 +9,8 @@
 // backward: with xhat = (x - mean) * inv_std, dgamma = sum(dy * xhat), dbeta = sum(dy), and
 //   dx = gamma * inv_std * (dy - dbeta / n - xhat * dgamma / n). p.grads 0 writes dgamma and
 //   dbeta, 1 adds them to what they hold, 2 leaves them (only dx is wanted).
-// The two entry points bind different buffers at the same slots (each binds only its own).
+// The two entry points bind different buffers at the same slots, on purpose: WGSL asks bindings
+// to be unique per entry point, and each binds only its own.
 
 struct Params {
     batch: u32,

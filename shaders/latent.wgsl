@@ -5,6 +5,8 @@
 // backward: from z's gradient dz, the gradients of mean and logvar through z plus those of the
 //   scaled KL term: d_mean = dz + scale mean, d_logvar = dz eps exp(logvar / 2) / 2 +
 //   scale (exp(logvar) - 1) / 2. One thread per element, 64-wide workgroups wrapping into y.
+// The two entry points bind different buffers at some of the same slots, on purpose: WGSL asks
+// bindings to be unique per entry point, and each binds only its own.
 
 struct Params {
     len: u32,

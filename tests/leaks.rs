@@ -1,5 +1,5 @@
-//! Generating again and again must not grow memory: each small model generates 1,000 times
-//! (see `common::stays_flat`).
+//! Generating and training again and again must not grow memory: each small model generates
+//! 1,000 times and the GAN and the VAE train 200 steps each (see `common::stays_flat`).
 #![cfg(not(target_arch = "wasm32"))]
 
 use genai_lab::models::gan::{Discriminator, Generator};
@@ -80,9 +80,10 @@ fn the_gpt_does_not_leak() {
     });
 }
 
-/// Training steps, cycling batch sizes as the generations do: Adam's moments, the gradients and
-/// the activations' gradients are made once per size and kept or dropped with the buffers.
-const TRAINING_STEPS: usize = 400;
+/// Training steps, cycling batch sizes as the generations do: the activations' gradients are
+/// made per batch size and kept or dropped with the buffers; Adam's moments and the parameters'
+/// gradients once per model.
+const TRAINING_STEPS: usize = 200;
 
 #[test]
 fn training_does_not_leak() {
@@ -98,25 +99,27 @@ fn training_does_not_leak() {
     let generator = Generator::load(&gpu, &card, &weights).unwrap();
     let (card, weights) = model("gan_discriminator_mnist");
     let discriminator = Discriminator::load(&gpu, &card, &weights).unwrap();
+    let latent = generator.latent();
     let mut gan = GanTraining::new(&gpu, generator, discriminator, DCGAN_ADAM, DCGAN_ADAM).unwrap();
     let mut seed = 0;
     stays_flat("GAN training", &gpu, TRAINING_STEPS, |n| {
         seed += 1;
         let labels: Vec<u32> = (0..n as u32).map(|i| (i + seed as u32) % 10).collect();
-        let z = standard_normal(seed, n * 64);
+        let z = standard_normal(seed, n * latent);
         gan.step(&gpu, &images(n, seed), &labels, &z, &labels).unwrap();
         let losses = pollster::block_on(gan.losses(&gpu)).unwrap();
         assert!(losses.d_real.is_finite() && losses.g.is_finite(), "{losses:?}");
     });
     let (card, weights) = model("vae2d_mnist");
     let vae = Vae::load(&gpu, &card, &weights).unwrap();
+    let latent = vae.latent();
     let mut vae = VaeTraining::new(&gpu, vae, VAE_ADAM, 1.0).unwrap();
     stays_flat("VAE training", &gpu, TRAINING_STEPS, |n| {
         seed += 1;
         let x: Vec<f32> =
             standard_normal(seed, n * 784).iter().map(|v| 0.5 + 0.5 * v.tanh()).collect();
         let x = Tensor::from_slice(&gpu, &[n, 1, 28, 28], &x).unwrap();
-        vae.step(&gpu, &x, &standard_normal(seed + 1, n * 2)).unwrap();
+        vae.step(&gpu, &x, &standard_normal(seed + 1, n * latent)).unwrap();
         let losses = pollster::block_on(vae.losses(&gpu)).unwrap();
         assert!(losses.reconstruction.is_finite() && losses.kl.is_finite(), "{losses:?}");
     });

@@ -47,8 +47,11 @@ def learn(folder: Path, steps: int, batch: int) -> None:
     data = common.load_safetensors(folder / "data.safetensors")
     images, labels = data["images"], data["labels"]
     g, d = Generator(LATENT), Discriminator()
-    g.load_state_dict(common.load_safetensors(folder / "generator.safetensors"), strict=False)
-    d.load_state_dict(common.load_safetensors(folder / "discriminator.safetensors"), strict=False)
+    for name, model in (("generator", g), ("discriminator", d)):
+        # Batch-norm counters are not exported, and are all that may be missing.
+        missing, unexpected = model.load_state_dict(
+            common.load_safetensors(folder / f"{name}.safetensors"), strict=False)
+        assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), missing
     opt_g = torch.optim.Adam(g.parameters(), lr=LR, betas=BETAS)
     opt_d = torch.optim.Adam(d.parameters(), lr=LR, betas=BETAS)
     ones, zeros = torch.ones(batch), torch.zeros(batch)

@@ -28,11 +28,12 @@ def test_images(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     return images[:SAMPLES].clone(), labels[:SAMPLES].clone()
 
 
-def save(name: str, tensors: dict[str, torch.Tensor], weights: str | None = None) -> None:
-    """tests/fixtures/<name>.safetensors, made from the weights www/models/<weights> (by default
-    the model of the same name)."""
+def save(name: str, tensors: dict[str, torch.Tensor], weights: tuple[str, ...] = ()) -> None:
+    """tests/fixtures/<name>.safetensors, made from the weights www/models/<weights>.safetensors
+    (by default the model of the same name)."""
     path = FIXTURES / f"{name}.safetensors"
-    save_safetensors(path, tensors, {"weights": f"www/models/{weights or name}.safetensors"})
+    files = ", ".join(f"www/models/{w}.safetensors" for w in weights or (name.split(".")[0],))
+    save_safetensors(path, tensors, {"weights": files})
     sizes = ", ".join(f"{k} {list(v.shape)}" for k, v in sorted(tensors.items()))
     print(f"wrote {path}: {sizes}")
 
@@ -140,7 +141,7 @@ def gan_training(dataset: str) -> None:
     save(f"gan_training_{dataset}", {"real": real, "real_labels": real_labels, "z": z,
                                      "fake_labels": fake_labels, "losses": torch.stack(losses),
                                      **grads, **final},
-         weights=f"gan_generator_{dataset}.safetensors and gan_discriminator_{dataset}")
+         weights=(f"gan_generator_{dataset}", f"gan_discriminator_{dataset}"))
 
 
 def vae_training(name: str, dataset: str) -> None:
@@ -168,7 +169,7 @@ def vae_training(name: str, dataset: str) -> None:
         losses.append(torch.stack([bce, kl]).detach() / len(x))
     final = {f"final.{k}": v.detach().clone() for k, v in model.state_dict().items()}
     save(f"{name}_training", {"x": x, "eps": eps, "losses": torch.stack(losses), **grads, **final},
-         weights=name)
+         weights=(name,))
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 //! class agreement does): three strided convolutions, a 128-wide feature layer, class logits.
 
 use super::layers::{Conv, Linear};
-use super::scratch::Scratch;
+use super::scratch::{tensors, Scratch};
 use super::weights::Weights;
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, Activation};
@@ -47,24 +47,20 @@ impl Classifier {
     /// Class logits `[n, 10]` for images `[n, 1, 28, 28]` with pixels in [0, 1] (eval mode: the
     /// dropout before the head does nothing).
     pub fn forward(&mut self, gpu: &Gpu, images: &Tensor) -> Result<&Tensor> {
-        let n = images.shape()[0];
-        if images.shape() != [n, 1, 28, 28] {
+        let &[n, 1, 28, 28] = images.shape() else {
             return Err(Error::Invalid(format!(
                 "the classifier takes [n, 1, 28, 28] images; got {:?}",
                 images.shape()
             )));
-        }
+        };
         let b = self.buffers.get(n, || {
-            let pair = |shape: &[usize]| -> Result<[Tensor; 2]> {
-                Ok([Tensor::zeros(gpu, shape)?, Tensor::zeros(gpu, shape)?])
-            };
-            let h3 = pair(&[n, 64, 4, 4])?;
+            let h3: [Tensor; 2] = tensors(gpu, &[n, 64, 4, 4])?;
             Ok(Buffers {
-                h1: pair(&[n, 32, 14, 14])?,
-                h2: pair(&[n, 64, 7, 7])?,
+                h1: tensors(gpu, &[n, 32, 14, 14])?,
+                h2: tensors(gpu, &[n, 64, 7, 7])?,
                 flat: h3[1].view(&[n, 64 * 4 * 4])?,
                 h3,
-                features: pair(&[n, 128])?,
+                features: tensors(gpu, &[n, 128])?,
                 logits: Tensor::zeros(gpu, &[n, CLASSES])?,
             })
         })?;

@@ -4,7 +4,7 @@
 //! their PyTorch modules do: `train()`, then `forward` and `backward` (see `crate::train::gan`).
 
 use super::layers::{BatchNorm2d, Conv, Linear, Param, Train};
-use super::scratch::Scratch;
+use super::scratch::{tensors, Scratch};
 use super::weights::Weights;
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, activation_backward, Activation};
@@ -16,7 +16,8 @@ pub const CLASSES: usize = 10;
 pub const IMAGE: usize = 28;
 const PIXELS: usize = IMAGE * IMAGE;
 
-fn check_labels(labels: &[u32]) -> Result<()> {
+/// Fails unless the batch has a class, each one of 0..9.
+pub(crate) fn check_labels(labels: &[u32]) -> Result<()> {
     if labels.is_empty() {
         return Err(Error::Invalid("a batch needs at least one image".into()));
     }
@@ -26,16 +27,12 @@ fn check_labels(labels: &[u32]) -> Result<()> {
     }
 }
 
-/// `n` tensors of one shape.
-fn tensors<const N: usize>(gpu: &Gpu, shape: &[usize]) -> Result<[Tensor; N]> {
-    let made: Vec<Tensor> = (0..N).map(|_| Tensor::zeros(gpu, shape)).collect::<Result<_>>()?;
-    Ok(made.try_into().unwrap_or_else(|_| unreachable!("N tensors were made")))
-}
-
-/// The batch size of the last forward pass, which a backward pass must follow.
+/// The batch size of the last forward pass in training mode, which a backward pass follows.
 fn last_batch(last: Option<usize>, model: &str) -> Result<usize> {
     last.ok_or_else(|| {
-        Error::Invalid(format!("the {model}'s backward pass needs a forward pass first"))
+        Error::Invalid(format!(
+            "the {model}'s backward pass needs a forward pass in training mode first"
+        ))
     })
 }
 
@@ -50,6 +47,8 @@ pub struct Generator {
     net_6: Conv,
     buffers: Scratch<GeneratorBuffers>,
     grads: Scratch<GeneratorGrads>,
+    training: bool,
+    /// The batch size of the last forward pass, if it was in training mode.
     last_batch: Option<usize>,
 }
 
@@ -102,6 +101,7 @@ impl Generator {
             net_6: w.conv("net.6", [48, 1, 4, 4], true, up, true)?,
             buffers: Scratch::new(),
             grads: Scratch::new(),
+            training: false,
             last_batch: None,
         })
     }
@@ -113,6 +113,7 @@ impl Generator {
     /// `generator.train()` (`true`): batch statistics in the forward pass, gradients kept; or
     /// `generator.eval()`.
     pub fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        (self.training, self.last_batch) = (training, None);
         self.net_0.set_training(gpu, training)?;
         self.net_1.set_training(gpu, training)?;
         self.net_3.set_training(gpu, training)?;
@@ -161,7 +162,7 @@ impl Generator {
             )));
         }
         let b = self.buffers.get(n, || GeneratorBuffers::new(gpu, n, latent))?;
-        self.last_batch = Some(n);
+        self.last_batch = self.training.then_some(n);
         // The input is z followed by the one-hot class, as a 1x1 image of latent + 10 channels.
         let mut input = vec![0.0; n * (latent + CLASSES)];
         for (i, row) in input.chunks_mut(latent + CLASSES).enumerate() {
@@ -220,6 +221,8 @@ pub struct Discriminator {
     class_planes: Tensor,
     buffers: Scratch<DiscriminatorBuffers>,
     grads: Scratch<DiscriminatorGrads>,
+    training: bool,
+    /// The batch size of the last forward pass, if it was in training mode.
     last_batch: Option<usize>,
 }
 
@@ -284,12 +287,14 @@ impl Discriminator {
             class_planes: Tensor::from_slice(gpu, &[CLASSES, CLASSES * PIXELS], &planes)?,
             buffers: Scratch::new(),
             grads: Scratch::new(),
+            training: false,
             last_batch: None,
         })
     }
 
     /// `discriminator.train()` (`true`) or `.eval()`, as `Generator::set_training`.
     pub fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        (self.training, self.last_batch) = (training, None);
         self.net_0.set_training(gpu, training)?;
         self.net_2.set_training(gpu, training)?;
         self.net_3.set_training(gpu, training)?;
@@ -332,7 +337,7 @@ impl Discriminator {
             )));
         }
         let b = self.buffers.get(n, || DiscriminatorBuffers::new(gpu, n))?;
-        self.last_batch = Some(n);
+        self.last_batch = self.training.then_some(n);
         // torch.cat([images, class planes], 1), by copies on the GPU.
         let per_image = (1 + CLASSES) * PIXELS;
         for (i, &c) in labels.iter().enumerate() {

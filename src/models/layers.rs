@@ -113,8 +113,17 @@ impl Linear {
         grads: Option<Gradient>,
         dx: Option<&Tensor>,
     ) -> Result<()> {
+        let (&[n, inputs], &[dy_n, out]) = (x.shape(), dy.shape()) else {
+            return Err(Error::Invalid(format!(
+                "a linear layer's backward pass takes x [n, in] and dy [n, out]; got {:?} and {:?}",
+                x.shape(),
+                dy.shape()
+            )));
+        };
+        if dy_n != n {
+            return Err(Error::Invalid(format!("{n} inputs but {dy_n} output gradients")));
+        }
         if let Some(mode) = grads {
-            let (n, [out, inputs]) = (x.shape()[0], [dy.shape()[1], x.shape()[1]]);
             let as_pixels = |t: &Tensor, c: usize| t.view(&[n, c, 1, 1]);
             let dw = self.weight.grad()?.view(&[out, inputs, 1, 1])?;
             let one = Conv2dGeometry::new(1, 0);
@@ -207,28 +216,38 @@ pub(crate) trait Train {
     fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()>;
 }
 
-/// A weight and an optional bias get their gradients.
-fn require_grads(gpu: &Gpu, weight: &mut Param, bias: &mut Option<Param>) -> Result<()> {
+/// A weight and an optional bias get their gradients, when `training`.
+fn require_grads(
+    gpu: &Gpu,
+    training: bool,
+    weight: &mut Param,
+    bias: &mut Option<Param>,
+) -> Result<()> {
+    if !training {
+        return Ok(());
+    }
     weight.require_grad(gpu)?;
     bias.as_mut().map_or(Ok(()), |b| b.require_grad(gpu))
 }
 
 impl Train for Conv {
-    fn set_training(&mut self, gpu: &Gpu, _: bool) -> Result<()> {
-        require_grads(gpu, &mut self.weight, &mut self.bias)
+    fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        require_grads(gpu, training, &mut self.weight, &mut self.bias)
     }
 }
 
 impl Train for Linear {
-    fn set_training(&mut self, gpu: &Gpu, _: bool) -> Result<()> {
-        require_grads(gpu, &mut self.weight, &mut self.bias)
+    fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
+        require_grads(gpu, training, &mut self.weight, &mut self.bias)
     }
 }
 
 impl Train for BatchNorm2d {
     fn set_training(&mut self, gpu: &Gpu, training: bool) -> Result<()> {
-        self.gamma.require_grad(gpu)?;
-        self.beta.require_grad(gpu)?;
+        if training {
+            self.gamma.require_grad(gpu)?;
+            self.beta.require_grad(gpu)?;
+        }
         self.saved = match (training, self.saved.take()) {
             (true, Some(saved)) => Some(saved),
             (true, None) => Some(Tensor::zeros(gpu, &[2, self.gamma.value.numel()])?),

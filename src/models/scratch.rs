@@ -2,7 +2,7 @@
 //! prompt length) and kept for the next call of that size. Only the most recent few sizes are
 //! kept: a chat whose every prompt has a new length must not pile up memory.
 
-use crate::Result;
+use crate::{Gpu, Result, Tensor};
 
 const KEEP: usize = 3;
 
@@ -46,6 +46,12 @@ impl<B> Scratch<B> {
     pub fn sizes(&self) -> Vec<usize> {
         self.kept.iter().map(|(s, _)| *s).collect()
     }
+}
+
+/// `N` zero tensors of one shape: a layer's activations, or their gradients used in turn.
+pub(crate) fn tensors<const N: usize>(gpu: &Gpu, shape: &[usize]) -> Result<[Tensor; N]> {
+    let made: Vec<Tensor> = (0..N).map(|_| Tensor::zeros(gpu, shape)).collect::<Result<_>>()?;
+    Ok(made.try_into().unwrap_or_else(|_| unreachable!("N tensors were made")))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! probabilities. Weights are uploaded once; buffers are made once per batch size and reused.
 
 use super::layers::{Conv, Linear, Param, Train};
-use super::scratch::Scratch;
+use super::scratch::{tensors, Scratch};
 use super::weights::Weights;
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, activation_backward, Activation};
@@ -69,12 +69,12 @@ struct TrainingBuffers {
 
 impl TrainingBuffers {
     fn new(gpu: &Gpu, n: usize, latent: usize) -> Result<TrainingBuffers> {
-        let d_h0 = pair(gpu, &[n, HIDDEN])?;
+        let d_h0 = tensors(gpu, &[n, HIDDEN])?;
         let flat = || Tensor::zeros(gpu, &[n, HIDDEN]);
         Ok(TrainingBuffers {
             eps: Tensor::zeros(gpu, &[n, latent])?,
             kl: Tensor::zeros(gpu, &[1])?,
-            d_h1: pair(gpu, &[n, 32, 14, 14])?,
+            d_h1: tensors(gpu, &[n, 32, 14, 14])?,
             d_grid: d_h0[1].view(&[n, 64, 7, 7])?,
             d_h0,
             dz: Tensor::zeros(gpu, &[n, latent])?,
@@ -82,13 +82,9 @@ impl TrainingBuffers {
             d_logvar: Tensor::zeros(gpu, &[n, latent])?,
             d_flat: [flat()?, flat()?, flat()?],
             d_h2: Tensor::zeros(gpu, &[n, 64, 7, 7])?,
-            d_enc1: pair(gpu, &[n, 32, 14, 14])?,
+            d_enc1: tensors(gpu, &[n, 32, 14, 14])?,
         })
     }
-}
-
-fn pair(gpu: &Gpu, shape: &[usize]) -> Result<[Tensor; 2]> {
-    Ok([Tensor::zeros(gpu, shape)?, Tensor::zeros(gpu, shape)?])
 }
 
 impl Vae {
@@ -165,10 +161,10 @@ impl Vae {
     fn encoder_buffers(&mut self, gpu: &Gpu, n: usize) -> Result<&mut EncoderBuffers> {
         let latent = self.latent;
         self.encoders.get(n, || {
-            let h2 = pair(gpu, &[n, 64, 7, 7])?;
+            let h2 = tensors(gpu, &[n, 64, 7, 7])?;
             Ok(EncoderBuffers {
                 images: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
-                h1: pair(gpu, &[n, 32, 14, 14])?,
+                h1: tensors(gpu, &[n, 32, 14, 14])?,
                 flat: h2[1].view(&[n, HIDDEN])?,
                 h2,
                 mean: Tensor::zeros(gpu, &[n, latent])?,
@@ -181,6 +177,8 @@ impl Vae {
     /// [0, 1], row-major, as the tensors this VAE keeps (overwritten by the next call).
     pub fn encode(&mut self, gpu: &Gpu, images: &[f32]) -> Result<(&Tensor, &Tensor)> {
         let n = self.check_images(images.len())?;
+        // The buffers are the training pass's too: a backward pass must not follow this one.
+        self.last_training = None;
         self.encoder_buffers(gpu, n)?.images.write(gpu, images)?;
         self.run_encoder(gpu, n)
     }
@@ -201,12 +199,12 @@ impl Vae {
     fn decoder_buffers(&mut self, gpu: &Gpu, n: usize) -> Result<&mut DecoderBuffers> {
         let latent = self.latent;
         self.decoders.get(n, || {
-            let h0 = pair(gpu, &[n, HIDDEN])?;
+            let h0 = tensors(gpu, &[n, HIDDEN])?;
             Ok(DecoderBuffers {
                 z: Tensor::zeros(gpu, &[n, latent])?,
                 grid: h0[1].view(&[n, 64, 7, 7])?,
                 h0,
-                h1: pair(gpu, &[n, 32, 14, 14])?,
+                h1: tensors(gpu, &[n, 32, 14, 14])?,
                 logits: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
                 probabilities: Tensor::zeros(gpu, &[n, 1, IMAGE, IMAGE])?,
             })
@@ -224,6 +222,7 @@ impl Vae {
             )));
         }
         let n = z.len() / latent;
+        self.last_training = None;
         self.decoder_buffers(gpu, n)?.z.write(gpu, z)?;
         self.run_decoder(gpu, n)?;
         let b = self.decoders.made(n)?;
@@ -272,8 +271,8 @@ impl Vae {
         let (e, d) = (self.encoders.made(n)?, self.decoders.made(n)?);
         let t = self.training.made(n)?;
         sample_latent(gpu, &e.mean, &e.logvar, &t.eps, kl_scale, &d.z, &t.kl)?;
-        self.last_training = Some((n, kl_scale));
         self.run_decoder(gpu, n)?;
+        self.last_training = Some((n, kl_scale));
         let d = self.decoders.made(n)?;
         Ok(&d.logits)
     }

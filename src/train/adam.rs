@@ -3,8 +3,9 @@
 
 use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
+use crate::models::layers::Param;
 use crate::ops::{expect_output, expect_shape, to_u32};
-use crate::{Gpu, Result, Tensor};
+use crate::{Error, Gpu, Result, Tensor};
 
 pub(crate) const KERNEL: Kernel<Params> = kernel!("adam.wgsl", "main");
 const WORKGROUP_SIZE: u32 = 64;
@@ -142,6 +143,27 @@ impl Adam {
         Ok(Adam { settings, t: 0, moments })
     }
 
+    /// Moments for a model's parameters.
+    pub(crate) fn for_params<'a>(
+        gpu: &Gpu,
+        settings: AdamSettings,
+        params: impl IntoIterator<Item = &'a Param>,
+    ) -> Result<Adam> {
+        let shapes: Vec<&[usize]> = params.into_iter().map(|p| p.value.shape()).collect();
+        Adam::new(gpu, settings, &shapes)
+    }
+
+    /// One step on a model's parameters from their gradients, in the order `for_params` had.
+    pub(crate) fn step_params<'a>(
+        &mut self,
+        gpu: &Gpu,
+        params: impl IntoIterator<Item = &'a Param>,
+    ) -> Result<()> {
+        let pairs =
+            params.into_iter().map(|p| Ok((&p.value, p.grad()?))).collect::<Result<Vec<_>>>()?;
+        self.step(gpu, &pairs)
+    }
+
     pub fn settings(&self) -> &AdamSettings {
         &self.settings
     }
@@ -158,7 +180,19 @@ impl Adam {
         if pairs.len() != self.moments.len() {
             invalid!("Adam holds moments for {} tensors; got {}", self.moments.len(), pairs.len());
         }
-        self.t += 1;
+        // Every shape checked before any tensor moves, so a bad pair leaves no half-taken step.
+        for (i, ((param, grad), [m, _])) in pairs.iter().zip(&self.moments).enumerate() {
+            if param.shape() != m.shape() || grad.shape() != m.shape() {
+                invalid!(
+                    "Adam's tensor {i} is {:?}; got a parameter {:?} and a gradient {:?}",
+                    m.shape(),
+                    param.shape(),
+                    grad.shape()
+                );
+            }
+        }
+        self.t =
+            self.t.checked_add(1).ok_or_else(|| Error::TooLarge("Adam's step count".into()))?;
         for ((param, grad), [m, v]) in pairs.iter().zip(&self.moments) {
             adam_step(gpu, &self.settings, self.t, grad, param, m, v)?;
         }
@@ -235,6 +269,7 @@ mod tests {
             let shape: &[usize] = &[4];
             let mut adam = Adam::new(gpu, d, &[shape]).unwrap();
             invalid(adam.step(gpu, &[]));
+            invalid(adam.step(gpu, &[(&p, &t(5))]));
             gpu.check().unwrap();
         }
     }

@@ -3,8 +3,7 @@
 //! non-saturating loss), each network with its own Adam.
 
 use super::adam::{Adam, AdamSettings};
-use crate::models::gan::{Discriminator, Generator, IMAGE};
-use crate::models::layers::Param;
+use crate::models::gan::{check_labels, Discriminator, Generator, IMAGE};
 use crate::models::scratch::Scratch;
 use crate::ops::loss::{bce_with_logits, Reduction};
 use crate::ops::Gradient;
@@ -58,15 +57,6 @@ impl Batch {
     }
 }
 
-/// `(value, gradient)` pairs for Adam.
-fn pairs<'a>(params: &[(&str, &'a Param)]) -> Result<Vec<(&'a Tensor, &'a Tensor)>> {
-    params.iter().map(|(_, p)| Ok((&p.value, p.grad()?))).collect()
-}
-
-fn shapes<'a>(params: &[(&str, &'a Param)]) -> Vec<&'a [usize]> {
-    params.iter().map(|(_, p)| p.value.shape()).collect()
-}
-
 impl GanTraining {
     /// Puts both networks in training mode (`.train()`), with an Adam for each.
     pub fn new(
@@ -78,8 +68,13 @@ impl GanTraining {
     ) -> Result<GanTraining> {
         generator.set_training(gpu, true)?;
         discriminator.set_training(gpu, true)?;
-        let opt_g = Adam::new(gpu, g_settings, &shapes(&generator.parameters()))?;
-        let opt_d = Adam::new(gpu, d_settings, &shapes(&discriminator.parameters()))?;
+        let opt_g =
+            Adam::for_params(gpu, g_settings, generator.parameters().into_iter().map(|(_, p)| p))?;
+        let opt_d = Adam::for_params(
+            gpu,
+            d_settings,
+            discriminator.parameters().into_iter().map(|(_, p)| p),
+        )?;
         let batches = Scratch::new();
         Ok(GanTraining { generator, discriminator, opt_g, opt_d, batches, last_batch: None })
     }
@@ -95,15 +90,22 @@ impl GanTraining {
         z: &[f32],
         fake_labels: &[u32],
     ) -> Result<()> {
+        // Everything checked before anything runs, so a bad batch leaves no half-taken step.
         let n = real_labels.len();
-        if fake_labels.len() != n {
+        check_labels(real_labels)?;
+        check_labels(fake_labels)?;
+        let latent = self.generator.latent();
+        if real.shape() != [n, 1, IMAGE, IMAGE] || fake_labels.len() != n || z.len() != n * latent {
             return Err(Error::Invalid(format!(
-                "{n} real images but {} generated ones in a batch",
-                fake_labels.len()
+                "a batch of {n} is real images [{n}, 1, 28, 28], {n} generated classes and {n} x \
+                 {latent} noise; got {:?}, {} and {}",
+                real.shape(),
+                fake_labels.len(),
+                z.len()
             )));
         }
+        self.last_batch = None;
         let b = self.batches.get(n, || Batch::new(gpu, n))?;
-        self.last_batch = Some(n);
         let [real_loss, fake_loss, g_loss] = &b.losses;
         let fake = self.generator.forward(gpu, z, fake_labels)?.view(&[n, 1, IMAGE, IMAGE])?;
 
@@ -114,7 +116,7 @@ impl GanTraining {
         let logits = self.discriminator.forward(gpu, &fake, fake_labels)?;
         bce_with_logits(gpu, logits, &b.fake_target, Reduction::Mean, &b.d_logits, fake_loss)?;
         self.discriminator.backward(gpu, &b.d_logits, Some(Gradient::Add), false)?;
-        self.opt_d.step(gpu, &pairs(&self.discriminator.parameters())?)?;
+        self.opt_d.step_params(gpu, self.discriminator.parameters().into_iter().map(|(_, p)| p))?;
 
         // g_loss = bce(D(fake), 1); g_loss.backward(); opt_g.step(). The discriminator's own
         // gradients are not needed here (its next step writes them anew), only the images'.
@@ -123,7 +125,9 @@ impl GanTraining {
         let d_fake = self.discriminator.backward(gpu, &b.d_logits, None, true)?;
         let d_fake = d_fake.ok_or_else(|| Error::Invalid("no image gradient".into()))?;
         self.generator.backward(gpu, d_fake)?;
-        self.opt_g.step(gpu, &pairs(&self.generator.parameters())?)
+        self.opt_g.step_params(gpu, self.generator.parameters().into_iter().map(|(_, p)| p))?;
+        self.last_batch = Some(n);
+        Ok(())
     }
 
     /// The last step's losses.

@@ -39,8 +39,7 @@ impl VaeTraining {
     pub fn new(gpu: &Gpu, mut vae: Vae, settings: AdamSettings, beta: f32) -> Result<VaeTraining> {
         check_beta(beta)?;
         vae.set_training(gpu, true)?;
-        let shapes: Vec<&[usize]> = vae.parameters().iter().map(|(_, p)| p.value.shape()).collect();
-        let opt = Adam::new(gpu, settings, &shapes)?;
+        let opt = Adam::for_params(gpu, settings, vae.parameters().into_iter().map(|(_, p)| p))?;
         Ok(VaeTraining { vae, opt, beta, batches: Scratch::new(), last_batch: None })
     }
 
@@ -54,23 +53,27 @@ impl VaeTraining {
     /// One step on images `[n, 1, 28, 28]` in [0, 1] with the reparameterisation's noise (`n`
     /// rows of `latent` standard normal numbers). Nothing is read back: `losses` reads them.
     pub fn step(&mut self, gpu: &Gpu, x: &Tensor, eps: &[f32]) -> Result<()> {
-        let n = x.shape()[0];
+        let &[n, 1, 28, 28] = x.shape() else {
+            return Err(Error::Invalid(format!(
+                "a VAE training batch is [n, 1, 28, 28] images; got {:?}",
+                x.shape()
+            )));
+        };
+        self.last_batch = None;
         let b = self.batches.get(n, || {
             Ok(Batch {
                 d_logits: Tensor::zeros(gpu, &[n, 1, 28, 28])?,
                 reconstruction: Tensor::zeros(gpu, &[2])?,
             })
         })?;
-        self.last_batch = Some(n);
         // logits, mean, logvar = vae(x); loss = (bce + beta kl) / len(x)
         let logits = self.vae.forward(gpu, x, eps, self.beta / n as f32)?;
         bce_with_logits(gpu, logits, x, Reduction::SumOver(n), &b.d_logits, &b.reconstruction)?;
         // loss.backward(); opt.step()
         self.vae.backward(gpu, &b.d_logits)?;
-        let params = self.vae.parameters();
-        let pairs =
-            params.iter().map(|(_, p)| Ok((&p.value, p.grad()?))).collect::<Result<Vec<_>>>()?;
-        self.opt.step(gpu, &pairs)
+        self.opt.step_params(gpu, self.vae.parameters().into_iter().map(|(_, p)| p))?;
+        self.last_batch = Some(n);
+        Ok(())
     }
 
     /// The last step's loss terms per image.
