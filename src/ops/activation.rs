@@ -123,7 +123,7 @@ pub fn activation_grad_ref(act: Activation, x: &[f32]) -> Vec<f32> {
     let sigmoid = |v: f64| 1.0 / (1.0 + (-v).exp());
     let f = |v: f64| match act {
         // NaN passes the gradient through, as PyTorch's threshold_backward does.
-        Activation::Relu => !(v <= 0.0) as u8 as f64,
+        Activation::Relu => (v.is_nan() || v > 0.0) as u8 as f64,
         Activation::LeakyRelu(alpha) => {
             if v > 0.0 {
                 1.0

@@ -58,7 +58,7 @@ pub fn denoise_step(
     let shape = x.shape();
     let mut single = shape.to_vec();
     if guidance.is_some() {
-        if shape[0] % 2 != 0 {
+        if !shape[0].is_multiple_of(2) {
             invalid!("a guided step needs each image twice; x has shape {shape:?}");
         }
         single[0] /= 2;
