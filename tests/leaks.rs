@@ -1,5 +1,5 @@
 //! Generating and training again and again must not grow memory: each small model generates
-//! 1,000 times and the GAN and the VAE train 200 steps each (see `common::stays_flat`).
+//! 1,000 times and the GAN and the VAE train 100 steps each (see `common::stays_flat`).
 #![cfg(not(target_arch = "wasm32"))]
 
 use genai_lab::models::gan::{Discriminator, Generator};
@@ -83,7 +83,7 @@ fn the_gpt_does_not_leak() {
 /// Training steps, cycling batch sizes as the generations do: the activations' gradients are
 /// made per batch size and kept or dropped with the buffers; Adam's moments and the parameters'
 /// gradients once per model.
-const TRAINING_STEPS: usize = 200;
+const TRAINING_STEPS: usize = 100;
 
 #[test]
 fn training_does_not_leak() {

@@ -231,14 +231,17 @@ impl Gpu {
         record(&mut pending.encoder);
     }
 
-    /// Runs `record` in the open compute pass, opening one if needed.
-    pub(super) fn record_dispatch(
+    /// Runs `record` in the open compute pass, opening one if needed, with the number of
+    /// submissions made so far: the pending commands' lock is held throughout, so the commands
+    /// `record` adds belong to the next submission whatever other threads do.
+    pub(super) fn record_dispatch<R>(
         &self,
         w: &Wgpu,
         label: &str,
-        record: impl FnOnce(&mut wgpu::ComputePass<'static>),
-    ) {
+        record: impl FnOnce(u64, &mut wgpu::ComputePass<'static>) -> R,
+    ) -> R {
         let mut pending = lock(&w.pending);
+        let submissions = self.submissions();
         let Pending { pass, encoder } = self.pending(w, &mut pending);
         let pass = pass.get_or_insert_with(|| {
             self.count(|s| s.compute_passes += 1);
@@ -246,13 +249,15 @@ impl Gpu {
                 wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None };
             encoder.begin_compute_pass(&descriptor).forget_lifetime()
         });
-        record(pass);
+        record(submissions, pass)
     }
 
     /// Submits every recorded command to the GPU queue.
     pub fn submit(&self) -> Result<()> {
         if let Some(w) = &self.wgpu {
-            if let Some(Pending { pass, encoder }) = lock(&w.pending).take() {
+            // Counted before the lock goes, so that a dispatch recorded next sees the new count.
+            let mut pending = lock(&w.pending);
+            if let Some(Pending { pass, encoder }) = pending.take() {
                 drop(pass);
                 w.queue.submit([encoder.finish()]);
                 self.count(|s| s.submissions += 1);

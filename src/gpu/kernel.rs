@@ -131,15 +131,18 @@ fn params_bytes<P: bytemuck::Pod>(params: &P) -> Vec<u8> {
 impl Gpu {
     /// Records one dispatch of `kernel` with its parameters and buffers into the pending
     /// commands. The pipeline is compiled on first use and cached for the life of the device;
-    /// the bind group and uniform buffer come from the pool of `out`, the tensor the dispatch
-    /// writes (see `pool.rs`), so that a repeated step makes none.
+    /// the bind group and uniform buffer come from the pool of `owner` (see `pool.rs`), so that
+    /// a repeated step makes none. The pool lives as long as its tensor's buffer, and what it
+    /// keeps holds every buffer the dispatch binds: `owner` must be one that lives no longer
+    /// than the others, usually the output; for a weight's gradient (which outlives every
+    /// batch) the activation gradient it reads, so that its bindings go with that batch.
     pub(crate) fn dispatch<P: Params>(
         &self,
         kernel: &Kernel<P>,
         params: &P,
         buffers: &[&wgpu::Buffer],
         workgroups: Workgroups,
-        out: &Tensor,
+        owner: &Tensor,
     ) -> Result<()> {
         let w = self.wgpu().ok_or_else(|| {
             Error::Invalid(format!(
@@ -153,21 +156,25 @@ impl Gpu {
             buffers: buffers.iter().map(|&b| b.clone()).collect(),
         };
         let bytes = params_bytes(params);
-        let mut writers = out.writers()?.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        let mut writers = owner.writers()?.bindings.lock().unwrap_or_else(|e| e.into_inner());
         let rewrite = |bound: &Bound, bytes: &[u8]| w.queue.write_buffer(&bound.uniform, 0, bytes);
         let make = |key: &BindingKey, bytes: &[u8]| self.bind(w, &pipeline, key, bytes);
-        let (bound, reuse) = writers.get(key, &bytes, self.submissions(), rewrite, make);
         let [x, y, z] = workgroups.0;
+        // The binding is chosen and recorded under one lock, so that no submission (from
+        // another thread sharing the device) can fall between: the pool must know which
+        // submission the dispatch belongs to, or it could rewrite parameters still pending.
+        let reuse = self.record_dispatch(w, kernel.name, |submissions, pass| {
+            let (bound, reuse) = writers.get(key, &bytes, submissions, rewrite, make);
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bound.group, &[]);
+            pass.dispatch_workgroups(x, y, z);
+            reuse
+        });
         self.count(|s| {
             s.dispatches += 1;
             if reuse != Reuse::AsItWas {
                 s.bytes_uploaded += bytes.len() as u64;
             }
-        });
-        self.record_dispatch(w, kernel.name, |pass| {
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bound.group, &[]);
-            pass.dispatch_workgroups(x, y, z);
         });
         self.check()
     }

@@ -125,7 +125,8 @@ fn weight_grad(
     to_u32("conv weight gradient output elements", dy.numel())?;
     let params = conv_params(d, to_u32("conv weight gradient elements", dw.numel())?, mode)?;
     let groups = Workgroups::linear(gpu, dw.numel(), WORKGROUP_SIZE)?;
-    gpu.dispatch(&WEIGHT_GRAD, &params, &[dy.buffer()?, dw.buffer()?, x.buffer()?], groups, dw)
+    // Kept with dy's bindings: dw outlives every batch, and would keep each one's buffers alive.
+    gpu.dispatch(&WEIGHT_GRAD, &params, &[dy.buffer()?, dw.buffer()?, x.buffer()?], groups, dy)
 }
 
 fn conv_params(d: &Conv2dDims, total: u32, mode: Gradient) -> Result<Params> {
@@ -172,7 +173,7 @@ pub fn bias_grad(gpu: &Gpu, dy: &Tensor, mode: Gradient, db: &Tensor) -> Result<
         ..Params::zeroed_with(mode)
     };
     let groups = Workgroups::linear(gpu, channels, 1)?;
-    gpu.dispatch(&BIAS_GRAD, &params, &[dy.buffer()?, db.buffer()?], groups, db)
+    gpu.dispatch(&BIAS_GRAD, &params, &[dy.buffer()?, db.buffer()?], groups, dy)
 }
 
 impl Params {
