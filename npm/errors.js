@@ -41,13 +41,15 @@ export const UnsupportedModelError = kind('UnsupportedModelError', 'unsupported-
 export const DeviceLostError = kind('DeviceLostError', 'device-lost');
 /** The work needs more memory than the device gives: use fewer images at once. */
 export const OutOfMemoryError = kind('OutOfMemoryError', 'out-of-memory');
+/** A training run whose loss became NaN or infinite: make a new trainer, with smaller learning rates. */
+export const TrainingDivergedError = kind('TrainingDivergedError', 'training-diverged');
 /** A call on a lab or model after its dispose(). */
 export const DisposedError = kind('DisposedError', 'disposed');
 /** A call whose signal was aborted; the signal's reason is its `cause`. */
 export const AbortError = kind('AbortError', 'abort');
 
 const CLASSES = Object.fromEntries([GenaiLabError, InvalidArgumentError, IntegrityError, NetworkError,
-  UnsupportedModelError, DeviceLostError, OutOfMemoryError, DisposedError, AbortError]
+  UnsupportedModelError, DeviceLostError, OutOfMemoryError, TrainingDivergedError, DisposedError, AbortError]
   .map((c) => [c.title, c]));
 
 /** An error of the class `name` names (a plain GenaiLabError for an unknown one). */

@@ -16,6 +16,9 @@ pub enum Error {
     Invalid(String),
     /// A tensor or dispatch larger than the device allows.
     TooLarge(String),
+    /// A training run whose loss became NaN or infinite: its weights are lost, and the message
+    /// says what to try.
+    Diverged(String),
     /// A model this crate cannot run: a malformed file or one of an unsupported kind, or a model
     /// the device cannot run (the chat model on the reference device).
     Unsupported(String),
@@ -33,6 +36,7 @@ impl fmt::Display for Error {
             Error::Invalid(m) => write!(f, "invalid input: {m}"),
             Error::TooLarge(m) => write!(f, "too large for this device: {m}"),
             Error::Unsupported(m) => write!(f, "not a model this package can load: {m}"),
+            Error::Diverged(m) => write!(f, "training diverged: {m}"),
         }
     }
 }

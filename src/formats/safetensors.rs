@@ -156,6 +156,71 @@ impl<'a> SafeTensors<'a> {
     }
 }
 
+/// A safetensors file of float32 tensors `(name, shape, values)`, in the order given, with
+/// string `metadata`: what `SafeTensors::parse` reads and `safetensors.torch.load_file` loads.
+/// Names must be unique, and each tensor's values must fill its shape.
+pub fn write_f32(
+    tensors: &[(&str, &[usize], &[f32])],
+    metadata: &[(&str, &str)],
+) -> Result<Vec<u8>> {
+    let mut header = String::from("{");
+    if !metadata.is_empty() {
+        let entries: Vec<String> =
+            metadata.iter().map(|(k, v)| format!("{}:{}", quoted(k), quoted(v))).collect();
+        header += &format!("\"__metadata__\":{{{}}}", entries.join(","));
+    }
+    let mut offset = 0;
+    for (i, (name, shape, values)) in tensors.iter().enumerate() {
+        if values.len() != shape.iter().product::<usize>() {
+            invalid!(
+                "safetensors: tensor '{name}' has {} values for shape {shape:?}",
+                values.len()
+            );
+        }
+        if tensors[..i].iter().any(|(other, _, _)| other == name) {
+            invalid!("safetensors: tensor '{name}' appears twice");
+        }
+        let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+        let end = offset + 4 * values.len();
+        if header.len() > 1 {
+            header.push(',');
+        }
+        header += &format!(
+            "{}:{{\"dtype\":\"F32\",\"shape\":[{}],\"data_offsets\":[{offset},{end}]}}",
+            quoted(name),
+            dims.join(",")
+        );
+        offset = end;
+    }
+    header.push('}');
+    // The data section starts on an 8-byte boundary, padded with spaces as the format allows.
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, _, values) in tensors {
+        out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+    }
+    Ok(out)
+}
+
+/// `text` as a JSON string.
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out += "\\\"",
+            '\\' => out += "\\\\",
+            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn read_metadata(entry: Json) -> Result<Vec<(String, String)>> {
     let Json::Object(members) = entry else {
         invalid!("safetensors: __metadata__ is not an object");
@@ -215,7 +280,7 @@ fn read_info(name: &str, entry: &Json, data_len: usize) -> Result<TensorInfo> {
 
 #[cfg(test)]
 mod tests {
-    use super::SafeTensors;
+    use super::{write_f32, SafeTensors};
     use crate::Error;
 
     /// A file from a header and a data section, byte for byte.
@@ -442,5 +507,26 @@ mod tests {
         assert_eq!(st.i64("labels", &[8]).unwrap(), [0, 1, 2, 3, 4, 5, 6, 7]);
         assert_eq!(st.shape("images").unwrap(), [8, 1, 28, 28]);
         assert_eq!(st.metadata("weights"), Some("www/models/gan_mnist.safetensors"));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn written_files_read_back() {
+        let (a, b) = ([1.5f32, -2.0, 3.25, f32::MIN_POSITIVE, 7.0, -0.0], [9.0f32]);
+        let bytes = write_f32(
+            &[("net.0.weight", &[2, 3], &a), ("odd \"name\"\\", &[1], &b), ("empty", &[0, 4], &[])],
+            &[("format", "pt"), ("note", "line\nbreak")],
+        )
+        .unwrap();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        assert_eq!((8 + header_len) % 8, 0, "the data starts on an 8-byte boundary");
+        let st = SafeTensors::parse(&bytes).unwrap();
+        assert_eq!(st.f32("net.0.weight", &[2, 3]).unwrap(), a);
+        assert_eq!(st.f32("odd \"name\"\\", &[1]).unwrap(), b);
+        assert_eq!(st.f32("empty", &[0, 4]).unwrap(), Vec::<f32>::new());
+        assert_eq!(st.metadata("note"), Some("line\nbreak"));
+        assert_eq!(st.names().count(), 3);
+        rejects(write_f32(&[("t", &[2, 2], &a)], &[]), &["'t'", "6 values", "[2, 2]"]);
+        rejects(write_f32(&[("t", &[1], &b), ("t", &[1], &b)], &[]), &["'t'", "twice"]);
     }
 }

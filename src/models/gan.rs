@@ -5,7 +5,7 @@
 
 use super::layers::{BatchNorm2d, Conv, Linear, Param, Train};
 use super::scratch::{tensors, Scratch};
-use super::weights::Weights;
+use super::weights::{checkpoint, Init, Weights};
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, activation_backward, Activation};
 use crate::ops::conv::Conv2dGeometry;
@@ -90,7 +90,19 @@ impl Generator {
             .ok_or_else(|| {
                 Error::Invalid("the generator card has no architecture.latent".into())
             })?;
-        let w = Weights::open(gpu, &card, safetensors)?;
+        Generator::new(&Weights::open(gpu, &card, safetensors)?, latent)
+    }
+
+    /// A generator of `latent` noise numbers with fresh weights from `seed`, as
+    /// `generator.apply(dcgan_init)` makes them: to train from scratch.
+    pub fn fresh(gpu: &Gpu, latent: usize, seed: u64) -> Result<Generator> {
+        if latent == 0 {
+            return Err(Error::Invalid("a generator needs at least one noise number".into()));
+        }
+        Generator::new(&Weights::fresh(gpu, Init::Dcgan, seed), latent)
+    }
+
+    fn new(w: &Weights, latent: usize) -> Result<Generator> {
         let (first, up) = (Conv2dGeometry::new(1, 0), Conv2dGeometry::new(2, 1));
         Ok(Generator {
             latent,
@@ -140,7 +152,6 @@ impl Generator {
     }
 
     /// The batch norms' running statistics, with their PyTorch names.
-    #[cfg(test)]
     pub(crate) fn running_statistics(&self) -> [(&'static str, &Tensor); 4] {
         [
             ("net.1.running_mean", &self.net_1.running_mean),
@@ -148,6 +159,16 @@ impl Generator {
             ("net.4.running_mean", &self.net_4.running_mean),
             ("net.4.running_var", &self.net_4.running_var),
         ]
+    }
+
+    /// The weights and running statistics as a safetensors checkpoint under their PyTorch
+    /// names: what `load` reads, with a card giving their count.
+    pub async fn checkpoint(&self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let params = self.parameters();
+        let stats = self.running_statistics();
+        let tensors: Vec<(&str, &Tensor)> =
+            params.iter().map(|(n, p)| (*n, &p.value)).chain(stats).collect();
+        checkpoint(gpu, &tensors).await
     }
 
     /// Images `[n, 1, 28, 28]` in [-1, 1] from `z` (`n` rows of `latent` numbers) and one class
@@ -272,7 +293,15 @@ impl DiscriminatorGrads {
 impl Discriminator {
     /// Loads `gan_discriminator_<data>.safetensors`, checked against its model card.
     pub fn load(gpu: &Gpu, card: &str, safetensors: &[u8]) -> Result<Discriminator> {
-        let w = Weights::open(gpu, &Json::parse(card)?, safetensors)?;
+        Discriminator::new(gpu, &Weights::open(gpu, &Json::parse(card)?, safetensors)?)
+    }
+
+    /// A discriminator with fresh weights from `seed`, as `dcgan_init` makes them.
+    pub fn fresh(gpu: &Gpu, seed: u64) -> Result<Discriminator> {
+        Discriminator::new(gpu, &Weights::fresh(gpu, Init::Dcgan, seed))
+    }
+
+    fn new(gpu: &Gpu, w: &Weights) -> Result<Discriminator> {
         let mut planes = vec![0.0; CLASSES * CLASSES * PIXELS];
         for c in 0..CLASSES {
             let start = (c * CLASSES + c) * PIXELS;
@@ -318,12 +347,21 @@ impl Discriminator {
     }
 
     /// The batch norm's running statistics, with their PyTorch names.
-    #[cfg(test)]
     pub(crate) fn running_statistics(&self) -> [(&'static str, &Tensor); 2] {
         [
             ("net.3.running_mean", &self.net_3.running_mean),
             ("net.3.running_var", &self.net_3.running_var),
         ]
+    }
+
+    /// The weights and running statistics as a safetensors checkpoint under their PyTorch
+    /// names: what `load` reads, with a card giving their count.
+    pub async fn checkpoint(&self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let params = self.parameters();
+        let stats = self.running_statistics();
+        let tensors: Vec<(&str, &Tensor)> =
+            params.iter().map(|(n, p)| (*n, &p.value)).chain(stats).collect();
+        checkpoint(gpu, &tensors).await
     }
 
     /// The logit of "real" `[n, 1]` for images `[n, 1, 28, 28]` in [-1, 1] of the given classes.

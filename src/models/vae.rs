@@ -4,7 +4,7 @@
 
 use super::layers::{Conv, Linear, Param, Train};
 use super::scratch::{tensors, Scratch};
-use super::weights::Weights;
+use super::weights::{checkpoint, Init, Weights};
 use crate::formats::json::Json;
 use crate::ops::activation::{activation, activation_backward, Activation};
 use crate::ops::binary::{binary, BinaryOp};
@@ -96,7 +96,19 @@ impl Vae {
             .and_then(|a| a.get("latent"))
             .and_then(Json::as_usize)
             .ok_or_else(|| Error::Invalid("the VAE card has no architecture.latent".into()))?;
-        let w = Weights::open(gpu, &card, safetensors)?;
+        Vae::new(&Weights::open(gpu, &card, safetensors)?, latent)
+    }
+
+    /// A VAE with a `latent`-number latent space and fresh weights from `seed`, as PyTorch
+    /// initialises `models.Vae(latent)`: to train from scratch.
+    pub fn fresh(gpu: &Gpu, latent: usize, seed: u64) -> Result<Vae> {
+        if latent == 0 {
+            return Err(Error::Invalid("a VAE needs at least one latent number".into()));
+        }
+        Vae::new(&Weights::fresh(gpu, Init::PyTorch, seed), latent)
+    }
+
+    fn new(w: &Weights, latent: usize) -> Result<Vae> {
         let (down, up) = (Conv2dGeometry::new(2, 1), Conv2dGeometry::new(2, 1));
         Ok(Vae {
             latent,
@@ -148,6 +160,15 @@ impl Vae {
             }
         }
         named
+    }
+
+    /// The weights as a safetensors checkpoint under their PyTorch names: what `load` reads,
+    /// with a card giving their count.
+    pub async fn checkpoint(&self, gpu: &Gpu) -> Result<Vec<u8>> {
+        let params = self.parameters();
+        let tensors: Vec<(&str, &Tensor)> =
+            params.iter().map(|(n, p)| (n.as_str(), &p.value)).collect();
+        checkpoint(gpu, &tensors).await
     }
 
     fn check_images(&self, len: usize) -> Result<usize> {

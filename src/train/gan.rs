@@ -33,7 +33,11 @@ pub struct GanTraining {
     opt_g: Adam,
     opt_d: Adam,
     batches: Scratch<Batch>,
+    /// The batch size of the last complete step.
     last_batch: Option<usize>,
+    /// The last discriminator step's generated images and their classes, which the generator's
+    /// step learns from.
+    fake_batch: Option<(Tensor, Vec<u32>)>,
 }
 
 /// What a step of one batch size keeps on the GPU: the targets, the logits' gradient and the
@@ -76,13 +80,36 @@ impl GanTraining {
             discriminator.parameters().into_iter().map(|(_, p)| p),
         )?;
         let batches = Scratch::new();
-        Ok(GanTraining { generator, discriminator, opt_g, opt_d, batches, last_batch: None })
+        Ok(GanTraining {
+            generator,
+            discriminator,
+            opt_g,
+            opt_d,
+            batches,
+            last_batch: None,
+            fake_batch: None,
+        })
     }
 
     /// One step on a batch of real images `[n, 1, 28, 28]` in [-1, 1] with their classes, and
-    /// the generator's noise (`n` rows of `latent`) and classes for the fake batch. Nothing is
-    /// read back: `losses` reads this step's.
+    /// the generator's noise (`n` rows of `latent`) and classes for the fake batch: the
+    /// discriminator's step, then the generator's on the same fake batch. Nothing is read back:
+    /// `losses` reads this step's.
     pub fn step(
+        &mut self,
+        gpu: &Gpu,
+        real: &Tensor,
+        real_labels: &[u32],
+        z: &[f32],
+        fake_labels: &[u32],
+    ) -> Result<()> {
+        self.discriminator_step(gpu, real, real_labels, z, fake_labels)?;
+        self.generator_step(gpu)
+    }
+
+    /// The discriminator's half of `step`. Taken more than once before a `generator_step`, it
+    /// trains the discriminator harder (the generator then learns from the last fake batch).
+    pub fn discriminator_step(
         &mut self,
         gpu: &Gpu,
         real: &Tensor,
@@ -104,9 +131,9 @@ impl GanTraining {
                 z.len()
             )));
         }
-        self.last_batch = None;
+        (self.last_batch, self.fake_batch) = (None, None);
         let b = self.batches.get(n, || Batch::new(gpu, n))?;
-        let [real_loss, fake_loss, g_loss] = &b.losses;
+        let [real_loss, fake_loss, _] = &b.losses;
         let fake = self.generator.forward(gpu, z, fake_labels)?.view(&[n, 1, IMAGE, IMAGE])?;
 
         // d_loss = bce(D(real), 1) + bce(D(fake.detach()), 0); d_loss.backward(); opt_d.step()
@@ -117,16 +144,45 @@ impl GanTraining {
         bce_with_logits(gpu, logits, &b.fake_target, Reduction::Mean, &b.d_logits, fake_loss)?;
         self.discriminator.backward(gpu, &b.d_logits, Some(Gradient::Add), false)?;
         self.opt_d.step_params(gpu, self.discriminator.parameters().into_iter().map(|(_, p)| p))?;
+        self.fake_batch = Some((fake, fake_labels.to_vec()));
+        Ok(())
+    }
 
+    /// The generator's half of `step`, on the fake batch of the last `discriminator_step`.
+    pub fn generator_step(&mut self, gpu: &Gpu) -> Result<()> {
+        let (fake, fake_labels) = self.fake_batch.take().ok_or_else(|| {
+            Error::Invalid("the generator's step needs a discriminator step first".into())
+        })?;
+        let n = fake_labels.len();
+        let b = self.batches.made(n)?;
         // g_loss = bce(D(fake), 1); g_loss.backward(); opt_g.step(). The discriminator's own
         // gradients are not needed here (its next step writes them anew), only the images'.
-        let logits = self.discriminator.forward(gpu, &fake, fake_labels)?;
-        bce_with_logits(gpu, logits, &b.real_target, Reduction::Mean, &b.d_logits, g_loss)?;
+        let logits = self.discriminator.forward(gpu, &fake, &fake_labels)?;
+        bce_with_logits(gpu, logits, &b.real_target, Reduction::Mean, &b.d_logits, &b.losses[2])?;
         let d_fake = self.discriminator.backward(gpu, &b.d_logits, None, true)?;
         let d_fake = d_fake.ok_or_else(|| Error::Invalid("no image gradient".into()))?;
         self.generator.backward(gpu, d_fake)?;
         self.opt_g.step_params(gpu, self.generator.parameters().into_iter().map(|(_, p)| p))?;
         self.last_batch = Some(n);
+        Ok(())
+    }
+
+    /// Sets both optimizers' settings for the steps to come.
+    pub fn set_settings(&mut self, g: AdamSettings, d: AdamSettings) -> Result<()> {
+        g.check()?;
+        d.check()?;
+        self.opt_g.set_settings(g)?;
+        self.opt_d.set_settings(d)
+    }
+
+    /// Copies the last step's six numbers (`[loss, mean probability]` of the real batch, the
+    /// fake batch and the generator's pass) into `out` from element `offset`, on the GPU: to
+    /// read many steps' losses at once.
+    pub fn copy_losses(&mut self, gpu: &Gpu, out: &Tensor, offset: usize) -> Result<()> {
+        let n = self.last_batch.ok_or_else(|| Error::Invalid("no step taken yet".into()))?;
+        for (i, loss) in self.batches.made(n)?.losses.iter().enumerate() {
+            out.copy_range(gpu, loss, 0..2, offset + 2 * i)?;
+        }
         Ok(())
     }
 

@@ -50,6 +50,19 @@ impl VaeTraining {
         Ok(())
     }
 
+    /// A new learning rate (and betas) for the steps to come; Adam's moments stay.
+    pub fn set_settings(&mut self, settings: AdamSettings) -> Result<()> {
+        self.opt.set_settings(settings)
+    }
+
+    /// Copies the last step's loss terms per image (reconstruction, then beta times KL) into
+    /// `out` at elements `offset` and `offset + 1`, on the GPU: to read many steps' at once.
+    pub fn copy_losses(&mut self, gpu: &Gpu, out: &Tensor, offset: usize) -> Result<()> {
+        let n = self.last_batch.ok_or_else(|| Error::Invalid("no step taken yet".into()))?;
+        out.copy_range(gpu, &self.batches.made(n)?.reconstruction, 0..1, offset)?;
+        out.copy_range(gpu, self.vae.kl()?, 0..1, offset + 1)
+    }
+
     /// One step on images `[n, 1, 28, 28]` in [0, 1] with the reparameterisation's noise (`n`
     /// rows of `latent` standard normal numbers). Nothing is read back: `losses` reads them.
     pub fn step(&mut self, gpu: &Gpu, x: &Tensor, eps: &[f32]) -> Result<()> {

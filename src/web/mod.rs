@@ -16,6 +16,7 @@ mod chat;
 mod device;
 mod diffusion;
 mod gpt;
+mod train;
 
 use device::{Device, OnDevice};
 
@@ -32,6 +33,7 @@ pub(crate) fn js_error(e: Error) -> JsValue {
         Error::Unsupported(_) => "UnsupportedModelError",
         Error::DeviceLost(_) | Error::NoAdapter(_) => "DeviceLostError",
         Error::OutOfMemory(_) | Error::TooLarge(_) => "OutOfMemoryError",
+        Error::Diverged(_) => "TrainingDivergedError",
         Error::Gpu(_) => "GenaiLabError",
     };
     let error = js_sys::Error::new(&e.to_string());
