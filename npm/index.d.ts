@@ -40,6 +40,12 @@ export class UnsupportedModelError extends GenaiLabError {}
 export class DeviceLostError extends GenaiLabError {}
 /** The work needs more memory than the device gives: ask for fewer images at once. Code `'out-of-memory'`. */
 export class OutOfMemoryError extends GenaiLabError {}
+/**
+ * A training run whose loss became NaN or infinite (its weights with it): the message says at
+ * which step and what to try. The trainer refuses further steps; make a new one. Code
+ * `'training-diverged'`.
+ */
+export class TrainingDivergedError extends GenaiLabError {}
 /** A call on a lab or model after its `dispose()`. Code `'disposed'`. */
 export class DisposedError extends GenaiLabError {}
 /** A call whose `signal` was aborted; `cause` is the signal's reason. Code `'abort'`. */
@@ -75,6 +81,12 @@ export interface LoadOptions {
    * your own weights (retrained, same architecture) from `baseUrl`.
    */
   verify?: boolean;
+  /**
+   * The model's files themselves, by name (`gan_generator_fashion.json`: text or bytes,
+   * `gan_generator_fashion.safetensors`: bytes), as a trainer's `export()` gives them: loaded
+   * without a download.
+   */
+  files?: Record<string, string | Uint8Array>;
 }
 
 /**
@@ -156,6 +168,18 @@ export interface Lab {
     signal?: AbortSignal;
   }): Promise<Chat>;
   /**
+   * A conditional GAN (the package's architecture) that learns from fresh weights (DCGAN's
+   * initialisation, from `seed`) on `images` of classes `labels`, with train_gan.py's Adam
+   * settings unless given. `dataset` names the exported files and lends its card's data and
+   * licence to theirs.
+   */
+  trainGan(options: GanTrainingOptions & { dataset?: Dataset; seed?: number; signal?: AbortSignal }): Promise<GanTrainer>;
+  /**
+   * A VAE (the package's architecture; `latent` 2, the default, or 16) that learns from fresh
+   * weights (PyTorch's initialisation, from `seed`) on `images`.
+   */
+  trainVae(options: VaeTrainingOptions & { dataset?: Dataset; latent?: 2 | 16; seed?: number; signal?: AbortSignal }): Promise<VaeTrainer>;
+  /**
    * Stores images (`pixels` numbers each, one after another) on the GPU, to find the one nearest
    * to a query ("is this sample a copy of a training image?").
    */
@@ -225,6 +249,114 @@ export interface Vae extends Disposable {
   decode(z: Float32Array | number[]): Promise<VaeImages>;
   /** `count * latent` standard normal numbers from `seed`, drawn by the model's own generator. */
   standardNormal(count: number, seed?: number): Promise<Float32Array>;
+}
+
+export interface GanTrainingSettings {
+  /** Real images per discriminator step, 1 to 512 and at most the images given (default 32, or all of fewer). */
+  batch?: number;
+  /** The generator's and the discriminator's learning rates (default 2e-4 each; Adam with betas (0.5, 0.999)). */
+  lrG?: number;
+  lrD?: number;
+  /** Discriminator steps per generator step, 1 to 10 (default 1). */
+  dSteps?: number;
+}
+
+export interface GanTrainingOptions extends GanTrainingSettings {
+  /** 784 values in [0, 1] per image (0 the background), one image after another. */
+  images: Float32Array | number[];
+  /** One class (0 to 9) per image. */
+  labels: ArrayLike<number>;
+}
+
+/** One generator step's numbers (the discriminator's from its last step before it). */
+export interface GanTrainingStep {
+  /** Generator steps taken, counting this one. */
+  step: number;
+  /** The discriminator's loss: `dReal + dFake`, binary cross-entropy on the real and the generated batch. */
+  dLoss: number;
+  dReal: number;
+  dFake: number;
+  /** The generator's non-saturating loss, -log D(G(z)). */
+  gLoss: number;
+  /** Mean D(x) on the real batch and D(G(z)) on the generated one before the discriminator's update, and after it. */
+  dOfReal: number;
+  dOfFake: number;
+  dOfFakeAfter: number;
+}
+
+export interface TrainingProgress<Step> {
+  /** Steps taken so far (starting over from 0 if the device was lost). */
+  steps: number;
+  /** Training images drawn so far (with replacement). */
+  imagesSeen: number;
+  /** How long this call took. */
+  seconds: number;
+  /** This call's steps, in order. */
+  history: Step[];
+}
+
+export interface GanTrainer extends Disposable {
+  readonly kind: 'GanTrainer';
+  readonly dataset: Dataset;
+  /** Numbers per latent vector (64). */
+  readonly latent: number;
+  /** How many training images it draws from. */
+  readonly images: number;
+  /** Changes settings for the steps to come; resolves to all of them. */
+  configure(settings: GanTrainingSettings): Promise<Required<GanTrainingSettings>>;
+  /**
+   * `count` generator steps (1 to 1000, default 1), each after `dSteps` discriminator steps on
+   * random batches; reads back only their losses. Rejects with `TrainingDivergedError` when a
+   * loss becomes NaN or infinite.
+   */
+  step(count?: number): Promise<TrainingProgress<GanTrainingStep>>;
+  /** The generator's images in eval mode (as the exported weights draw them): one per label, from `z`. */
+  generate(options: { z: Float32Array | number[]; labels: number[] }): Promise<Images>;
+  /**
+   * The four files `loadGan` reads (`gan_generator_<dataset>.json` and `.safetensors`, the same
+   * for the discriminator), by name: give them as `files`, or serve them and load with
+   * `baseUrl` and `verify: false`.
+   */
+  export(): Promise<{ files: Record<string, string | Uint8Array> }>;
+}
+
+export interface VaeTrainingSettings {
+  /** Images per step, 1 to 512 and at most the images given (default 64, or all of fewer). */
+  batch?: number;
+  /** Adam's learning rate (default 1e-3; betas (0.9, 0.999)). */
+  lr?: number;
+  /** The KL term's weight, 0 to 100 (default 1): larger trades sharp images for a tidier latent space. */
+  beta?: number;
+}
+
+export interface VaeTrainingOptions extends VaeTrainingSettings {
+  /** 784 values in [0, 1] per image, one image after another. */
+  images: Float32Array | number[];
+}
+
+/** One step's loss per image. */
+export interface VaeTrainingStep {
+  step: number;
+  /** `reconstruction + kl`. */
+  loss: number;
+  /** Binary cross-entropy summed over the 784 pixels. */
+  reconstruction: number;
+  /** The KL divergence from the prior, times beta. */
+  kl: number;
+}
+
+export interface VaeTrainer extends Disposable {
+  readonly kind: 'VaeTrainer';
+  readonly dataset: Dataset;
+  readonly latent: number;
+  readonly images: number;
+  configure(settings: VaeTrainingSettings): Promise<Required<VaeTrainingSettings>>;
+  /** `count` steps (1 to 1000, default 1) on random batches. Rejects with `TrainingDivergedError` on a NaN or infinite loss. */
+  step(count?: number): Promise<TrainingProgress<VaeTrainingStep>>;
+  encode(pixels: Float32Array | number[]): Promise<{ mean: Float32Array; logVariance: Float32Array }>;
+  decode(z: Float32Array | number[]): Promise<VaeImages>;
+  /** The two files `loadVae` reads (`vae2d_<dataset>.json` and `.safetensors`, or `vae_` for 16 numbers). */
+  export(): Promise<{ files: Record<string, string | Uint8Array> }>;
 }
 
 export interface Images {

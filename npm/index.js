@@ -4,6 +4,8 @@ import init, { Lab as RawLab } from './pkg/genai_lab.js';
 import { FILES } from './files.js';
 import { dropOldCaches, fetchFiles } from './fetch.js';
 import { Chat, Diffusion, Gan, Gpt, ImageIndex, Vae } from './models.js';
+import { GanTrainer, VaeTrainer, trainingImages, trainingLabels } from './trainers.js';
+import { randomSeed } from './images.js';
 import { DisposedError, GenaiLabError, InvalidArgumentError, UnsupportedModelError, throwIfAborted, typed } from './errors.js';
 
 export { standardNormal, toImageData } from './images.js';
@@ -54,6 +56,17 @@ function modelFiles(names, { baseUrl, verify = true }) {
 
 const text = (bytes) => new TextDecoder().decode(bytes);
 
+// The files `names` from `files` (name -> bytes, or text for a card), as a trainer's export()
+// gives them: weights loaded without a download.
+function givenFiles(names, files) {
+  return names.map((name) => {
+    const file = files[name];
+    if (typeof file === 'string') return new TextEncoder().encode(file);
+    if (file instanceof Uint8Array) return file;
+    throw new InvalidArgumentError(`genai-lab: files must hold ${names.join(', ')}; ${name} is ${file === undefined ? 'missing' : 'not bytes or text'}`);
+  });
+}
+
 class Lab {
   #raw;
   _queue = new Queue();
@@ -77,7 +90,7 @@ class Lab {
   }
 
   async #load(names, options, make) {
-    const bytes = await fetchFiles(modelFiles(names, options), options);
+    const bytes = options.files ? givenFiles(names, options.files) : await fetchFiles(modelFiles(names, options), options);
     return this.#call((raw) => {
       throwIfAborted(options.signal);
       const model = make(raw, bytes);
@@ -125,6 +138,42 @@ class Lab {
       this._models.add(chat);
       return chat;
     });
+  }
+
+  // A trainer made by `make(raw, images)` on `images` of `data`, with `settings` applied; the
+  // card of the package's model of that kind (`cardName`) gives its exports' data and licence.
+  async #trainer(data, cardName, images, { signal, ...settings }, make) {
+    const pixels = trainingImages(images);
+    const [card] = await fetchFiles(modelFiles([cardName], {}), { signal });
+    const trainer = await this.#call((raw) => {
+      throwIfAborted(signal);
+      const made = make(raw, pixels, { dataset: data, card: JSON.parse(text(card)), images: pixels.length / (28 * 28),
+        adapter: this.backend === 'cpu' ? 'the CPU (no WebGPU)' : this.adapter || 'a WebGPU adapter' });
+      this._models.add(made);
+      return made;
+    });
+    try {
+      await trainer.configure(settings);
+    } catch (e) {
+      await trainer.dispose();
+      throw e;
+    }
+    return trainer;
+  }
+
+  /** A conditional GAN that learns from fresh weights on `images` of classes `labels` (see index.d.ts). */
+  trainGan({ dataset: data = 'fashion', images, labels, seed = randomSeed(), ...settings } = {}) {
+    const d = dataset(data);
+    return this.#trainer(d, `gan_generator_${d}.json`, images, settings, (raw, pixels, info) =>
+      new GanTrainer(this, raw.trainGan(pixels, trainingLabels(labels, info.images), seed), info));
+  }
+
+  /** A VAE (2 latent numbers, or 16) that learns from fresh weights on `images` (see index.d.ts). */
+  trainVae({ dataset: data = 'fashion', images, latent = 2, seed = randomSeed(), ...settings } = {}) {
+    const d = dataset(data);
+    if (latent !== 16 && latent !== 2) throw new InvalidArgumentError(`genai-lab: latent must be 16 or 2; got ${latent}`);
+    return this.#trainer(d, `${latent === 2 ? 'vae2d' : 'vae'}_${d}.json`, images, settings, (raw, pixels, info) =>
+      new VaeTrainer(this, raw.trainVae(pixels, latent, seed), info));
   }
 
   /** Stores images (`pixels` numbers each, one after another) on the GPU to search. */

@@ -13,14 +13,14 @@ function take(raw, names) {
   return out;
 }
 
-function numbers(name, values, per, what) {
+export function numbers(name, values, per, what) {
   if (!(values?.length > 0) || values.length % per !== 0) {
     throw new InvalidArgumentError(`genai-lab: ${name} must hold ${per} numbers per ${what}; got ${values?.length ?? values}`);
   }
   return values instanceof Float32Array ? values : Float32Array.from(values);
 }
 
-class Model {
+export class Model {
   #lab;
   #raw;
 

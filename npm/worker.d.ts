@@ -4,7 +4,7 @@ export type * from './index.js';
 export { isCached, standardNormal, toImageData } from './index.js';
 export {
   AbortError, DeviceLostError, DisposedError, GenaiLabError, IntegrityError, InvalidArgumentError,
-  NetworkError, OutOfMemoryError, UnsupportedModelError,
+  NetworkError, OutOfMemoryError, TrainingDivergedError, UnsupportedModelError,
 } from './index.js';
 
 /**

@@ -1,6 +1,6 @@
 // The package's edges, through its public API, on the main thread and through the worker: what
 // each misuse throws (each of the package's error classes provoked, as an instance of the class
-// its name names, on the thread that called), that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, load progress, that leaving a loop ends
+// its name names, on the thread that called), that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, training a GAN and a VAE (their settings checked, a diverging run stopped, their exports loaded), load progress, that leaving a loop ends
 // a stream, that a disposed model or lab refuses calls, and (where the browser has no WebGPU)
 // that the small models run on the CPU and the chat model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
 // window.results.
@@ -78,6 +78,33 @@ async function check(create) {
   r.vae = { latent: vae.latent, z: sampled.z.length, images: sampled.images.length };
   const index = await lab.createImageIndex(sampled.pixels);
   r.nearest = await index.nearest(sampled.pixels.subarray(784, 2 * 784));
+
+  // Training from scratch on the VAE's three samples: two steps each, the settings checked, a
+  // run that diverges stopped with its error, and exported weights loaded from `files`.
+  const images = sampled.pixels;
+  const trainer = await lab.trainGan({ dataset: 'mnist', images, labels: [1, 2, 3], batch: 2, seed: 1 });
+  const trained = await trainer.step(2);
+  r.ganTraining = { steps: trained.steps, seen: trained.imagesSeen, history: trained.history.length,
+    finite: trained.history.every((h) => [h.dLoss, h.gLoss, h.dOfReal, h.dOfFake].every(Number.isFinite)) };
+  r.badBatch = await thrown(() => trainer.configure({ batch: 4 }));
+  r.badRate = await thrown(() => trainer.configure({ lrD: -1 }));
+  r.badLabels = await thrown(() => lab.trainGan({ images, labels: [1, 2] }));
+  const { files } = await trainer.export();
+  const exported = await lab.loadGan({ dataset: 'mnist', files });
+  r.exported = { files: Object.keys(files).sort(), images: (await exported.generate({ labels: [5], seed: 1 })).images.length,
+    card: JSON.parse(files['gan_generator_mnist.json']).data.train };
+  await Promise.all([trainer.dispose(), exported.dispose()]);
+  const wild = await lab.trainGan({ images, labels: [1, 2, 3], batch: 2, lrG: 1e30, lrD: 1e30 });
+  r.diverged = await thrown(() => wild.step(1));
+  r.stillDiverged = await thrown(() => wild.step(1));
+  await wild.dispose();
+  const vaeTrainer = await lab.trainVae({ dataset: 'mnist', images, batch: 3, beta: 2 });
+  const vaeTrained = await vaeTrainer.step(2);
+  const encoded = await vaeTrainer.encode(images);
+  r.vaeTraining = { steps: vaeTrained.steps, kl: vaeTrained.history.every((h) => h.kl >= 0), mean: encoded.mean.length,
+    files: Object.keys((await vaeTrainer.export()).files).sort() };
+  r.badBeta = await thrown(() => vaeTrainer.configure({ beta: -1 }));
+  await vaeTrainer.dispose();
 
   const diffusion = await lab.loadDiffusion({ dataset: 'mnist' });
   const run = async (steps) => {

@@ -140,6 +140,11 @@ async function visit(label) {
   await waitFor(() => document.querySelector('#story').textContent !== ''); // the VAE and the diffusion model are done
   const redrawn = await tilesDrawn(page, '#redrawn');
   check(redrawn.length === 10 && redrawn.every(Boolean), `${label}: the VAE redrew the ten images`);
+  const losses = (await text(page, '#losses')).split(' ').map((pair) => pair.split('/').map(Number));
+  check(losses.length === 3 && losses.flat().every((l) => l > 0 && Number.isFinite(l)),
+    `${label}: the GAN trainer took three steps (d/g losses ${await text(page, '#losses')})`);
+  const trained = await tilesDrawn(page, '#trained');
+  check(trained.length === 10 && trained.every(Boolean), `${label}: its exported weights loaded from files and drew ten images`);
   const film = await tilesDrawn(page, '#film');
   check(film.length === 10 && film.every(Boolean), `${label}: the diffusion model drew its ten noisy steps`);
   await waitFor(() => document.querySelector('#story').textContent.length >= 20);
@@ -187,7 +192,7 @@ async function edges(browser) {
 const CODES = {
   InvalidArgumentError: 'invalid-argument', IntegrityError: 'integrity', NetworkError: 'network',
   UnsupportedModelError: 'unsupported-model', DeviceLostError: 'device-lost', OutOfMemoryError: 'out-of-memory',
-  DisposedError: 'disposed', AbortError: 'abort',
+  TrainingDivergedError: 'training-diverged', DisposedError: 'disposed', AbortError: 'abort',
 };
 
 function checkEdges(results, backend) {
@@ -213,6 +218,18 @@ function checkEdges(results, backend) {
     check(r.scores.length === 2 && r.scores.every((s) => s > 0 && s < 1) && r.sameZ,
       `${label}: the GAN scored ${r.scores.map((s) => s.toFixed(3)).join(', ')}, the same again from the z it returned`);
     check(r.vae.latent === 2 && r.vae.z === 6 && r.vae.images === 3, `${label}: the 2-D VAE sampled ${r.vae.images} images`);
+    check(r.ganTraining.steps === 2 && r.ganTraining.seen === 4 && r.ganTraining.history === 2 && r.ganTraining.finite,
+      `${label}: a GAN trained two steps from scratch (${JSON.stringify(r.ganTraining)})`);
+    says('badBatch', /^InvalidArgumentError: genai-lab: invalid input: the batch size must be from 1 to 3/);
+    says('badRate', /^InvalidArgumentError: genai-lab: invalid input: the learning rate must be positive and finite; got -1/);
+    says('badLabels', /^InvalidArgumentError: genai-lab: labels must give one class \(0 to 9\) for each of the 3 images/);
+    check(r.exported.files.join() === 'gan_discriminator_mnist.json,gan_discriminator_mnist.safetensors,gan_generator_mnist.json,gan_generator_mnist.safetensors' &&
+      r.exported.images === 1 && r.exported.card === 3, `${label}: its export loaded with loadGan({ files }) (${JSON.stringify(r.exported)})`);
+    says('diverged', /^TrainingDivergedError: genai-lab: training diverged: at step 1 the .* became (NaN|-?Infinity), .*learning rates/);
+    check(r.stillDiverged === r.diverged, `${label}: a diverged trainer refuses the next step too`);
+    check(r.vaeTraining.steps === 2 && r.vaeTraining.kl && r.vaeTraining.mean === 6 &&
+      r.vaeTraining.files.join() === 'vae2d_mnist.json,vae2d_mnist.safetensors', `${label}: a VAE trained from scratch (${JSON.stringify(r.vaeTraining)})`);
+    says('badBeta', /^InvalidArgumentError: genai-lab: invalid input: the KL weight beta must be a number from 0 to 100; got -1/);
     check(r.nearest.index === 1 && r.nearest.distance === 0, `${label}: the image index found image 1 nearest to itself`);
     check(r.progress.loaded === r.progress.total && r.progress.total > 9e6,
       `${label}: the GPT's load reported progress up to ${r.progress.loaded} of ${r.progress.total} bytes`);

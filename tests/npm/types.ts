@@ -3,7 +3,7 @@
 // or disagrees with the documented use fails the test.
 import {
   AbortError, createLab, DeviceLostError, DisposedError, GenaiLabError, IntegrityError, InvalidArgumentError, isCached,
-  NetworkError, OutOfMemoryError, standardNormal, toImageData, UnsupportedModelError, type Lab, type Progress,
+  NetworkError, OutOfMemoryError, standardNormal, toImageData, TrainingDivergedError, UnsupportedModelError, type Lab, type Progress,
 } from 'genai-lab';
 import { createWorkerLab, isCached as cachedHere, NetworkError as RemoteNetworkError } from 'genai-lab/worker';
 
@@ -11,7 +11,7 @@ import { createWorkerLab, isCached as cachedHere, NetworkError as RemoteNetworkE
 function explain(e: unknown): string {
   if (e instanceof NetworkError || e instanceof RemoteNetworkError) return `${e.url} ${e.status ?? 'no answer'}`;
   if (e instanceof IntegrityError) return `${e.url} damaged`;
-  const kinds = [InvalidArgumentError, UnsupportedModelError, DeviceLostError, OutOfMemoryError, DisposedError, AbortError];
+  const kinds = [InvalidArgumentError, UnsupportedModelError, DeviceLostError, OutOfMemoryError, TrainingDivergedError, DisposedError, AbortError];
   if (kinds.some((Kind) => e instanceof Kind)) return (e as GenaiLabError).code;
   return e instanceof GenaiLabError ? `${e.name} ${e.code} ${e.message}` : String(e);
 }
@@ -37,6 +37,20 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   for await (const step of diffusion.denoise(pixels, { t: 10, labels: [1], steps: 2, watch: 'all' })) film += `${step.t}`;
   const { images: noisy, signalToNoise } = await diffusion.noise(pixels, { t: 500, seed: 2 });
   film += `${noisy.length}${signalToNoise}`;
+  const trainer = await lab.trainGan({ dataset: 'mnist', images: pixels, labels: [1], batch: 1, lrG: 1e-4, lrD: 1e-4, dSteps: 2, seed: 1, signal });
+  const settings: { batch: number; lrG: number; lrD: number; dSteps: number } = await trainer.configure({ batch: 1 });
+  const taken = await trainer.step(2);
+  const last = taken.history[taken.history.length - 1]!;
+  film += `${taken.steps}${taken.imagesSeen}${taken.seconds}${last.step}${last.dLoss}${last.dReal}${last.dFake}${last.gLoss}${last.dOfReal}${last.dOfFake}${last.dOfFakeAfter}`;
+  film += `${settings.dSteps}${trainer.latent}${trainer.images}${trainer.dataset}${(await trainer.generate({ z: standardNormal(64, 1), labels: [2] })).images.length}`;
+  const exported: Record<string, string | Uint8Array> = (await trainer.export()).files;
+  const ownGan = await lab.loadGan({ dataset: 'mnist', files: exported });
+  const vaeTrainer = await lab.trainVae({ dataset: 'fashion', images: pixels, latent: 2, batch: 1, lr: 1e-3, beta: 0.5 });
+  const vaeStep = (await vaeTrainer.step()).history[0]!;
+  film += `${vaeStep.loss}${vaeStep.reconstruction}${vaeStep.kl}${(await vaeTrainer.configure({ beta: 1 })).beta}`;
+  film += `${(await vaeTrainer.encode(pixels)).mean[0]}${(await vaeTrainer.decode([0, 0])).pixels[0]}`;
+  const ownVae = await lab.loadVae({ dataset: 'fashion', latent: 2, files: (await vaeTrainer.export()).files });
+  await Promise.all([trainer, ownGan, vaeTrainer, ownVae].map((m) => m.dispose()));
   const gpt = await lab.loadGpt();
   let text = `${film} ${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width} ${gan.card.data?.train} ${vae.card.name} ${gpt.card.parameters}`;
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, signal })) {
