@@ -189,7 +189,7 @@ impl DiffusionModel {
     pub fn noised(&self, images: &[f32], t: f64, seed: f64) -> Result<Vec<f32>, JsValue> {
         let made = (|| {
             finite("images", images)?;
-            if images.is_empty() || images.len() % PIXELS != 0 {
+            if images.is_empty() || !images.len().is_multiple_of(PIXELS) {
                 return Err(Error::Invalid(format!(
                     "{} values are not whole 28 x 28 images",
                     images.len()
