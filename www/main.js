@@ -6,6 +6,8 @@
 import { createWorkerLab } from './genai-lab/worker.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';
+import { initGanTraining } from './gan-train.js';
+import { initVaeTraining } from './vae-train.js';
 import { initDiffusionTab } from './diffusion.js';
 import { initGptTab } from './gpt.js';
 import { initModelPicker, initChatTab } from './chat.js';
@@ -66,8 +68,10 @@ function selectTab(tab) {
     other.setAttribute('aria-selected', String(selected));
     const panel = document.getElementById(other.getAttribute('aria-controls'));
     const shown = panel.hidden && selected;
+    const left = !panel.hidden && !selected;
     panel.hidden = !selected;
     if (shown) panel.dispatchEvent(new Event('shown')); // tabs load their models when first shown
+    if (left) panel.dispatchEvent(new Event('hidden')); // and pause what runs in them when left
   }
 }
 
@@ -121,6 +125,8 @@ if (lab) {
   initDiffusionTab(lab); // likewise
   initGptTab(lab); // likewise
   if (lab.backend === 'webgpu') initChatTab(lab); // downloads its model only when asked
+  initGanTraining(lab); // "Train it yourself" in the GAN and the VAE tab: they load only when asked
+  initVaeTraining(lab);
   await gan;
   await initOverview(lab); // after the first tab's samples, so as not to delay them
 }

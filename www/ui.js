@@ -1,7 +1,9 @@
 // What more than one part of the page needs: messages, numbers from inputs, drawing at most once
 // per animation frame, the one queue every model call goes through, loading once (with a retry
 // after a failure), drawing images, the training images, and knowing when a tab is first shown
-// and whether the reader asked for less motion. No tab imports another; they all import this.
+// and whether the reader asked for less motion; for training in the page, the loop of calls of
+// steps, the live line charts and the downloads of the weights. No tab imports another; they all
+// import this.
 import { toImageData } from './genai-lab/worker.js';
 import { fetchChecked, fetchJson } from './integrity.js';
 
@@ -152,3 +154,266 @@ async function loadTrainingSet(lab, key) {
 export const trainingSet = (lab, key) => once(trainingSets, key, () => loadTrainingSet(lab, key));
 
 export const trainingSetLoaded = (key) => loadedSets.has(key);
+
+// ---- Training in the page ----------------------------------------------------------------
+
+// Tableau 10: one colour per class, distinguishable on black and on the grey tiles.
+export const CLASS_COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+  '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+// A package error's message without the package's name in front, for a status line.
+export const messageOf = (e) => String(e?.message ?? e).replace(/^genai-lab: /, '');
+
+const TARGET_MS = 200; // how long one call of steps should take: the page's controls get a turn between
+const MOST_STEPS = 1000; // the most steps the package takes in one call
+
+// Runs training as a loop of `step(n)` calls (each inside `serial`, so that other model calls get a
+// turn between them), n chosen so that a call takes about TARGET_MS: it starts at 1 and follows
+// the time the last call took (its `seconds`), at most doubling. After each call, `after(result,
+// { single })` records and draws (awaited, so that drawing keeps pace with training); `stopped()`
+// runs when a loop ends by a pause, `failed(e)` when a call threw (the loop then stops);
+// `changed()` whenever running or busy changes.
+export function trainingLoop({ step, after, stopped = () => {}, failed, changed = () => {} }) {
+  let running = false;
+  let busy = null; // the loop's or a single step's promise while one is under way
+  let count = 1;
+
+  const call = async (n, single) => {
+    const result = await serial(() => step(n));
+    await after(result, { single });
+    return result;
+  };
+
+  async function run() {
+    try {
+      while (running) {
+        const started = performance.now();
+        const result = await call(count, false);
+        const ms = result.seconds > 0 ? 1000 * result.seconds : performance.now() - started;
+        const fits = Math.round((count * TARGET_MS) / Math.max(ms, 1));
+        count = Math.max(1, Math.min(2 * count, MOST_STEPS, fits));
+        await new Promise((resolve) => setTimeout(resolve)); // the page's turn
+      }
+      await stopped();
+    } catch (e) {
+      running = false;
+      failed(e);
+    }
+  }
+
+  const settle = (promise) => {
+    busy = promise.finally(() => {
+      busy = null;
+      changed();
+    });
+    changed();
+    return busy;
+  };
+
+  return {
+    get running() { return running; },
+    get busy() { return busy !== null; },
+    /** Starts the loop (nothing if one runs or a step is under way). */
+    start() {
+      if (busy) return;
+      running = true;
+      settle(run());
+    },
+    /** Asks the loop to stop after the call in flight; resolves when nothing is under way. */
+    pause() {
+      if (running) {
+        running = false;
+        changed();
+      }
+      return busy ?? Promise.resolve();
+    },
+    /** One step, drawn at once (nothing while the loop runs). */
+    once() {
+      if (busy) return busy;
+      return settle(call(1, true).then(() => {}, failed));
+    },
+  };
+}
+
+// A round step for an axis spanning `span`: 1, 2 or 5 times a power of ten, about a quarter of it.
+function niceStep(span) {
+  const rough = span / 4;
+  const power = 10 ** Math.floor(Math.log10(rough));
+  return [1, 2, 5, 10].find((s) => s * power >= rough) * power;
+}
+
+const formatTick = (v) => (Math.abs(v) >= 1000 || v === 0 ? Math.round(v).toLocaleString('en')
+  : Number(v.toPrecision(3)).toString());
+
+const darkScheme = matchMedia('(prefers-color-scheme: dark)');
+
+// A line chart of training curves on `canvas`, against the step: `series` lists { name, colour }
+// (colour: a CSS custom property, such as '--chart-a', also the class of its key in the legend),
+// and `legend` (a list element) shows each series' name and its mean over the last 20 steps.
+// `range`: [low, high] fixed, or absent to fit the data (`zero` keeps 0 in view); `guides`: dashed
+// levels to read against, { value, label }. With more steps than pixel columns, each column shows
+// the mean of its steps, which also calms the noise of the curves. It redraws when resized or
+// when the colour scheme changes.
+export function lineChart(canvas, legend, series, { range, zero = false, guides = [] } = {}) {
+  const steps = [];
+  const values = series.map(() => []);
+  const outputs = series.map(({ name, colour, dashed }) => {
+    const item = document.createElement('li');
+    const key = document.createElement('span');
+    key.className = `chart-key${dashed ? ' is-dashed' : ''}`;
+    key.style.borderTopColor = `var(${colour})`;
+    const value = document.createElement('output');
+    item.append(key, `${name} `, value);
+    legend.append(item);
+    return value;
+  });
+
+  function render() {
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    if (!width || !height) return; // hidden: drawn when shown (the resize observer)
+    const ratio = devicePixelRatio || 1;
+    if (canvas.width !== Math.round(width * ratio)) canvas.width = Math.round(width * ratio);
+    if (canvas.height !== Math.round(height * ratio)) canvas.height = Math.round(height * ratio);
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const style = getComputedStyle(canvas);
+    const colourOf = (name) => style.getPropertyValue(name).trim() || style.color;
+    const muted = colourOf('--muted');
+    const left = 40;
+    const right = 6;
+    const top = 6;
+    const bottom = 18;
+    const plotW = width - left - right;
+    const plotH = height - top - bottom;
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.fillStyle = muted;
+    if (!steps.length) {
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText('no steps yet', left + plotW / 2, top + plotH / 2);
+      return;
+    }
+    // Each pixel column's mean of its steps, per series.
+    const columns = Math.max(1, Math.min(steps.length, Math.floor(plotW)));
+    const per = steps.length / columns;
+    const binned = values.map((ys) => Array.from({ length: columns }, (_, c) => {
+      const from = Math.floor(c * per);
+      const to = Math.max(from + 1, Math.floor((c + 1) * per));
+      let sum = 0;
+      let n = 0;
+      for (let i = from; i < to; i++) if (Number.isFinite(ys[i])) { sum += ys[i]; n++; }
+      return n ? sum / n : NaN;
+    }));
+    let [low, high] = range ?? [Infinity, -Infinity];
+    if (!range) {
+      for (const ys of binned) for (const y of ys) if (Number.isFinite(y)) { low = Math.min(low, y); high = Math.max(high, y); }
+      if (zero) { low = Math.min(low, 0); high = Math.max(high, 0); }
+      if (!Number.isFinite(low)) [low, high] = [0, 1];
+      if (high - low < 1e-6) [low, high] = [low - 0.5, high + 0.5];
+      const step = niceStep(high - low);
+      [low, high] = [Math.floor(low / step) * step, Math.ceil(high / step) * step];
+    }
+    const first = steps[0];
+    const last = steps[steps.length - 1];
+    const xOf = (c) => left + (columns === 1 ? plotW / 2 : (c / (columns - 1)) * plotW);
+    const yOf = (y) => top + (1 - (Math.min(high, Math.max(low, y)) - low) / (high - low)) * plotH;
+
+    ctx.strokeStyle = colourOf('--line');
+    ctx.lineWidth = 1;
+    ctx.strokeRect(left + 0.5, top + 0.5, plotW - 1, plotH - 1);
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'top';
+    ctx.fillText(formatTick(high), left - 4, top);
+    ctx.textBaseline = 'bottom';
+    ctx.fillText(formatTick(low), left - 4, top + plotH);
+    ctx.textBaseline = 'top';
+    ctx.textAlign = 'left';
+    ctx.fillText(`step ${first.toLocaleString('en')}`, left, top + plotH + 3);
+    ctx.textAlign = 'right';
+    ctx.fillText(last.toLocaleString('en'), left + plotW, top + plotH + 3);
+
+    ctx.setLineDash([3, 3]);
+    for (const { value, label } of guides) {
+      if (value < low || value > high) continue;
+      const y = Math.round(yOf(value)) + 0.5;
+      ctx.strokeStyle = muted;
+      ctx.beginPath();
+      ctx.moveTo(left, y);
+      ctx.lineTo(left + plotW, y);
+      ctx.stroke();
+      ctx.textAlign = 'right';
+      ctx.textBaseline = 'bottom';
+      ctx.fillText(label, left + plotW - 3, y - 1);
+    }
+    series.forEach(({ colour, dashed }, s) => {
+      ctx.setLineDash(dashed ? [6, 3] : []);
+      ctx.strokeStyle = colourOf(colour);
+      ctx.lineWidth = 1.6;
+      ctx.beginPath();
+      let pen = false;
+      binned[s].forEach((y, c) => {
+        if (!Number.isFinite(y)) { pen = false; return; }
+        if (pen) ctx.lineTo(xOf(c), yOf(y));
+        else ctx.moveTo(xOf(c), yOf(y));
+        pen = true;
+      });
+      if (columns === 1) ctx.arc(xOf(0), yOf(binned[s][0]), 1.5, 0, 2 * Math.PI);
+      ctx.stroke();
+    });
+    ctx.setLineDash([]);
+  }
+
+  const frame = frameRenderer(render);
+  new ResizeObserver(() => frame.request()).observe(canvas);
+  darkScheme.addEventListener('change', () => frame.request());
+
+  function showLegend() {
+    outputs.forEach((out, s) => {
+      const recent = values[s].slice(-20).filter(Number.isFinite);
+      out.textContent = recent.length ? formatTick(recent.reduce((a, b) => a + b, 0) / recent.length) : '–';
+    });
+  }
+
+  return {
+    /** Adds one step's values, one per series. */
+    push(step, ys) {
+      steps.push(step);
+      ys.forEach((y, s) => values[s].push(y));
+    },
+    /** Redraws (on the next frame) and updates the legend. */
+    draw() {
+      showLegend();
+      frame.request();
+    },
+    clear() {
+      steps.length = 0;
+      for (const ys of values) ys.length = 0;
+      showLegend();
+      frame.request();
+    },
+    get points() { return steps.length; },
+  };
+}
+
+const fileSize = (n) => (n < 1e6 ? `${Math.max(1, Math.round(n / 1e3))} kB` : `${(n / 1e6).toFixed(1)} MB`);
+
+// Offers `files` ({ name: string or bytes }) as downloads: a link each in the list `list`
+// (replacing the last offer, whose blob URLs it frees), each clicked once at once. A browser may
+// ask before it saves more than one; the links stay to save them one by one.
+export function offerDownloads(list, files) {
+  for (const a of list.querySelectorAll('a')) URL.revokeObjectURL(a.href);
+  list.replaceChildren(...Object.entries(files).map(([name, content]) => {
+    const type = typeof content === 'string' ? 'application/json' : 'application/octet-stream';
+    const blob = new Blob([content], { type });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    a.textContent = name;
+    const item = document.createElement('li');
+    item.append(a, ` (${fileSize(blob.size)})`);
+    return item;
+  }));
+  for (const a of list.querySelectorAll('a')) a.click();
+}

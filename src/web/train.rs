@@ -7,7 +7,7 @@ use super::device::OnDevice;
 use super::{classes, finite, js_error, whole, Lab};
 use crate::formats::SafeTensors;
 use crate::train::adam::AdamSettings;
-use crate::train::live::{GanRun, GanSettings, VaeRun, VaeSettings, LATENT, MAX_STEPS};
+use crate::train::live::{GanRun, GanSettings, VaeRun, VaeSettings, LATENT, MAX_BATCH, MAX_STEPS};
 use crate::Error;
 
 /// A learning rate from JavaScript in place of `base`'s.
@@ -19,9 +19,10 @@ fn steps(count: f64) -> Result<usize, Error> {
     Ok(whole("the number of steps", count, 1.0, MAX_STEPS as f64)? as usize)
 }
 
-/// A whole number from JavaScript that is then range-checked by the run (any size fits usize).
-fn count(name: &str, value: f64) -> Result<usize, Error> {
-    Ok(whole(name, value, 0.0, 2f64.powi(32))? as usize)
+/// A batch size from JavaScript: a whole number from 1 to MAX_BATCH (the run then holds it to
+/// the number of images).
+fn batch(value: f64) -> Result<usize, Error> {
+    Ok(whole("the batch size", value, 1.0, MAX_BATCH as f64)? as usize)
 }
 
 /// Weights as a safetensors checkpoint, and how many numbers it holds (the card's count).
@@ -128,17 +129,18 @@ impl GanTrainer {
     /// discriminator's learning rates, and the discriminator's steps per generator step.
     pub fn configure(
         &mut self,
-        batch: f64,
+        batch_size: f64,
         lr_g: f64,
         lr_d: f64,
         d_steps: f64,
     ) -> Result<(), JsValue> {
         let settings = (|| {
             let s = GanSettings {
-                batch: count("the batch size", batch)?,
+                batch: batch(batch_size)?,
                 g: with_lr(self.settings.g, lr_g),
                 d: with_lr(self.settings.d, lr_d),
-                d_steps: count("the discriminator's steps per generator step", d_steps)?,
+                d_steps: whole("the discriminator's steps per generator step", d_steps, 1.0, 10.0)?
+                    as usize,
             };
             self.run.model().check(&s)?;
             Ok::<_, Error>(s)
@@ -207,10 +209,10 @@ impl VaeTrainer {
 
     /// The settings of the steps to come: batch size, learning rate and the KL weight beta
     /// (0 to 100).
-    pub fn configure(&mut self, batch: f64, lr: f64, beta: f64) -> Result<(), JsValue> {
+    pub fn configure(&mut self, batch_size: f64, lr: f64, beta: f64) -> Result<(), JsValue> {
         let settings = (|| {
             let s = VaeSettings {
-                batch: count("the batch size", batch)?,
+                batch: batch(batch_size)?,
                 adam: with_lr(self.settings.adam, lr),
                 beta: beta as f32,
             };

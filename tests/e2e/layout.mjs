@@ -3,8 +3,9 @@
 // lies within the first screen and nothing overflows sideways, and axe-core finds no violation
 // of impact "serious" or "critical". Then the address: a link opens a view with its settings,
 // back and forward step through the views visited, and with less motion asked for the GPT waits
-// to be asked. Last, the keyboard: Tab reaches the GAN's samples and Enter picks one, the arrow
-// keys move the VAE map's handle, and "Pick an image" stands in for the drawing pad.
+// to be asked. Last, the keyboard: Tab reaches the GAN's samples and Enter picks one, the GAN's
+// training part takes a step, the arrow keys move the VAE map's handle, and "Pick an image"
+// stands in for the drawing pad.
 // Screenshots: /tmp/layout-<view>-<phone|desktop>-<light|dark>.png.
 import { readFile } from 'node:fs/promises';
 import { chromium } from 'playwright-core';
@@ -143,6 +144,13 @@ async function checkKeyboard() {
   const selected = await page.evaluate(() => [...document.querySelectorAll('#gan-grid .gan-sample')]
     .findIndex((b) => b.getAttribute('aria-pressed') === 'true'));
   check(selected === 1, `Enter selects the sample with the focus (sample ${selected + 1})`);
+  // "Train it yourself": a batch size typed, then Step from the keyboard takes a step.
+  await page.fill('#gan-train-batch', '4');
+  await page.focus('#gan-train-step'); // leaving the field changes it
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.getElementById('gan-train').dataset.steps === '1', null, LONG);
+  const seen = await page.evaluate(() => document.getElementById('gan-train').dataset.imagesSeen);
+  check(seen === '4', `Step, from the keyboard, takes a training step of the batch typed (${seen} images seen)`);
 
   await page.goto(`${url}#vae`);
   await page.waitForFunction(() => !document.getElementById('vae-pick').disabled, null, LONG); // loaded

@@ -2,9 +2,12 @@
 // adapter, that our kernels verified on it, that the tabs switch, that the GAN tab draws, scores
 // and steers its samples, that "Is it a copy?" finds a training image near a sample, and that
 // nothing hit the console. Leaves screenshots of the GAN tab in /tmp/gan_tab.png and, with the
-// copy answer shown, /tmp/gan_copy.png. Then checks the VAE tab: samples from the prior, the
+// copy answer shown, /tmp/gan_copy.png. Then trains a GAN in the page ("Train it yourself"): Step
+// and Start/Pause advance the counters, the curves and the grid, the failure preset sets its
+// settings, the weights download (/tmp/gan_train.png). Then checks the VAE tab: samples from the prior, the
 // 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
-// VAE; its screenshot is /tmp/vae_tab.png. Then the diffusion tab: a timed grid of samples, the
+// VAE; its screenshot is /tmp/vae_tab.png; then trains a 2-D VAE in the page (the test images
+// plotted as it learns, the beta slider, a pause on leaving the tab, the weights: /tmp/vae_train.png). Then the diffusion tab: a timed grid of samples, the
 // film of one, the forward process and denoising from it, the nearest training image, the three
 // families compared (/tmp/diffusion_tab.png). Then the Transformer tab: the GPT writes seeded text
 // (the same seed twice the same, another seed other text), shows its ten likeliest next
@@ -14,8 +17,8 @@
 // of France?" greedily with "Paris", shows its speed and candidates, refuses bad settings, and
 // after a reload loads from the browser's cache without a download; its screenshot is
 // /tmp/chat_tab.png. Then every export of the wasm package is called with bad arguments (each
-// must throw a readable Error, never trap); Chromium without WebGPU runs the GAN, the VAE, the
-// diffusion model and the GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
+// must throw a readable Error, never trap); Chromium without WebGPU runs the GAN (and a
+// training step of one), the VAE, the diffusion model and the GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
 // model file altered on its way is refused (its SHA-256 differs from the package's).
 // Throughout, no Content-Security-Policy violation happens and no request leaves the page's
 // origin. Last, with the network off (and the server stopped), a reload comes up from the
@@ -248,6 +251,163 @@ async function checkVaeTab(page) {
   await page.screenshot({ path: '/tmp/vae_tab.png', fullPage: true });
 }
 
+// Waits until the training part `id` has taken `steps` steps in all and is idle again (its Step
+// button on), so that what the steps draw is drawn.
+const waitForSteps = (page, id, steps, timeout = 180_000) => page.waitForFunction(([sel, n]) => {
+  const section = document.getElementById(sel);
+  return Number(section.dataset.steps) >= n && section.dataset.state !== 'running' &&
+    !document.getElementById(`${sel}-step`).disabled;
+}, [id, steps], { timeout });
+
+// Sets a number field as a reader would: types it, then leaves it (its change fires then).
+async function setField(page, selector, value) {
+  await page.fill(selector, String(value));
+  await page.locator(selector).press('Tab');
+}
+
+// Clicks a training part's download button and returns { links, downloads, ok }: the files it
+// offers, the files the browser saved, and whether each saved file parses (a card as JSON, weights
+// as safetensors: an 8-byte header length, then a JSON header, then the numbers).
+async function downloadWeights(page, id) {
+  const saved = [];
+  const saw = (d) => saved.push(d);
+  page.on('download', saw);
+  await page.click(`#${id}-download`);
+  await page.waitForFunction((sel) => document.getElementById(sel).dataset.files !== undefined,
+    `${id}-files`, { timeout: 120_000 });
+  const links = (await page.locator(`#${id}-files a`).evaluateAll((as) => as.map((a) => a.download))).sort();
+  for (let i = 0; i < 100 && saved.length < links.length; i++) await page.waitForTimeout(100);
+  page.off('download', saw);
+  const files = await Promise.all(saved.map(async (d) => {
+    const bytes = await readFile(await d.path());
+    const name = d.suggestedFilename();
+    try {
+      if (name.endsWith('.json')) return { name, ok: typeof JSON.parse(bytes.toString('utf8')) === 'object' };
+      const size = Number(bytes.readBigUInt64LE(0));
+      const header = JSON.parse(bytes.subarray(8, 8 + size).toString('utf8'));
+      return { name, ok: Object.keys(header).length > 1 && bytes.length > 8 + size };
+    } catch {
+      return { name, ok: false };
+    }
+  }));
+  return { links, downloads: files.map((f) => f.name).sort(), ok: files.length > 0 && files.every((f) => f.ok) };
+}
+
+// The GAN tab's "Train it yourself", at batch 2 (on a software adapter a step of batch 4 takes
+// seconds, and drawing the grid's 64 images as long): a Step (the counters, the curves and the
+// grid advance), then with two discriminator steps per generator step Start and Pause (twice the
+// real images seen a step; the grid drawn again), the failure preset, the four files of the
+// weights, and Reset.
+async function checkGanTraining(page) {
+  const id = 'gan-train';
+  const section = `#${id}`;
+  const started = Date.now();
+  await page.click('#tab-gan');
+  await page.locator(section).scrollIntoViewIfNeeded();
+  const steps = () => dataNumber(page, section, 'steps');
+  const seen = () => dataNumber(page, section, 'imagesSeen');
+  const points = () => dataNumber(page, '#gan-train-charts', 'points');
+  const generation = () => dataNumber(page, '#gan-train-grid', 'generation');
+  const grid = async () => (await canvasImages(page, '#gan-train-grid'))[0];
+  check(await steps() === 0 && await points() === 0 && await generation() === 0,
+    'the GAN training part trains nothing before it is asked');
+  await setField(page, '#gan-train-batch', 2);
+  await page.click('#gan-train-step');
+  await waitForSteps(page, id, 1);
+  const first = await grid();
+  check(await steps() === 1 && await seen() === 2 && await points() === 1 && await generation() === 1 && !first.blank,
+    `a Step: 1 step, 2 real images seen, a point a curve, the 8 x 8 grid drawn (${await steps()}, ${await seen()}, ${await points()})`);
+  const legend = await page.locator('#gan-train-losses-legend').textContent();
+  check(/discriminator \d/.test(legend) && /generator \d/.test(legend), `the loss chart's legend gives the values ("${legend}")`);
+
+  await setField(page, '#gan-train-d-steps', 2);
+  await page.click('#gan-train-start');
+  await page.waitForFunction(() => document.getElementById('gan-train-start').textContent === 'Pause', null, { timeout: 60_000 });
+  await page.waitForFunction(() => Number(document.getElementById('gan-train').dataset.steps) >= 3, null, { timeout: 180_000 });
+  await page.click('#gan-train-start');
+  await waitForSteps(page, id, 3);
+  const n = await steps();
+  const status = await page.locator('#gan-train-status').textContent();
+  const speed = await page.locator('#gan-train-speed').textContent();
+  check(await seen() === 2 + 4 * (n - 1) && await points() === n && /paused after/.test(status) &&
+    await page.locator('#gan-train-start').textContent() === 'Start',
+    `Start trains until Pause: ${n} steps, ${await seen()} real images seen (2, then 2 x 2 a step) ("${status}")`);
+  const last = await grid();
+  check(await generation() >= 2 && await dataNumber(page, '#gan-train-grid', 'step') === n && !last.blank &&
+    last.key !== first.key, 'the grid is drawn again, changed, and shows the last step once paused');
+  check(/steps\/s/.test(speed) && /real images seen/.test(speed), `it shows its speed ("${speed}")`);
+
+  await page.selectOption('#gan-train-preset', 'd-wins');
+  const fields = await Promise.all(['lr-g', 'lr-d', 'd-steps'].map((f) => page.inputValue(`#gan-train-${f}`)));
+  const note = await page.locator('#gan-train-preset-note').textContent();
+  check(fields.map(Number).join() === '0.00002,0.002,5' && /D\(real\)/.test(note),
+    `the preset "the discriminator wins" sets its rates and steps, and says what to watch (${fields})`);
+  await page.locator(section).screenshot({ path: '/tmp/gan_train.png' });
+
+  const { links, downloads, ok } = await downloadWeights(page, id);
+  const names = ['gan_discriminator_mnist.json', 'gan_discriminator_mnist.safetensors',
+    'gan_generator_mnist.json', 'gan_generator_mnist.safetensors'];
+  check(links.join() === names.join(), `"Download these weights" offers the four files (${links})`);
+  check(downloads.join() === names.join() && ok, `and the browser saves them, each readable (${downloads})`);
+
+  await page.click('#gan-train-reset');
+  await page.waitForFunction(() => document.getElementById('gan-train').dataset.steps === '0', null, { timeout: 60_000 });
+  check(await steps() === 0 && await points() === 0 && await page.locator('#gan-train-files a').count() === 0,
+    'Reset starts over: no steps, no curves');
+  console.log(`the GAN training checks took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+// The VAE tab's "Train it yourself": the beta slider sets beta; a Step plots the 500 test
+// images and starts the curves; Start trains (the plane is redrawn) until the tab is left, which
+// pauses it; the weights' two files.
+async function checkVaeTraining(page) {
+  const id = 'vae-train';
+  const section = `#${id}`;
+  const started = Date.now();
+  await page.click('#tab-vae');
+  await page.locator(section).scrollIntoViewIfNeeded();
+  const steps = () => dataNumber(page, section, 'steps');
+  const seen = () => dataNumber(page, section, 'imagesSeen');
+  const points = () => dataNumber(page, '#vae-train-charts', 'points');
+  const plane = async () => (await canvasImages(page, '#vae-train-plane'))[0];
+  await setField(page, '#vae-train-batch', 8);
+  await page.locator('#vae-train-beta').evaluate((el) => {
+    el.value = '2';
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+    el.dispatchEvent(new Event('change', { bubbles: true }));
+  });
+  check(await page.locator(section).getAttribute('data-beta') === '2' &&
+    await page.locator('#vae-train-beta-value').textContent() === '2.0', 'the beta slider sets the KL weight');
+
+  await page.click('#vae-train-step');
+  await waitForSteps(page, id, 1);
+  const first = await plane();
+  const dots = await dataNumber(page, '#vae-train-plane', 'points');
+  check(dots >= 490 && !first.blank && await points() === 1 && await seen() === 8,
+    `a Step plots the encoded test images (${dots} of 500) and the curves' first point`);
+
+  await page.click('#vae-train-start');
+  await page.waitForFunction(() => Number(document.getElementById('vae-train').dataset.steps) >= 3, null, { timeout: 180_000 });
+  await page.click('#tab-gan'); // leaving the tab pauses the training
+  await waitForSteps(page, id, 3);
+  const n = await steps();
+  const status = await page.locator('#vae-train-status').textContent();
+  await page.waitForTimeout(1000);
+  check(await steps() === n && /left the VAE tab/.test(status), `leaving the tab pauses the training ("${status}")`);
+  await page.click('#tab-vae');
+  check(await seen() === 8 * n && await points() === n && await dataNumber(page, '#vae-train-plane', 'generation') >= 2 &&
+    (await plane()).key !== first.key && await dataNumber(page, '#vae-train-plane', 'step') === n,
+    `Start trains: ${n} steps, ${await seen()} images seen, the plane redrawn as it learns`);
+  const legend = await page.locator('#vae-train-recon-legend').textContent();
+  check(/reconstruction \d/.test(legend), `the curves give their values ("${legend}")`);
+  await page.locator(section).screenshot({ path: '/tmp/vae_train.png' });
+
+  const { links, downloads, ok } = await downloadWeights(page, id);
+  check(links.join() === 'vae2d_mnist.json,vae2d_mnist.safetensors' && downloads.join() === links.join() && ok,
+    `"Download these weights" saves the VAE's two files, each readable (${downloads})`);
+  console.log(`the VAE training checks took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
 // The diffusion tab: 16 samples from a 10-step run, timed; the film of one sample scrubbed to
 // its first step (pure noise, t = 999); the nearest training image to a sample; a training image
 // dissolved to t = 50 and denoised from there; new samples; the three families compared.
@@ -402,6 +562,39 @@ async function checkBadArguments() {
     await refused('Vae.standardNormal: a billion points', () => vae.standardNormal(1e9, 0));
     await refused('Vae.standardNormal: a negative seed', () => vae.standardNormal(2, -5));
     await refused('Vae.standardNormal: a string', () => vae.standardNormal('x', 1));
+    const images = z(784 * 4); // four grey training images
+    await refused('trainGan: 1000 values for one image', () => lab.trainGan(z(1000), [1], 1));
+    await refused('trainGan: a class 10 in the labels', () => lab.trainGan(images, [0, 1, 2, 10], 1));
+    await refused('trainGan: fewer labels than images', () => lab.trainGan(images, [0, 1], 1));
+    await refused('trainGan: a NaN pixel', () => lab.trainGan(z(784, NaN), [0], 1));
+    await refused('trainGan: a negative seed', () => lab.trainGan(images, [0, 1, 2, 3], -1));
+    const ganTrainer = lab.trainGan(images, [0, 1, 2, 3], 1);
+    await refused('GanTrainer.configure: learning rate 0', () => ganTrainer.configure(2, 0, 2e-4, 1));
+    await refused('GanTrainer.configure: learning rate NaN', () => ganTrainer.configure(2, 2e-4, NaN, 1));
+    await refused('GanTrainer.configure: batch 0', () => ganTrainer.configure(0, 2e-4, 2e-4, 1));
+    await refused('GanTrainer.configure: a batch larger than the images', () => ganTrainer.configure(5, 2e-4, 2e-4, 1));
+    await refused('GanTrainer.configure: 0 discriminator steps', () => ganTrainer.configure(2, 2e-4, 2e-4, 0));
+    await refused('GanTrainer.configure: 1.5 discriminator steps', () => ganTrainer.configure(2, 2e-4, 2e-4, 1.5));
+    await refused('GanTrainer.step: 0 steps', () => ganTrainer.step(0));
+    await refused('GanTrainer.generate: class 10', () => ganTrainer.generate(z(64), [10]));
+    await refused('trainVae: latent 3', () => lab.trainVae(images, 3, 1));
+    await refused('trainVae: images not whole 28 x 28 images', () => lab.trainVae(z(1000), 2, 1));
+    const vaeTrainer = lab.trainVae(images, 2, 1);
+    await refused('VaeTrainer.configure: beta -1', () => vaeTrainer.configure(2, 1e-3, -1));
+    await refused('VaeTrainer.configure: learning rate NaN', () => vaeTrainer.configure(2, NaN, 1));
+    await refused('VaeTrainer.configure: batch 0', () => vaeTrainer.configure(0, 1e-3, 1));
+    await refused('VaeTrainer.decode: 3 numbers', () => vaeTrainer.decode(z(3)));
+    await refused('VaeTrainer.encode: 783 pixels', () => vaeTrainer.encode(z(783)));
+    // Both still train after the refusals.
+    ganTrainer.configure(2, 2e-4, 2e-4, 1);
+    vaeTrainer.configure(2, 1e-3, 1);
+    const ganLosses = await ganTrainer.step(1);
+    const vaeLosses = await vaeTrainer.step(1);
+    results.push({ what: 'the trainers still train afterwards',
+      ok: ganLosses.length >= 5 && vaeLosses.length === 2 && [...ganLosses, ...vaeLosses].every(Number.isFinite),
+      message: `GAN step: ${Array.from(ganLosses, (v) => v.toFixed(3))}; VAE step: ${Array.from(vaeLosses, (v) => v.toFixed(1))}` });
+    ganTrainer.free();
+    vaeTrainer.free();
     const gpt = lab.loadGpt(gptCard, gptBytes);
     await refused('Gpt.step before start', () => gpt.step());
     await refused('Gpt.start: an unknown character', () => gpt.start('café', 0.8, 0, 0.95, 7, 100));
@@ -506,6 +699,15 @@ async function checkWithoutWebGPU(gptText) {
     const scores = await gridScores(page);
     check(drawn >= 12 && scores.length === 16 && scores.every((s) => s >= 0 && s <= 1),
       `without WebGPU the GAN draws and scores its samples on the CPU (${drawn} of 16 drawn)`);
+    check(await page.locator('#gan-train-cpu').isVisible() && await page.inputValue('#gan-train-batch') === '8',
+      'without WebGPU the GAN training part says it runs on the CPU, and starts at batch 8');
+    await setField(page, '#gan-train-batch', 4);
+    const trainStart = Date.now();
+    await page.click('#gan-train-step');
+    await waitForSteps(page, 'gan-train', 1, 300_000);
+    const trained = await page.locator('#gan-train').evaluate((el) => [el.dataset.steps, el.dataset.imagesSeen]);
+    check(trained.join() === '1,4' && !(await canvasImages(page, '#gan-train-grid'))[0].blank,
+      `without WebGPU the GAN trains on the CPU: a step of batch 4, drawn (${((Date.now() - trainStart) / 1000).toFixed(1)} s)`);
     await page.click('#tab-vae');
     await waitForData(page, '#vae-samples', 'generation', 0, 300_000);
     const samples = await canvasImages(page, '#vae-samples canvas');
@@ -857,8 +1059,14 @@ try {
   await checkGanTab(page);
   check(consoleErrors.length === 0, `no console errors after the GAN tab ${JSON.stringify(consoleErrors)}`);
 
+  await checkGanTraining(page);
+  check(consoleErrors.length === 0, `no console errors after the GAN's training ${JSON.stringify(consoleErrors)}`);
+
   await checkVaeTab(page);
   check(consoleErrors.length === 0, `no console errors after the VAE tab ${JSON.stringify(consoleErrors)}`);
+
+  await checkVaeTraining(page);
+  check(consoleErrors.length === 0, `no console errors after the VAE's training ${JSON.stringify(consoleErrors)}`);
 
   await checkDiffusionTab(page);
   check(consoleErrors.length === 0, `no console errors after the diffusion tab ${JSON.stringify(consoleErrors)}`);
