@@ -25,7 +25,7 @@ cargo test --locked 2>&1 | tee "$logs/native"
 cargo build --locked --benches
 
 echo "== browser tests (wasm-pack test, headless Chromium)"
-# Exactly as the README prints it: its time limit per test is in .cargo/config.toml.
+# Exactly as the README prints it: its time limit (for the whole run, in headless mode) is in .cargo/config.toml.
 wasm-pack test --headless --chrome 2>&1 | tee "$logs/browser"
 
 native=$(passed "$logs/native") browser=$(passed "$logs/browser")
