@@ -6,13 +6,13 @@
 // are sent to it by main.js). Model files are left alone: the package keeps them in its own
 // cache. The page still checks every data file against the manifest, whichever way it came.
 // Bump VERSION when what is kept changes shape: activation deletes every other version.
-const VERSION = 5;
+const VERSION = 6;
 const CACHE = `genai-lab-shell-v${VERSION}`;
 const SHELL = [
-  './', 'index.html', 'style.css', 'main.js', 'gan.js', 'vae.js', 'diffusion.js', 'gpt.js', 'chat.js',
-  'integrity.js', 'ui.js', 'route.js', 'overview.js', 'models/manifest.json',
-  ...['worker.js', 'worker-thread.js', 'index.js', 'models.js', 'fetch.js', 'files.js', 'images.js', 'errors.js',
-    'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm'].map((file) => `genai-lab/${file}`),
+  './', 'index.html', 'style.css', 'main.js', 'gan.js', 'gan-train.js', 'vae.js', 'vae-train.js', 'diffusion.js',
+  'gpt.js', 'chat.js', 'integrity.js', 'ui.js', 'route.js', 'overview.js', 'models/manifest.json',
+  ...['worker.js', 'worker-thread.js', 'index.js', 'models.js', 'trainers.js', 'fetch.js', 'files.js', 'images.js',
+    'errors.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm'].map((file) => `genai-lab/${file}`),
 ];
 
 // Same-origin GETs, except model files (the package's, and the chat model's GGUF).
