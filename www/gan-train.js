@@ -3,11 +3,12 @@
 // generator as it learns; the two networks' losses and the discriminator's verdicts on real and
 // generated images are plotted live. Training is a loop of calls of a few steps (ui.js's
 // trainingLoop) that pauses when the tab or the page is left; nothing loads until the reader
-// presses Start or Step. The trainer is the genai-lab package's, in its worker.
+// presses Start or Step. The trainer is the genai-lab package's, in its worker. "Use in the samples
+// above" hands its export to the tab's grid (gan.js) in a USE_WEIGHTS event on the tab's panel.
 import { standardNormal } from './genai-lab/worker.js';
 import {
   SIDE, serial, inputNumber, plural, trainingSet, trainingSetLoaded, trainingLoop, lineChart,
-  offerDownloads, messageOf,
+  offerDownloads, messageOf, USE_WEIGHTS,
 } from './ui.js';
 
 const COLUMNS = 8; // the grid is COLUMNS x COLUMNS images
@@ -82,6 +83,7 @@ function sync() {
   els.start.disabled = state.diverged || (state.preparing && !running);
   els.step.disabled = state.diverged || busy;
   els.download.disabled = state.steps === 0 || state.preparing;
+  els.use.disabled = els.download.disabled;
   els.section.dataset.state = state.diverged ? 'diverged' : running ? 'running' : 'idle';
 }
 
@@ -312,6 +314,22 @@ async function download() {
   }
 }
 
+// The weights as they are now, in the samples at the top of the tab (training goes on if it runs).
+async function useAbove() {
+  els.use.disabled = true;
+  try {
+    const trainer = await state.trainer;
+    const { files } = await serial(() => trainer.export());
+    els.panel.dispatchEvent(new CustomEvent(USE_WEIGHTS, {
+      detail: { dataset: els.dataset.value, files, steps: state.steps },
+    }));
+  } catch (e) {
+    failed(e);
+  } finally {
+    sync();
+  }
+}
+
 // Pauses (after the call in flight) and then says `text`; an error is said even if nothing ran.
 function pauseFor(text, kind = 'ready') {
   if (loop.running) {
@@ -331,7 +349,7 @@ function findElements() {
     gridCaption: 'gan-train-grid-caption', charts: 'gan-train-charts', losses: 'gan-train-losses',
     lossLegend: 'gan-train-losses-legend', verdicts: 'gan-train-verdicts',
     verdictLegend: 'gan-train-verdicts-legend', speed: 'gan-train-speed',
-    download: 'gan-train-download', files: 'gan-train-files',
+    download: 'gan-train-download', files: 'gan-train-files', use: 'gan-train-use', panel: 'panel-gan',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
 }
@@ -367,7 +385,8 @@ export function initGanTraining(lab) {
   els.preset.addEventListener('change', takePreset);
   for (const input of [els.lrG, els.lrD, els.dSteps, els.batch]) input.addEventListener('change', settingsChanged);
   els.download.addEventListener('click', download);
-  document.getElementById('panel-gan').addEventListener('hidden', () => pauseFor('paused: you left the GAN tab'));
+  els.use.addEventListener('click', useAbove);
+  els.panel.addEventListener('hidden', () => pauseFor('paused: you left the GAN tab'));
   document.addEventListener('visibilitychange', () => {
     if (document.hidden) pauseFor('paused while the page was hidden');
   });

@@ -3,11 +3,12 @@
 // "Is it a copy?" searches a subset of the training images, on the GPU, for the one nearest to
 // the selected sample. The models are the genai-lab package's; the page's calls into them go
 // through one queue (`serial`), so that live controls can coalesce their requests while one is in
-// flight.
+// flight. Weights trained in the tab's "Train it yourself" part can take the shipped ones' place:
+// they come as that part's export, in a USE_WEIGHTS event on the tab's panel (ui.js).
 import { standardNormal } from './genai-lab/worker.js';
 import {
   SIDE, PIXELS, serial, coalesced, once, drawPixels, classNames, trainingSet, trainingSetLoaded,
-  reducedMotion,
+  reducedMotion, plural, USE_WEIGHTS, TRAINED, chooseTrained,
 } from './ui.js';
 import { share, changed } from './route.js';
 
@@ -24,7 +25,8 @@ const DATASETS = {
 const els = {};
 const state = {
   lab: null,
-  models: new Map(), // data set key -> Promise of { key, gan, classes }
+  models: new Map(), // data set key -> Promise of { key, title, gan, latent, classes, trainSize }
+  trained: null, // the same, for weights trained below (not a promise), or null
   model: null, // the model the grid shows
   seed: 1,
   wantedClass: null, // a class the address asked for, chosen once its data set's names are in
@@ -80,12 +82,14 @@ async function generate(gan, zs, labels) {
 
 // ---- Models ------------------------------------------------------------------------------
 
-async function loadModel(key) {
-  const gan = await state.lab.loadGan({ dataset: key });
-  return { key, gan, latent: gan.latent, classes: classNames(gan.card), trainSize: gan.card.data?.train };
+function describe(key, gan, title) {
+  return { key, title, gan, latent: gan.latent, classes: classNames(gan.card), trainSize: gan.card.data?.train };
 }
 
-const model = (key) => once(state.models, key, loadModel);
+const loadModel = async (key) => describe(key, await state.lab.loadGan({ dataset: key }), DATASETS[key].title);
+
+// The model a data set menu entry names: a shipped one, or the one trained below.
+const model = (choice) => (choice === TRAINED ? state.trained : once(state.models, choice, loadModel));
 
 // ---- Drawing -----------------------------------------------------------------------------
 
@@ -209,7 +213,7 @@ async function renderGrid() {
   });
   els.grid.dataset.dataset = key;
   els.grid.dataset.generation = String(++state.generation);
-  setStatus(`${DATASETS[key].title} · seed ${state.seed}`);
+  setStatus(`${state.model.title} · seed ${state.seed}`);
   markSelection();
   syncSliders();
   showPreview();
@@ -249,23 +253,37 @@ function fillClassPicker(classes) {
   if (!els.classPicker.value) els.classPicker.value = 'any';
 }
 
-async function switchDataset(key) {
+async function switchDataset(choice) {
   stopInterpolation();
   clearCopy();
   enableControls(false);
-  setStatus(`loading the ${DATASETS[key].title} generator and discriminator…`, 'busy');
+  const loading = choice === TRAINED ? 'the weights trained below' :
+    `the ${DATASETS[choice].title} generator and discriminator`;
+  setStatus(`loading ${loading}…`, 'busy');
   try {
-    state.model = await model(key);
+    state.model = await model(choice);
     fillClassPicker(state.model.classes);
     if (!state.samples.length) newNoise();
     await requestGrid();
   } catch (e) {
-    if (state.model) els.dataset.value = state.model.key;
+    if (state.model) els.dataset.value = state.model === state.trained ? TRAINED : state.model.key;
     throw e;
   } finally {
     enableControls(Boolean(state.model));
     els.dataset.disabled = false;
   }
+}
+
+// Weights trained below (that part's export: { dataset, files, steps }) take the grid, from the
+// same noise, under a menu entry of their own; the weights they replace are disposed.
+async function useTrained({ dataset, files, steps }) {
+  const gan = await state.lab.loadGan({ dataset, files });
+  const old = state.trained;
+  state.trained = describe(dataset, gan, `your ${DATASETS[dataset].title} GAN, after ${plural(steps, 'training step')}`);
+  chooseTrained(els.dataset, `${DATASETS[dataset].title}, trained below (${plural(steps, 'step')})`);
+  await switchDataset(TRAINED);
+  if (old) serial(() => old.gan.dispose()).catch(() => {});
+  els.grid.scrollIntoView({ block: 'nearest', behavior: reducedMotion() ? 'auto' : 'smooth' });
 }
 
 // The controls rest while a model loads (and stay off if the first load failed).
@@ -408,7 +426,8 @@ function findElements() {
 }
 
 // The settings a link carries: data set, class and seed.
-const readSettings = () => ({ dataset: els.dataset.value, class: els.classPicker.value, seed: state.seed });
+// (Weights trained here are not in a link: it names their data set, whose shipped weights it shows.)
+const readSettings = () => ({ dataset: state.model?.key ?? els.dataset.value, class: els.classPicker.value, seed: state.seed });
 
 // Takes the settings of a link (unknown or missing ones keep their value), then draws.
 function takeSettings({ dataset, class: label, seed }) {
@@ -447,6 +466,9 @@ export async function initGanTab(lab) {
     changed('gan');
     newNoise();
     requestGrid().catch(showError);
+  });
+  document.getElementById('panel-gan').addEventListener(USE_WEIGHTS, (e) => {
+    useTrained(e.detail).catch(showError);
   });
   els.interpolate.addEventListener('click', toggleInterpolation);
   els.copy.addEventListener('click', () => findCopy().catch((e) => {

@@ -87,6 +87,17 @@ export function once(map, key, load) {
   return map.get(key);
 }
 
+// Weights trained in a tab's "Train it yourself" part reach the tab's own views as a USE_WEIGHTS
+// event on the tab's panel (detail: the trainer's export and what else the view needs), and
+// appear in its data set menu as the entry TRAINED: added the first time, renamed after, chosen.
+export const USE_WEIGHTS = 'use-weights';
+export const TRAINED = 'trained';
+export function chooseTrained(menu, text) {
+  const entry = menu.querySelector(`option[value="${TRAINED}"]`) ?? menu.appendChild(new Option('', TRAINED));
+  entry.textContent = text;
+  menu.value = TRAINED;
+}
+
 // ---- Images ------------------------------------------------------------------------------
 
 // `pixels`: one image's PIXELS values in [0, 1].

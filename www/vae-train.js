@@ -4,10 +4,11 @@
 // learns, a row of them beside their reconstructions, and the loss's two terms (reconstruction and
 // beta times KL) live. Training is a loop of calls of a few steps (ui.js's trainingLoop) that
 // pauses when the tab or the page is left; nothing loads until the reader presses Start or Step.
-// The trainer is the genai-lab package's, in its worker.
+// The trainer is the genai-lab package's, in its worker. "Use in the map above" hands its export and
+// its test images' encodings to the tab's map (vae.js) in a USE_WEIGHTS event on the tab's panel.
 import {
   SIDE, PIXELS, serial, inputNumber, plural, classNames, trainingSet, trainingSetLoaded,
-  trainingLoop, lineChart, offerDownloads, messageOf, CLASS_COLOURS,
+  trainingLoop, lineChart, offerDownloads, messageOf, CLASS_COLOURS, USE_WEIGHTS,
 } from './ui.js';
 import { fetchJson } from './integrity.js';
 
@@ -62,6 +63,7 @@ function sync() {
   els.start.disabled = state.diverged || (state.preparing && !running);
   els.step.disabled = state.diverged || loop.busy || state.preparing;
   els.download.disabled = state.steps === 0 || state.preparing;
+  els.use.disabled = els.download.disabled;
   els.section.dataset.state = state.diverged ? 'diverged' : running ? 'running' : 'idle';
 }
 
@@ -375,6 +377,24 @@ async function download() {
   }
 }
 
+// The weights as they are now, in the map at the top of the tab, with the test images as its dots.
+async function useAbove() {
+  els.use.disabled = true;
+  try {
+    const { trainer, test, labels } = await state.trainer;
+    const { files } = await serial(() => trainer.export());
+    const { mean } = await serial(() => trainer.encode(test));
+    const means = labels.map((_, i) => [mean[2 * i], mean[2 * i + 1]]);
+    els.panel.dispatchEvent(new CustomEvent(USE_WEIGHTS, {
+      detail: { dataset: els.dataset.value, files, steps: state.steps, map: { means, labels } },
+    }));
+  } catch (e) {
+    failed(e);
+  } finally {
+    sync();
+  }
+}
+
 // Pauses (after the call in flight) and then says `text`; an error is said even if nothing ran.
 function pauseFor(text, kind = 'ready') {
   if (loop.running) {
@@ -393,7 +413,7 @@ function findElements() {
     planeCaption: 'vae-train-plane-caption', legend: 'vae-train-legend', charts: 'vae-train-charts',
     recon: 'vae-train-recon', reconLegend: 'vae-train-recon-legend', kl: 'vae-train-kl',
     klLegend: 'vae-train-kl-legend', recons: 'vae-train-recons', speed: 'vae-train-speed',
-    download: 'vae-train-download', files: 'vae-train-files',
+    download: 'vae-train-download', files: 'vae-train-files', use: 'vae-train-use', panel: 'panel-vae',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
 }
@@ -423,7 +443,8 @@ export function initVaeTraining(lab) {
   els.beta.addEventListener('input', () => { els.betaValue.textContent = els.beta.valueAsNumber.toFixed(1); });
   for (const input of [els.beta, els.lr, els.batch]) input.addEventListener('change', settingsChanged);
   els.download.addEventListener('click', download);
-  document.getElementById('panel-vae').addEventListener('hidden', () => pauseFor('paused: you left the VAE tab'));
+  els.use.addEventListener('click', useAbove);
+  els.panel.addEventListener('hidden', () => pauseFor('paused: you left the VAE tab'));
   document.addEventListener('visibilitychange', () => {
     if (document.hidden) pauseFor('paused while the page was hidden');
   });

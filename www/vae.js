@@ -5,10 +5,13 @@
 // a training image, and the GAN's samples of a class stand next to the VAE's reconstructions.
 // The models are the genai-lab package's; the page's calls into them go through the page's one
 // queue (`serial`, in ui.js), so that live controls can coalesce their requests while one is in
-// flight. The comparison loads its own GAN, so it never holds the GAN tab's generator.
+// flight. The comparison loads its own GAN, so it never holds the GAN tab's generator. A 2-D VAE
+// trained in the tab's "Train it yourself" part can take the map's place: its export and its test
+// images' encodings come in a USE_WEIGHTS event on the tab's panel (ui.js).
 import { standardNormal } from './genai-lab/worker.js';
 import {
-  SIDE, PIXELS, serial, coalesced, once, drawPixels, trainingSet, classNames, whenShown,
+  SIDE, PIXELS, serial, coalesced, once, drawPixels, trainingSet, classNames, whenShown, plural,
+  USE_WEIGHTS, TRAINED, chooseTrained,
 } from './ui.js';
 import { fetchJson } from './integrity.js';
 import { share, changed } from './route.js';
@@ -30,6 +33,7 @@ const els = {};
 const state = {
   lab: null,
   models: new Map(), // data set key -> Promise of { key, title, vae, latent, vae2d, map, classes }
+  trained: null, // the same with the 2-D VAE trained below (not a promise), or null
   gans: new Map(), // data set key -> Promise of { gan, latent }
   model: null, // the model the tab shows
   seed: 1,
@@ -63,7 +67,8 @@ async function loadGan(key) {
   return { gan, latent: gan.latent };
 }
 
-const model = (key) => once(state.models, key, loadModel);
+// The models a data set menu entry names: the shipped ones, or those with the 2-D VAE trained below.
+const model = (choice) => (choice === TRAINED ? state.trained : once(state.models, choice, loadModel));
 const ganModel = (key) => once(state.gans, key, loadGan);
 
 // ---- Helpers -----------------------------------------------------------------------------
@@ -518,12 +523,24 @@ async function switchDataset(key) {
     await Promise.all([requestSamples(), requestMap(), requestPoint()]);
     readyStatus();
   } catch (e) {
-    if (state.model) els.dataset.value = state.model.key;
+    if (state.model) els.dataset.value = state.model === state.trained ? TRAINED : state.model.key;
     throw e;
   } finally {
     enableControls(Boolean(state.model));
   }
   compare().catch(showVsError);
+}
+
+// A 2-D VAE trained below (that part's export, { dataset, files, steps, map: { means, labels } }
+// of its test images) takes the map, under a menu entry of its own; the one it replaces is disposed.
+async function useTrained({ dataset, files, steps, map }) {
+  const [shipped, vae2d] = await Promise.all([model(dataset), state.lab.loadVae({ dataset, latent: 2, files })]);
+  const old = state.trained;
+  state.trained = { ...shipped, vae2d, map, title: `${shipped.title}, the map your 2-D VAE draws after ${plural(steps, 'training step')}` };
+  chooseTrained(els.dataset, `${shipped.title}, the 2-D VAE trained below (${plural(steps, 'step')})`);
+  await switchDataset(TRAINED);
+  if (old) serial(() => old.vae2d.dispose()).catch(() => {});
+  els.map.scrollIntoView({ block: 'nearest' });
 }
 
 function readSeed() {
@@ -532,8 +549,9 @@ function readSeed() {
   els.seed.value = String(state.seed);
 }
 
-// The settings a link carries: data set and seed.
-const readSettings = () => ({ dataset: els.dataset.value, seed: state.seed });
+// The settings a link carries: data set and seed (a VAE trained here is not in it: the link shows
+// its data set's shipped VAEs).
+const readSettings = () => ({ dataset: state.model?.key ?? els.dataset.value, seed: state.seed });
 
 // Takes the settings of a link (unknown or missing ones keep their value).
 function takeSettings({ dataset, seed }) {
@@ -603,6 +621,7 @@ export async function initVaeTab(lab) {
     resample();
   });
   els.encode.addEventListener('click', () => encode().catch(showError));
+  document.getElementById('panel-vae').addEventListener(USE_WEIGHTS, (e) => useTrained(e.detail).catch(showError));
   els.interpNew.addEventListener('click', () => {
     if (state.encoded) interpolate().catch(showError);
   });

@@ -4,10 +4,10 @@
 // nothing hit the console. Leaves screenshots of the GAN tab in /tmp/gan_tab.png and, with the
 // copy answer shown, /tmp/gan_copy.png. Then trains a GAN in the page ("Train it yourself"): Step
 // and Start/Pause advance the counters, the curves and the grid, the failure preset sets its
-// settings, the weights download (/tmp/gan_train.png). Then checks the VAE tab: samples from the prior, the
+// settings, the weights download and take the tab's grid (/tmp/gan_train.png). Then checks the VAE tab: samples from the prior, the
 // 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
 // VAE; its screenshot is /tmp/vae_tab.png; then trains a 2-D VAE in the page (the test images
-// plotted as it learns, the beta slider, a pause on leaving the tab, the weights: /tmp/vae_train.png). Then the diffusion tab: a timed grid of samples, the
+// plotted as it learns, the beta slider, a pause on leaving the tab, the weights, downloaded and in the tab's map: /tmp/vae_train.png). Then the diffusion tab: a timed grid of samples, the
 // film of one, the forward process and denoising from it, the nearest training image, the three
 // families compared (/tmp/diffusion_tab.png). Then the Transformer tab: the GPT writes seeded text
 // (the same seed twice the same, another seed other text), shows its ten likeliest next
@@ -353,6 +353,24 @@ async function checkGanTraining(page) {
   check(links.join() === names.join(), `"Download these weights" offers the four files (${links})`);
   check(downloads.join() === names.join() && ok, `and the browser saves them, each readable (${downloads})`);
 
+  // "Use in the samples above": the tab's grid, from the same noise, with these weights; the data
+  // set menu goes back to the shipped ones, which draw what they drew before.
+  const shippedSet = await page.inputValue('#gan-dataset');
+  const shipped = (await gridImages(page)).map((c) => c.key);
+  let drawnBefore = await generation(page);
+  await page.click('#gan-train-use');
+  await waitForGeneration(page, drawnBefore);
+  const used = await gridImages(page);
+  const usedStatus = await page.locator('#gan-status').textContent();
+  check(await page.inputValue('#gan-dataset') === 'trained' && new RegExp(`after ${n} training steps`).test(usedStatus) &&
+    used.length === 16 && used.every((c, i) => c.key !== shipped[i]),
+    `"Use in the samples above" draws the tab's grid with the trained weights ("${usedStatus}")`);
+  drawnBefore = await generation(page);
+  await page.selectOption('#gan-dataset', shippedSet);
+  await waitForGeneration(page, drawnBefore);
+  check((await gridImages(page)).every((c, i) => c.key === shipped[i]),
+    'and the data set menu brings the shipped weights back, drawing the same samples as before');
+
   await page.click('#gan-train-reset');
   await page.waitForFunction(() => document.getElementById('gan-train').dataset.steps === '0', null, { timeout: 60_000 });
   check(await steps() === 0 && await points() === 0 && await page.locator('#gan-train-files a').count() === 0,
@@ -408,6 +426,22 @@ async function checkVaeTraining(page) {
   const { links, downloads, ok } = await downloadWeights(page, id);
   check(links.join() === 'vae2d_mnist.json,vae2d_mnist.safetensors' && downloads.join() === links.join() && ok,
     `"Download these weights" saves the VAE's two files, each readable (${downloads})`);
+
+  // "Use in the map above": the tab's latent map from these weights; the menu brings the shipped back.
+  const shippedSet = await page.inputValue('#vae-dataset');
+  const shipped = (await canvasImages(page, '#vae-map'))[0];
+  await page.click('#vae-train-use');
+  await page.waitForFunction(() => /your 2-D VAE draws/.test(document.getElementById('vae-status').textContent),
+    null, { timeout: 120_000 });
+  const used = (await canvasImages(page, '#vae-map'))[0];
+  const usedStatus = await page.locator('#vae-status').textContent();
+  check(await page.inputValue('#vae-dataset') === 'trained' && new RegExp(`after ${n} training steps`).test(usedStatus) &&
+    !used.blank && used.key !== shipped.key, `"Use in the map above" draws the tab's map with the trained VAE ("${usedStatus}")`);
+  const drawn = await dataNumber(page, '#vae-map', 'generation');
+  await page.selectOption('#vae-dataset', shippedSet);
+  await waitForData(page, '#vae-map', 'generation', drawn);
+  check((await canvasImages(page, '#vae-map'))[0].key === shipped.key,
+    'and the data set menu brings the shipped map back as it was');
   console.log(`the VAE training checks took ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
