@@ -1,10 +1,10 @@
 // The Diffusion tab: a grid of samples that sharpen step by step as the sampler runs, the film of
 // one sample (each step's x_t and the model's guess of the clean image, with a scrubber), the
-// forward process on a training image with "denoise from here", the nearest training image to a
+// forward process on a training image or a drawing with "denoise from here", the nearest training image to a
 // sample, and the three image families side by side. The models are the genai-lab package's;
 // every call goes through the page's one queue (`serial`).
 import {
-  PIXELS, serial, once, drawPixels, classNames, trainingSet, whenShown, plural,
+  PIXELS, serial, once, coalesced, drawPixels, drawingPad, classNames, trainingSet, whenShown, plural,
 } from './ui.js';
 import { share, changed } from './route.js';
 
@@ -24,7 +24,8 @@ const state = {
   run: 0, // grid runs so far: a newer run makes an older one stop drawing
   abandoned: false, // a run was left unfinished when the tab was hidden
   wantedClass: '0', // the class to pick once the data set's names are in (the address's, or the first)
-  training: { index: 0 },
+  training: { index: 0, label: null, drawn: false }, // the forward process's image: the next training image's index, its class (or null), whether drawn on
+  clean: new Float32Array(PIXELS), // that image
 };
 
 const model = (key) => once(state.models, key, async () => {
@@ -42,9 +43,12 @@ function showError(e) {
   setStatus(`Something went wrong: ${e.message ?? e}`, 'error');
 }
 
+// The class picked, as the package takes it (null: none).
+const pickedClass = () => (els.classPicker.value === 'none' ? null : Number(els.classPicker.value));
+
 // The sampler settings of the controls, as the package takes them.
 function settings() {
-  const label = els.classPicker.value === 'none' ? null : Number(els.classPicker.value);
+  const label = pickedClass();
   return {
     labels: new Array(GRID).fill(label),
     steps: els.steps.valueAsNumber,
@@ -157,33 +161,58 @@ async function findCopy() {
 
 // ---- The forward process, and back -------------------------------------------------------
 
+// A new start for the forward process: its image drawn, the restored one cleared, noise added.
+function startAgain(caption) {
+  drawPixels(els.clean, state.clean);
+  els.cleanCaption.textContent = caption;
+  els.restored.getContext('2d').clearRect(0, 0, 28, 28);
+  delete els.restored.dataset.from;
+  els.restoredCaption.textContent = 'denoised from there';
+  return dissolve();
+}
+
 async function showTrainingImage() {
   const set = await trainingSet(state.lab, state.model.key);
   const i = state.training.index % set.count;
-  state.training = { index: i, pixels: image(set.images, i), label: set.labels[i] };
-  drawPixels(els.clean, state.training.pixels);
-  els.cleanCaption.textContent = `a training image: ${state.model.classes[state.training.label]}`;
-  els.restored.getContext('2d').clearRect(0, 0, 28, 28);
-  els.restoredCaption.textContent = 'denoised from there';
-  await dissolve();
+  state.clean.set(image(set.images, i));
+  state.training = { index: i, label: set.labels[i], drawn: false };
+  await startAgain(`a training image: ${state.model.classes[state.training.label]}`);
 }
 
-async function dissolve() {
-  if (!state.training.pixels) return;
+// A stroke on the forward process's image: from then on it is the reader's drawing, of the class
+// picked above (or none), noised and denoised as a training image is.
+function drawnOn(first) {
+  if (first && !state.training.drawn) state.training = { ...state.training, label: pickedClass(), drawn: true };
+  const { label } = state.training;
+  startAgain(`your drawing, denoised as ${label === null ? 'no class' : state.model.classes[label]}`).catch(showError);
+}
+
+function clearDrawing() {
+  state.clean.fill(0);
+  state.training = { ...state.training, label: pickedClass(), drawn: true };
+  startAgain('Draw here: it is denoised as the class picked above.').catch(showError);
+}
+
+// Runs inside `serial` (coalesced: a slider or a stroke asks often, the last ask is drawn).
+async function dissolveTask() {
+  if (!state.model) return;
   const t = els.t.valueAsNumber;
-  const { images, signalToNoise } = await serial(() => state.model.diffusion.noise(state.training.pixels, { t, seed: state.seed }));
+  const { images, signalToNoise } = await state.model.diffusion.noise(state.clean, { t, seed: state.seed });
   els.dissolved.getContext('2d').putImageData(images[0], 0, 0);
   els.snr.textContent = `t = ${t}: signal-to-noise ${signalToNoise < 0.01 ? signalToNoise.toExponential(1) : signalToNoise.toFixed(2)}`;
 }
+
+const dissolve = coalesced(dissolveTask);
 
 async function denoiseFromHere() {
   const t = els.t.valueAsNumber;
   const { steps, guidance, sampler } = settings();
   const options = { labels: [state.training.label], t, steps: Math.min(steps, t + 1), guidance, sampler, seed: state.seed };
+  const start = Float32Array.from(state.clean); // a stroke meanwhile must not change this run's image
   els.denoise.disabled = true;
   try {
     await serial(async () => {
-      for await (const step of state.model.diffusion.denoise(state.training.pixels, options)) {
+      for await (const step of state.model.diffusion.denoise(start, options)) {
         drawPixels(els.restored, step.predicted.pixels);
         els.restoredCaption.textContent = `denoised from t = ${t}: step ${step.step + 1} of ${step.steps}`;
         if (step.done) drawPixels(els.restored, step.pixels);
@@ -272,7 +301,7 @@ function findElements() {
     filmCaption: 'diff-film-caption', scrub: 'diff-scrub', copy: 'diff-copy', copyStatus: 'diff-copy-status',
     copyResult: 'diff-copy-result', copyCanvas: 'diff-copy-canvas', copyCaption: 'diff-copy-caption',
     clean: 'diff-clean', cleanCaption: 'diff-clean-caption', dissolved: 'diff-dissolved', snr: 'diff-snr',
-    restored: 'diff-restored', restoredCaption: 'diff-restored-caption', t: 'diff-t', other: 'diff-other',
+    restored: 'diff-restored', restoredCaption: 'diff-restored-caption', t: 'diff-t', other: 'diff-other', clear: 'diff-clear',
     denoise: 'diff-denoise', compare: 'diff-compare', compareStatus: 'diff-compare-status',
     compareTable: 'diff-compare-table', compareNote: 'diff-compare-note',
   };
@@ -321,6 +350,8 @@ export async function initDiffusionTab(lab) {
     els.copyStatus.textContent = `The search failed: ${e.message ?? e}`;
   }));
   els.t.addEventListener('input', () => dissolve().catch(showError));
+  drawingPad(els.clean, state.clean, drawnOn);
+  els.clear.addEventListener('click', clearDrawing);
   els.other.addEventListener('click', () => {
     state.training.index += 1;
     showTrainingImage().catch(showError);

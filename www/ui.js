@@ -87,6 +87,55 @@ export function once(map, key, load) {
   return map.get(key);
 }
 
+// Makes `canvas` a pad that draws into `image` (PIXELS values in [0, 1]) with the mouse, a pen or
+// a finger: a soft round brush, each pixel keeping the brighter of its value and the brush's.
+// `drawn(first)` follows every change (`first` at a stroke's start); the caller redraws.
+const BRUSH = 0.9; // the brush's standard deviation, in image pixels
+export function drawingPad(canvas, image, drawn) {
+  const stamp = (cx, cy) => {
+    const reach = Math.ceil(3 * BRUSH);
+    for (let y = Math.max(0, Math.floor(cy) - reach); y <= Math.min(SIDE - 1, Math.floor(cy) + reach); y++) {
+      for (let x = Math.max(0, Math.floor(cx) - reach); x <= Math.min(SIDE - 1, Math.floor(cx) + reach); x++) {
+        const d2 = (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2;
+        const v = Math.min(1, 1.5 * Math.exp(-d2 / (2 * BRUSH * BRUSH)));
+        const i = y * SIDE + x;
+        if (v > image[i]) image[i] = v;
+      }
+    }
+  };
+  const stroke = (from, to) => {
+    const steps = Math.max(1, Math.ceil(Math.hypot(to[0] - from[0], to[1] - from[1]) / 0.25));
+    for (let s = 1; s <= steps; s++) {
+      stamp(from[0] + ((to[0] - from[0]) * s) / steps, from[1] + ((to[1] - from[1]) * s) / steps);
+    }
+  };
+  const position = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return [(SIDE * (event.clientX - rect.left)) / rect.width, (SIDE * (event.clientY - rect.top)) / rect.height];
+  };
+  let last = null;
+  let pointer = null;
+  canvas.addEventListener('pointerdown', (event) => {
+    if (event.button !== 0) return;
+    pointer = event.pointerId;
+    canvas.setPointerCapture(event.pointerId);
+    last = position(event);
+    stamp(...last);
+    drawn(true);
+    event.preventDefault();
+  });
+  canvas.addEventListener('pointermove', (event) => {
+    if (event.pointerId !== pointer) return;
+    const next = position(event);
+    stroke(last, next);
+    last = next;
+    drawn(false);
+  });
+  const stop = (event) => { if (event.pointerId === pointer) pointer = null; };
+  canvas.addEventListener('pointerup', stop);
+  canvas.addEventListener('pointercancel', stop);
+}
+
 // Weights trained in a tab's "Train it yourself" part reach the tab's own views as a USE_WEIGHTS
 // event on the tab's panel (detail: the trainer's export and what else the view needs), and
 // appear in its data set menu as the entry TRAINED: added the first time, renamed after, chosen.

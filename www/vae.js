@@ -11,7 +11,7 @@
 import { standardNormal } from './genai-lab/worker.js';
 import {
   SIDE, PIXELS, serial, coalesced, once, drawPixels, trainingSet, classNames, whenShown, plural,
-  USE_WEIGHTS, TRAINED, chooseTrained,
+  drawingPad, USE_WEIGHTS, TRAINED, chooseTrained,
 } from './ui.js';
 import { fetchJson } from './integrity.js';
 import { share, changed } from './route.js';
@@ -23,7 +23,6 @@ const MAP_SCALE = 2; // map canvas pixels per image pixel
 const STEPS = 10; // interpolation steps, both ends included
 const REPARAM = 4; // decoded draws from the encoded image's cloud
 const SHOWN = 8; // images per row in "GAN and VAE side by side"
-const BRUSH = 0.9; // the brush's standard deviation, in image pixels
 
 // Tableau 10: distinguishable on the grey tiles, one per class.
 const COLOURS = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
@@ -275,54 +274,11 @@ function showDrawing() {
   drawPixels(els.draw, state.image);
 }
 
-// A soft round brush: each pixel keeps the brighter of its value and the brush's.
-function stamp(cx, cy) {
-  const reach = Math.ceil(3 * BRUSH);
-  for (let y = Math.max(0, Math.floor(cy) - reach); y <= Math.min(SIDE - 1, Math.floor(cy) + reach); y++) {
-    for (let x = Math.max(0, Math.floor(cx) - reach); x <= Math.min(SIDE - 1, Math.floor(cx) + reach); x++) {
-      const d2 = (x + 0.5 - cx) ** 2 + (y + 0.5 - cy) ** 2;
-      const v = Math.min(1, 1.5 * Math.exp(-d2 / (2 * BRUSH * BRUSH)));
-      const i = y * SIDE + x;
-      if (v > state.image[i]) state.image[i] = v;
-    }
-  }
-}
-
-function stroke(from, to) {
-  const steps = Math.max(1, Math.ceil(Math.hypot(to[0] - from[0], to[1] - from[1]) / 0.25));
-  for (let s = 1; s <= steps; s++) {
-    stamp(from[0] + ((to[0] - from[0]) * s) / steps, from[1] + ((to[1] - from[1]) * s) / steps);
-  }
-}
-
-function padPosition(event) {
-  const rect = els.draw.getBoundingClientRect();
-  return [(SIDE * (event.clientX - rect.left)) / rect.width, (SIDE * (event.clientY - rect.top)) / rect.height];
-}
-
 function wireDrawing() {
-  let last = null;
-  let pointer = null;
-  els.draw.addEventListener('pointerdown', (event) => {
-    if (event.button !== 0) return;
-    pointer = event.pointerId;
-    els.draw.setPointerCapture(event.pointerId);
-    last = padPosition(event);
-    stamp(...last);
-    els.drawCaption.textContent = 'your drawing';
-    showDrawing();
-    event.preventDefault();
-  });
-  els.draw.addEventListener('pointermove', (event) => {
-    if (event.pointerId !== pointer) return;
-    const next = padPosition(event);
-    stroke(last, next);
-    last = next;
+  drawingPad(els.draw, state.image, (first) => {
+    if (first) els.drawCaption.textContent = 'your drawing';
     showDrawing();
   });
-  const stop = (event) => { if (event.pointerId === pointer) pointer = null; };
-  els.draw.addEventListener('pointerup', stop);
-  els.draw.addEventListener('pointercancel', stop);
   els.clear.addEventListener('click', () => {
     state.image.fill(0);
     els.drawCaption.textContent = 'Draw here, or pick an image.';

@@ -8,7 +8,7 @@
 // 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
 // VAE; its screenshot is /tmp/vae_tab.png; then trains a 2-D VAE in the page (the test images
 // plotted as it learns, the beta slider, a pause on leaving the tab, the weights, downloaded and in the tab's map: /tmp/vae_train.png). Then the diffusion tab: a timed grid of samples, the
-// film of one, the forward process and denoising from it, the nearest training image, the three
+// film of one, the forward process and denoising from it (a training image, then a drawing), the nearest training image, the three
 // families compared (/tmp/diffusion_tab.png). Then the Transformer tab: the GPT writes seeded text
 // (the same seed twice the same, another seed other text), shows its ten likeliest next
 // characters, an attention heatmap and its speed, stops when told and explains bad settings;
@@ -170,6 +170,17 @@ const canvasImages = (page, selector) => page.locator(selector).evaluateAll((can
     const grey = c.getContext('2d').getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 === 0);
     return { key: grey.join(','), blank: !grey.some((v) => v > 40) || grey.every((v) => v === grey[0]) };
   }));
+// A stroke like a 7 on a drawing pad, with the mouse (which works in the viewport's coordinates).
+async function drawSeven(page, selector) {
+  await page.locator(selector).scrollIntoViewIfNeeded();
+  const pad = await page.locator(selector).boundingBox();
+  const at = (fx, fy) => [pad.x + fx * pad.width, pad.y + fy * pad.height];
+  await page.mouse.move(...at(0.3, 0.25));
+  await page.mouse.down();
+  await page.mouse.move(...at(0.7, 0.25), { steps: 6 });
+  await page.mouse.move(...at(0.45, 0.8), { steps: 8 });
+  await page.mouse.up();
+}
 const dataNumber = (page, selector, name) => page.locator(selector).evaluate(
   (el, key) => Number(el.dataset[key] ?? 0), name);
 const waitForData = (page, selector, name, after, timeout = 120_000) => page.waitForFunction(
@@ -207,15 +218,7 @@ async function checkVaeTab(page) {
   check(await page.locator('#vae-map').getAttribute('data-dataset') === 'mnist' &&
     !(await canvasBlank(page, '#vae-map')), 'switching the VAE to MNIST redraws the map');
 
-  // A stroke like a 7, drawn with the mouse (which works in the viewport's coordinates).
-  await page.locator('#vae-draw').scrollIntoViewIfNeeded();
-  const pad = await page.locator('#vae-draw').boundingBox();
-  const at = (fx, fy) => [pad.x + fx * pad.width, pad.y + fy * pad.height];
-  await page.mouse.move(...at(0.3, 0.25));
-  await page.mouse.down();
-  await page.mouse.move(...at(0.7, 0.25), { steps: 6 });
-  await page.mouse.move(...at(0.45, 0.8), { steps: 8 });
-  await page.mouse.up();
+  await drawSeven(page, '#vae-draw');
   check(!(await canvasBlank(page, '#vae-draw')), 'the mouse draws on the pad');
 
   const initial = await page.locator('#vae-marker').evaluate((el) => [el.dataset.x, el.dataset.y]);
@@ -488,6 +491,19 @@ async function checkDiffusionTab(page) {
   const restoredGrey = restored.key.split(',').map(Number);
   const differs = clean.key.split(',').map(Number).filter((v, i) => Math.abs(v - restoredGrey[i]) > 60).length;
   check(!restored.blank && differs < 200, `denoising from t = 50 gives the image back (${differs} of 784 pixels differ by over 60)`);
+
+  // A drawing of one's own: Clear, a stroke, then noise and denoising from it.
+  const dissolvedBefore = (await canvasImages(page, '#diff-dissolved'))[0];
+  await page.click('#diff-clear');
+  await page.waitForFunction(() => document.getElementById('diff-restored').dataset.from === undefined, null, { timeout: 60_000 });
+  check(await canvasBlank(page, '#diff-clean'), 'Clear empties the forward process\'s image');
+  await drawSeven(page, '#diff-clean');
+  const drawnCaption = await page.locator('#diff-clean-caption').textContent();
+  await page.click('#diff-denoise');
+  await page.waitForFunction(() => document.getElementById('diff-restored').dataset.from === '50', null, { timeout: 120_000 });
+  const [drawnClean, drawnDissolved, drawnRestored] = await canvasImages(page, '#diff-clean, #diff-dissolved, #diff-restored');
+  check(!drawnClean.blank && drawnDissolved.key !== dissolvedBefore.key && !drawnRestored.blank &&
+    /^your drawing, denoised as /.test(drawnCaption), `a drawing is noised and denoised ("${drawnCaption}")`);
 
   // Two steps from here, for speed on a software adapter: the change samples again, and so does
   // New samples, with the next seed.
