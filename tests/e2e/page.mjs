@@ -360,7 +360,9 @@ async function checkGanTraining(page) {
   // set menu goes back to the shipped ones, which draw what they drew before.
   const shippedSet = await page.inputValue('#gan-dataset');
   const shipped = (await gridImages(page)).map((c) => c.key);
-  let drawnBefore = await generation(page);
+  // (`generation` here is the training grid's: the tab's grid is read by its id.)
+  const tabGrid = () => dataNumber(page, '#gan-grid', 'generation');
+  let drawnBefore = await tabGrid();
   await page.click('#gan-train-use');
   await waitForGeneration(page, drawnBefore);
   const used = await gridImages(page);
@@ -368,7 +370,7 @@ async function checkGanTraining(page) {
   check(await page.inputValue('#gan-dataset') === 'trained' && new RegExp(`after ${n} training steps`).test(usedStatus) &&
     used.length === 16 && used.every((c, i) => c.key !== shipped[i]),
     `"Use in the samples above" draws the tab's grid with the trained weights ("${usedStatus}")`);
-  drawnBefore = await generation(page);
+  drawnBefore = await tabGrid();
   await page.selectOption('#gan-dataset', shippedSet);
   await waitForGeneration(page, drawnBefore);
   check((await gridImages(page)).every((c, i) => c.key === shipped[i]),
