@@ -182,6 +182,7 @@ async function showTrainingImage() {
 // A stroke on the forward process's image: from then on it is the reader's drawing, of the class
 // picked above (or none), noised and denoised as a training image is.
 function drawnOn(first) {
+  if (!state.model) return; // still loading: the training image it shows next replaces the strokes
   if (first && !state.training.drawn) state.training = { ...state.training, label: pickedClass(), drawn: true };
   const { label } = state.training;
   startAgain(`your drawing, denoised as ${label === null ? 'no class' : state.model.classes[label]}`).catch(showError);
