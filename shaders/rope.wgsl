@@ -7,6 +7,9 @@
 // nothing (an f32 angle pos * inv_freq_i is already off by ~1e-4 radian at position 4000).
 // Sin and cos are Taylor series on at most an eighth of a turn, not the builtins, which WebGPU
 // allows to be off by 2^-11 (SwiftShader's are off by ~3e-5).
+// `qkv` takes a fused projection's rows of q, k and v heads ([t, q_heads + 2 kv_heads,
+// head_dim]): it rotates q into out ([t, q_heads, head_dim]), rotates k into row pos0 + t of a
+// KV cache's keys and copies v into its values ([capacity, kv_heads, head_dim] each).
 
 struct Params {
     pairs: u32, // t * n_heads * head_dim / 2
@@ -14,12 +17,16 @@ struct Params {
     n_heads: u32,
     pos0: u32,
     split_half: u32,
+    q_heads: u32, // qkv only
+    kv_heads: u32, // qkv only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> freq: array<array<f32, 3>>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
 
 const WORKGROUP_SIZE: u32 = 256u;
 const TAU: f32 = 6.283185307179586;
@@ -50,16 +57,8 @@ fn sin_cos_turns(turns: f32) -> vec2<f32> {
     return sc;
 }
 
-@compute @workgroup_size(256, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * WORKGROUP_SIZE;
-    if (idx >= p.pairs) {
-        return;
-    }
-    let row = idx / p.half; // token * n_heads + head
-    let i = idx % p.half;
-    let pos = p.pos0 + row / p.n_heads; // below 2^24, checked by the host
-
+// (sin, cos) of pair i's angle at position pos (below 2^24, checked by the host).
+fn sin_cos_at(pos: u32, i: u32) -> vec2<f32> {
     // high * f1, low * f1, high * f2 and low * f2 are exact products (12 by 12 bits), and
     // wrap is exact, so the only roundings are of sums below 1.5 turns and of pos * f3, which
     // is under 2^-22 of the whole angle.
@@ -69,16 +68,65 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     var turns = wrap(high * f[0]) + wrap(low * f[0]);
     turns = wrap(turns) + wrap(high * f[1]);
     turns = wrap(turns) + low * f[1] + f32(pos) * f[2];
-    let sc = sin_cos_turns(wrap(turns));
+    return sin_cos_turns(wrap(turns));
+}
 
-    var a = row * 2u * p.half + 2u * i;
-    var b = a + 1u;
+// The offsets within a head of pair i's two dims.
+fn pair_dims(i: u32) -> vec2<u32> {
     if (p.split_half == 1u) {
-        a = row * 2u * p.half + i;
-        b = a + p.half;
+        return vec2(i, i + p.half);
     }
-    let xa = x[a];
-    let xb = x[b];
-    out[a] = xa * sc.y - xb * sc.x;
-    out[b] = xa * sc.x + xb * sc.y;
+    return vec2(2u * i, 2u * i + 1u);
+}
+
+// (xa, xb) turned by the angle whose (sin, cos) is sc.
+fn turn(xa: f32, xb: f32, sc: vec2<f32>) -> vec2<f32> {
+    return vec2(xa * sc.y - xb * sc.x, xa * sc.x + xb * sc.y);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * WORKGROUP_SIZE;
+    if (idx >= p.pairs) {
+        return;
+    }
+    let row = idx / p.half; // token * n_heads + head
+    let i = idx % p.half;
+    let at = row * 2u * p.half + pair_dims(i);
+    let turned = turn(x[at.x], x[at.y], sin_cos_at(p.pos0 + row / p.n_heads, i));
+    out[at.x] = turned.x;
+    out[at.y] = turned.y;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn qkv(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let idx = gid.x + gid.y * nwg.x * WORKGROUP_SIZE;
+    if (idx >= p.pairs) {
+        return;
+    }
+    let row = idx / p.half; // token * n_heads + head, n_heads = q_heads + 2 kv_heads
+    let i = idx % p.half;
+    let token = row / p.n_heads;
+    let head = row % p.n_heads;
+    let pos = p.pos0 + token;
+    let dims = pair_dims(i);
+    let source = row * 2u * p.half + dims;
+    let xa = x[source.x];
+    let xb = x[source.y];
+    if (head >= p.q_heads + p.kv_heads) {
+        let dest = (pos * p.kv_heads + head - p.q_heads - p.kv_heads) * 2u * p.half + dims;
+        v_cache[dest.x] = xa;
+        v_cache[dest.y] = xb;
+        return;
+    }
+    let turned = turn(xa, xb, sin_cos_at(pos, i));
+    if (head < p.q_heads) {
+        let dest = (token * p.q_heads + head) * 2u * p.half + dims;
+        out[dest.x] = turned.x;
+        out[dest.y] = turned.y;
+    } else {
+        let dest = (pos * p.kv_heads + head - p.q_heads) * 2u * p.half + dims;
+        k_cache[dest.x] = turned.x;
+        k_cache[dest.y] = turned.y;
+    }
 }

@@ -216,8 +216,9 @@ fn bad_files_are_errors() {
 /// Generations with prompts of varying lengths must not grow memory. 40 generations rather than
 /// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
 /// a second on lavapipe.
-/// A decode step with the chat page's sampling makes no buffer and no bind group, and reads back
-/// its 64 likeliest tokens (found on the GPU), not the 49,152 logits: at most 4 KB.
+/// A decode step with the chat page's sampling makes no buffer and no bind group, runs 183
+/// dispatches (483 before the fused kernels), and reads back its 64 likeliest tokens (found on
+/// the GPU), not the 49,152 logits: at most 4 KB.
 #[test]
 fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let bytes = gguf_bytes();
@@ -236,6 +237,11 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     println!("a SmolLM2 decode step: {step:?}");
     assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
     assert_eq!((step.submissions, step.read_backs), (1, 1), "{step:?}");
+    // Six a block (the qkv product with its RMS norm, RoPE with the cache write, attention, the
+    // output projection with its residual, gate and up with their norm and SwiGLU, the down
+    // projection with its residual), then the embedding, the head with its norm, and top-k.
+    let blocks = model.config().n_layer as u64;
+    assert_eq!(step.dispatches, 6 * blocks + 3, "{step:?}");
     assert!(step.bytes_read_back <= 4096, "{step:?}");
     let kept = written.probabilities.iter().filter(|&&p| p > 0.0).count();
     assert!(kept == 64 && written.probabilities[written.id as usize] > 0.0, "{kept} candidates");

@@ -286,9 +286,9 @@ impl Gpt {
             let plus_y = Fused { residual: Some(&b.y), ..Fused::default() };
             block.mlp_c_proj.forward(gpu, &b.act, plus_y, &b.x)?;
         }
-        let (x, _, logits) = match (&b.last, every_position) {
+        let (x, logits) = match (&b.last, every_position) {
             (Some(last), false) => last.take(gpu, &b.x)?,
-            _ => (&b.x, &b.x, &b.logits),
+            _ => (&b.x, &b.logits),
         };
         self.lm_head.forward(gpu, x, self.ln_f.before(), logits)?;
         Ok(Output { logits, attention: watched.map(|w| &w.recent) })

@@ -8,13 +8,14 @@ use super::weights::finite;
 use super::{LanguageModel, LastRow, Output};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
-use crate::ops::activation::{activation, Activation};
+use crate::ops::activation::{glu, Activation};
 use crate::ops::attention::{attention, KvCache};
-use crate::ops::binary::{binary, BinaryOp};
-use crate::ops::matmul::matmul;
+use crate::ops::matmul::{matmul, matmul_fused, Fused};
 use crate::ops::norm::rms_norm;
-use crate::ops::quant::{dequantize_quant, embedding_quant, matmul_quant, QuantTensor};
-use crate::ops::rope::{rope, RopeStyle};
+use crate::ops::quant::{
+    dequantize_quant, embedding_quant, matmul_quant_fused, QuantFused, QuantTensor,
+};
+use crate::ops::rope::{rope_qkv, RopeStyle};
 use crate::{Gpu, Result, Tensor};
 
 /// The hyperparameters, from the file's `llama.*` metadata.
@@ -78,13 +79,12 @@ impl Config {
 
 struct Block {
     attn_norm: Tensor,
-    attn_q: QuantTensor,
-    attn_k: QuantTensor,
-    attn_v: QuantTensor,
+    /// `attn_q`, `attn_k` and `attn_v` stacked: one product makes a token's q, k and v heads.
+    attn_qkv: QuantTensor,
     attn_output: QuantTensor,
     ffn_norm: Tensor,
-    ffn_gate: QuantTensor,
-    ffn_up: QuantTensor,
+    /// `ffn_gate` and `ffn_up` stacked, for the product that ends in SwiGLU.
+    ffn_gate_up: QuantTensor,
     ffn_down: QuantTensor,
     cache: KvCache,
 }
@@ -105,24 +105,24 @@ pub struct Llama {
 struct Buffers {
     x: Tensor,
     y: Tensor,
-    h: Tensor,
+    qkv: Tensor,
     q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    q_rot: Tensor,
-    k_rot: Tensor,
     att: Tensor,
-    proj: Tensor,
-    gate: Tensor,
-    up: Tensor,
-    act: Tensor,
     gated: Tensor,
     logits: Tensor,
     /// For passes over more than one token, whose head may read the last position only.
     last: Option<LastRow>,
-    /// For passes over more than `FEW_TOKENS`: f32 scratch copies of one weight of each shape
-    /// a block uses.
-    dequantized: Vec<Tensor>,
+    /// For passes over more than `FEW_TOKENS`.
+    dequantized: Option<Dequantized>,
+}
+
+/// What a pass over many tokens adds: f32 scratch copies of one weight of each shape a block
+/// uses, and the steps the quantized product fuses: the normed rows, and the gate and up
+/// halves before their SwiGLU.
+struct Dequantized {
+    weights: Vec<Tensor>,
+    normed: Tensor,
+    gate_up: Tensor,
 }
 
 /// Up to this many tokens a pass multiplies by the quantized weights directly; beyond, it
@@ -134,43 +134,63 @@ const FEW_TOKENS: usize = 64;
 impl Buffers {
     fn new(gpu: &Gpu, t: usize, c: &Config) -> Result<Buffers> {
         let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
-        let (q_heads, kv_heads) = ([t, c.n_head, c.head_dim()], [t, c.n_kv_head, c.head_dim()]);
+        let (d, hd, kv) = (c.n_embd, c.head_dim(), c.n_kv_head * c.head_dim());
         Ok(Buffers {
-            x: z(&[t, c.n_embd])?,
-            y: z(&[t, c.n_embd])?,
-            h: z(&[t, c.n_embd])?,
-            q: z(&q_heads)?,
-            k: z(&kv_heads)?,
-            v: z(&kv_heads)?,
-            q_rot: z(&q_heads)?,
-            k_rot: z(&kv_heads)?,
-            att: z(&q_heads)?,
-            proj: z(&[t, c.n_embd])?,
-            gate: z(&[t, c.n_ff])?,
-            up: z(&[t, c.n_ff])?,
-            act: z(&[t, c.n_ff])?,
+            x: z(&[t, d])?,
+            y: z(&[t, d])?,
+            qkv: z(&[t, c.n_head + 2 * c.n_kv_head, hd])?,
+            q: z(&[t, c.n_head, hd])?,
+            att: z(&[t, c.n_head, hd])?,
             gated: z(&[t, c.n_ff])?,
             logits: z(&[t, c.vocab])?,
-            last: if t > 1 { Some(LastRow::new(gpu, c.n_embd, c.vocab)?) } else { None },
+            last: if t > 1 { Some(LastRow::new(gpu, d, c.vocab)?) } else { None },
             dequantized: if t > FEW_TOKENS {
-                let kv = c.n_kv_head * c.head_dim();
-                let shapes =
-                    [[c.n_embd, c.n_embd], [kv, c.n_embd], [c.n_ff, c.n_embd], [c.n_embd, c.n_ff]];
-                shapes.iter().map(|s| z(s)).collect::<Result<_>>()?
+                let shapes = [[d + 2 * kv, d], [d, d], [2 * c.n_ff, d], [d, c.n_ff]];
+                Some(Dequantized {
+                    weights: shapes.iter().map(|s| z(s)).collect::<Result<_>>()?,
+                    normed: z(&[t, d])?,
+                    gate_up: z(&[t, 2 * c.n_ff])?,
+                })
             } else {
-                Vec::new()
+                None
             },
         })
     }
 
-    /// `out = x w^T`: directly on the quantized `w` for a few tokens, else through an f32 copy.
-    fn linear(&self, gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Result<()> {
-        match self.dequantized.iter().find(|d| d.shape() == w.shape()) {
-            Some(scratch) => {
-                dequantize_quant(gpu, w, scratch)?;
-                matmul(gpu, x, scratch, None, true, out)
+    /// `out = x w^T` with what `fused` adds: in one dispatch on the quantized `w` for a few
+    /// tokens; else the RMS norm, an f32 copy of `w`, the tiled matmul (with the residual) and
+    /// SwiGLU in turn.
+    fn linear(
+        &self,
+        gpu: &Gpu,
+        x: &Tensor,
+        w: &QuantTensor,
+        fused: QuantFused,
+        out: &Tensor,
+    ) -> Result<()> {
+        let Some(d) = &self.dequantized else {
+            return matmul_quant_fused(gpu, x, w, &fused, out);
+        };
+        let input = match fused.rms_norm {
+            Some((weight, eps)) => {
+                rms_norm(gpu, x, weight, eps, &d.normed)?;
+                &d.normed
             }
-            None => matmul_quant(gpu, x, w, out),
+            None => x,
+        };
+        let Some(weight) = d.weights.iter().find(|s| s.shape() == w.shape()) else {
+            invalid!("no scratch copy for a {:?} weight", w.shape());
+        };
+        dequantize_quant(gpu, w, weight)?;
+        match (fused.glu, fused.residual) {
+            (None, residual) => {
+                matmul_fused(gpu, input, weight, true, &Fused { residual, ..Fused::default() }, out)
+            }
+            (Some(act), None) => {
+                matmul(gpu, input, weight, None, true, &d.gate_up)?;
+                glu(gpu, act, &d.gate_up, out)
+            }
+            (Some(_), Some(_)) => invalid!("a block never adds a residual to its SwiGLU"),
         }
     }
 }
@@ -182,6 +202,23 @@ impl Llama {
         let file = Gguf::parse(bytes)?;
         let c = Config::read(&file)?;
         let (d, kv) = (c.n_embd, c.n_kv_head * c.head_dim());
+        // Matrices of `d` columns, stacked by rows: one product makes all their outputs.
+        let stacked = |parts: &[(&str, usize)]| -> Result<QuantTensor> {
+            let (mut ty, mut blocks) = (None, Vec::new());
+            for &(name, rows) in parts {
+                let (info, data) = file.data(name, &[rows, d])?;
+                if ty.is_some_and(|ty| ty != info.ty) {
+                    invalid!(
+                        "gguf: '{name}' is {:?}, unlike the matrices it is stacked with",
+                        info.ty
+                    );
+                }
+                ty = Some(info.ty);
+                blocks.extend_from_slice(data);
+            }
+            let rows = parts.iter().map(|&(_, rows)| rows).sum();
+            QuantTensor::new(gpu, ty.unwrap_or(GgmlType::F32), [rows, d], &blocks)
+        };
         let matrix = |name: &str, shape: [usize; 2]| -> Result<QuantTensor> {
             let (info, data) = file.data(name, &shape)?;
             QuantTensor::new(gpu, info.ty, shape, data)
@@ -199,15 +236,14 @@ impl Llama {
         let mut blocks = Vec::new();
         for i in 0..c.n_layer {
             let name = |part: &str| format!("blk.{i}.{part}.weight");
+            let (q, k, v) = (name("attn_q"), name("attn_k"), name("attn_v"));
+            let (gate, up) = (name("ffn_gate"), name("ffn_up"));
             blocks.push(Block {
                 attn_norm: vector(&name("attn_norm"))?,
-                attn_q: matrix(&name("attn_q"), [d, d])?,
-                attn_k: matrix(&name("attn_k"), [kv, d])?,
-                attn_v: matrix(&name("attn_v"), [kv, d])?,
+                attn_qkv: stacked(&[(&q, d), (&k, kv), (&v, kv)])?,
                 attn_output: matrix(&name("attn_output"), [d, d])?,
                 ffn_norm: vector(&name("ffn_norm"))?,
-                ffn_gate: matrix(&name("ffn_gate"), [c.n_ff, d])?,
-                ffn_up: matrix(&name("ffn_up"), [c.n_ff, d])?,
+                ffn_gate_up: stacked(&[(&gate, c.n_ff), (&up, c.n_ff)])?,
                 ffn_down: matrix(&name("ffn_down"), [d, c.n_ff])?,
                 cache: KvCache::new(gpu, context, c.n_kv_head, c.head_dim())?,
             });
@@ -267,32 +303,27 @@ impl Llama {
         let b = self.buffers.get(t, || Buffers::new(gpu, t, c))?;
         let flat = |x: &Tensor| x.view(&[t, x.numel() / t]);
         let scale = 1.0 / (c.head_dim() as f32).sqrt();
+        let normed =
+            |weight| QuantFused { rms_norm: Some((weight, c.rms_eps)), ..Default::default() };
+        let plus = |residual| QuantFused { residual: Some(residual), ..Default::default() };
         embedding_quant(gpu, &self.token_embd, ids, &b.x)?;
         for block in &self.blocks {
-            rms_norm(gpu, &b.x, &block.attn_norm, c.rms_eps, &b.h)?;
-            b.linear(gpu, &b.h, &block.attn_q, &flat(&b.q)?)?;
-            b.linear(gpu, &b.h, &block.attn_k, &flat(&b.k)?)?;
-            b.linear(gpu, &b.h, &block.attn_v, &flat(&b.v)?)?;
-            rope(gpu, &b.q, past, c.rope_theta, RopeStyle::Adjacent, &b.q_rot)?;
-            rope(gpu, &b.k, past, c.rope_theta, RopeStyle::Adjacent, &b.k_rot)?;
-            block.cache.append(gpu, &b.k_rot, &b.v, past)?;
-            attention(gpu, &b.q_rot, &block.cache, past, scale, None, &b.att)?;
-            b.linear(gpu, &flat(&b.att)?, &block.attn_output, &b.proj)?;
-            binary(gpu, BinaryOp::Add, &b.x, &b.proj, &b.y)?;
-            rms_norm(gpu, &b.y, &block.ffn_norm, c.rms_eps, &b.h)?;
-            b.linear(gpu, &b.h, &block.ffn_gate, &b.gate)?;
-            b.linear(gpu, &b.h, &block.ffn_up, &b.up)?;
-            activation(gpu, Activation::Silu, &b.gate, &b.act)?;
-            binary(gpu, BinaryOp::Mul, &b.act, &b.up, &b.gated)?;
-            b.linear(gpu, &b.gated, &block.ffn_down, &b.proj)?;
-            binary(gpu, BinaryOp::Add, &b.y, &b.proj, &b.x)?;
+            // y = x + o_proj(attention(rope(q), rope(k), v)), q, k, v from attn_norm(x).
+            b.linear(gpu, &b.x, &block.attn_qkv, normed(&block.attn_norm), &flat(&b.qkv)?)?;
+            rope_qkv(gpu, &b.qkv, past, c.rope_theta, RopeStyle::Adjacent, &b.q, &block.cache)?;
+            attention(gpu, &b.q, &block.cache, past, scale, None, &b.att)?;
+            b.linear(gpu, &flat(&b.att)?, &block.attn_output, plus(&b.x), &b.y)?;
+            // x = y + down(silu(gate(h)) * up(h)), h = ffn_norm(y).
+            let swiglu = QuantFused { glu: Some(Activation::Silu), ..normed(&block.ffn_norm) };
+            b.linear(gpu, &b.y, &block.ffn_gate_up, swiglu, &b.gated)?;
+            b.linear(gpu, &b.gated, &block.ffn_down, plus(&b.y), &b.x)?;
         }
-        let (x, h, logits) = match (&b.last, every_position) {
+        let (x, logits) = match (&b.last, every_position) {
             (Some(last), false) => last.take(gpu, &b.x)?,
-            _ => (&b.x, &b.h, &b.logits),
+            _ => (&b.x, &b.logits),
         };
-        rms_norm(gpu, x, &self.output_norm, c.rms_eps, h)?;
-        matmul_quant(gpu, h, self.output.as_ref().unwrap_or(&self.token_embd), logits)?;
+        let head = self.output.as_ref().unwrap_or(&self.token_embd);
+        matmul_quant_fused(gpu, x, head, &normed(&self.output_norm), logits)?;
         Ok(Output { logits, attention: None })
     }
 }

@@ -56,21 +56,19 @@ pub trait LanguageModel {
 /// and its logits.
 struct LastRow {
     x: Tensor,
-    h: Tensor,
     logits: Tensor,
 }
 
 impl LastRow {
     fn new(gpu: &Gpu, width: usize, vocab: usize) -> Result<LastRow> {
         let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
-        Ok(LastRow { x: z(&[1, width])?, h: z(&[1, width])?, logits: z(&[1, vocab])? })
+        Ok(LastRow { x: z(&[1, width])?, logits: z(&[1, vocab])? })
     }
 
-    /// Copies the last row of `x` `[t, width]` in, and returns (that row, its norm's output,
-    /// the logits).
-    fn take(&self, gpu: &Gpu, x: &Tensor) -> Result<(&Tensor, &Tensor, &Tensor)> {
+    /// Copies the last row of `x` `[t, width]` in, and returns (that row, the logits).
+    fn take(&self, gpu: &Gpu, x: &Tensor) -> Result<(&Tensor, &Tensor)> {
         let (n, width) = (x.numel(), self.x.numel());
         self.x.copy_range(gpu, x, n - width..n, 0)?;
-        Ok((&self.x, &self.h, &self.logits))
+        Ok((&self.x, &self.logits))
     }
 }

@@ -8,6 +8,7 @@ use crate::{Gpu, Result, Tensor};
 
 pub(super) const KERNEL: Kernel<Params> = kernel!("activation.wgsl", "main", uses "act.wgsl");
 pub(super) const BACKWARD: Kernel<Params> = kernel!("activation.wgsl", "backward", uses "act.wgsl");
+pub(super) const GLU: Kernel<Params> = kernel!("activation.wgsl", "glu", uses "act.wgsl");
 const WORKGROUP_SIZE: u32 = 64;
 
 /// The activation functions of `torch.nn`.
@@ -46,6 +47,8 @@ params! {
         len: u32,
         op: u32,
         alpha: f32,
+        /// The width of a gated linear unit's output rows (0 for the others).
+        half: u32,
     }
 }
 
@@ -85,7 +88,34 @@ fn params(act: Activation, x: &Tensor) -> Result<Params> {
     if !alpha.is_finite() {
         invalid!("LeakyReLU slope must be finite; got {alpha}");
     }
-    Ok(Params { len: to_u32("activation length", x.numel())?, op, alpha })
+    Ok(Params { len: to_u32("activation length", x.numel())?, op, alpha, half: 0 })
+}
+
+/// A gated linear unit: each row of `x` `[.., 2h]` is `[gate, up]`, and `out` `[.., h]` is
+/// `act(gate) * up` (SwiGLU with `Silu`).
+pub fn glu(gpu: &Gpu, act: Activation, x: &Tensor, out: &Tensor) -> Result<()> {
+    let (&width, lead) = x.shape().split_last().unwrap_or((&0, &[]));
+    if width % 2 != 0 || width == 0 {
+        invalid!("a gated linear unit needs rows of [gate, up] halves; x is {:?}", x.shape());
+    }
+    let out_shape: Vec<usize> = lead.iter().copied().chain([width / 2]).collect();
+    expect_output("gated linear unit output", out, &out_shape, [x])?;
+    if gpu.is_reference() {
+        return out.set_host(glu_ref(act, &x.host()?, width / 2));
+    }
+    let params = Params { half: to_u32("half", width / 2)?, ..params(act, out)? };
+    let groups = Workgroups::linear(gpu, out.numel(), WORKGROUP_SIZE)?;
+    gpu.dispatch(&GLU, &params, &[x.buffer()?, out.buffer()?], groups, out)
+}
+
+/// Reference for `glu` over rows of `2 half`.
+pub fn glu_ref(act: Activation, x: &[f32], half: usize) -> Vec<f32> {
+    x.chunks(2 * half)
+        .flat_map(|row| {
+            let gate = activation_ref(act, &row[..half]);
+            gate.into_iter().zip(&row[half..]).map(|(g, &u)| (g as f64 * u as f64) as f32)
+        })
+        .collect()
 }
 
 /// Reference: the definitions, evaluated in f64.
@@ -236,6 +266,32 @@ mod tests {
     }
 
     gpu_tests! {
+        async fn gated_linear_units_match_reference() {
+            let gpu = gpu().await;
+            let mut rng = Rng::new(700);
+            let cases: [(&[usize], Activation); 3] = [
+                (&[7, 130], Activation::Silu),
+                (&[3, 2, 66], Activation::Gelu),
+                (&[5, 2], Activation::LeakyRelu(0.2)),
+            ];
+            for (shape, act) in cases {
+                let (x, host) = random(gpu, &mut rng, shape);
+                let half = shape[shape.len() - 1] / 2;
+                let mut out_shape = shape.to_vec();
+                *out_shape.last_mut().unwrap() = half;
+                let out = poisoned(gpu, &out_shape);
+                glu(gpu, act, &x, &out).unwrap();
+                let want = glu_ref(act, &host, half);
+                // One activation and one product: a few ulps, as the plain activations.
+                let what = format!("{act:?} GLU of {shape:?}");
+                assert_close(&what, &out.read(gpu).await.unwrap(), &want, 1e-6, 1e-6);
+            }
+            let bad = |r: Result<()>| assert!(matches!(r, Err(crate::Error::Invalid(_))), "{r:?}");
+            let z = |shape: &[usize]| Tensor::zeros(gpu, shape).unwrap();
+            bad(glu(gpu, Activation::Silu, &z(&[2, 5]), &z(&[2, 2])));
+            bad(glu(gpu, Activation::Silu, &z(&[2, 6]), &z(&[2, 6])));
+        }
+
         async fn every_gradient_on_awkward_lengths() {
             let gpu = gpu().await;
             for (i, &act) in ALL.iter().enumerate() {

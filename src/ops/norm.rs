@@ -233,7 +233,7 @@ pub fn batch_norm(gpu: &Gpu, bn: &BatchNorm, x: &Tensor, out: &Tensor) -> Result
     gpu.dispatch(&BATCH_NORM, &params, &buffers, groups, out)
 }
 
-fn check_eps(what: &str, eps: f32) -> Result<()> {
+pub(crate) fn check_eps(what: &str, eps: f32) -> Result<()> {
     if !(eps.is_finite() && eps >= 0.0) {
         invalid!("{what} eps must be finite and non-negative; got {eps}");
     }

@@ -4,19 +4,21 @@
 //! matrix into an f32 scratch tensor and runs the tiled matmul on it. The references dequantize with
 //! `formats::gguf::dequantize` and compute in f64.
 
-use super::{expect_output, to_u32};
+use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
 use half::f16;
 
 use crate::formats::gguf::{dequantize, GgmlType};
 use crate::gpu::{kernel, params, Counted, Kernel, Workgroups};
+use crate::ops::activation::Activation;
 use crate::ops::matmul::{matmul_ref, MatmulDims};
+use crate::ops::norm::check_eps;
 use crate::{Error, Gpu, Result, Tensor};
 
 pub(super) const MATMUL_Q4_1: Kernel<MatmulParams> =
-    kernel!("matmul_quant.wgsl", "main", uses "q4_1.wgsl");
+    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "q4_1.wgsl");
 pub(super) const MATMUL_Q8_0: Kernel<MatmulParams> =
-    kernel!("matmul_quant.wgsl", "main", uses "q8_0.wgsl");
+    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "q8_0.wgsl");
 pub(super) const DEQUANTIZE_Q4_1: Kernel<DequantizeParams> =
     kernel!("dequantize.wgsl", "main", uses "q4_1.wgsl");
 pub(super) const DEQUANTIZE_Q8_0: Kernel<DequantizeParams> =
@@ -107,24 +109,81 @@ params! {
         m: u32,
         n: u32,
         k: u32,
+        has_norm: u32,
+        eps: f32,
+        glu: u32,
+        alpha: f32,
+        has_residual: u32,
     }
+}
+
+/// What a Llama block fuses into a quantized matmul's dispatch, each optional.
+#[derive(Clone, Copy, Default)]
+pub struct QuantFused<'a> {
+    /// An RMS norm of each row of `x` first: its weight `[k]` and eps.
+    pub rms_norm: Option<(&'a Tensor, f32)>,
+    /// A gated linear unit after: `w`'s rows are `[gate; up]` halves, and the output, half as
+    /// wide, is `act(x gate^T) * (x up^T)` (SwiGLU with SiLU).
+    pub glu: Option<Activation>,
+    /// Added last; the output's shape.
+    pub residual: Option<&'a Tensor>,
 }
 
 /// `out = x w^T` for `x` `[.., m, k]` and a quantized `w` `[n, k]`: a linear layer without
 /// bias.
 pub fn matmul_quant(gpu: &Gpu, x: &Tensor, w: &QuantTensor, out: &Tensor) -> Result<()> {
+    matmul_quant_fused(gpu, x, w, &QuantFused::default(), out)
+}
+
+/// `matmul_quant` with what `fused` adds around the product, in one dispatch.
+pub fn matmul_quant_fused(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &QuantTensor,
+    fused: &QuantFused,
+    out: &Tensor,
+) -> Result<()> {
     let [n, k] = w.shape;
     let (&last, lead) = x.shape().split_last().unwrap_or((&0, &[]));
     if last != k || lead.is_empty() {
         invalid!("quantized matmul: x {:?} does not end in the weight's {k} columns", x.shape());
     }
+    if fused.glu.is_some() && n % 2 != 0 {
+        invalid!("a gated linear unit needs [gate; up] halves; the weight has {n} rows");
+    }
     let m: usize = lead.iter().product();
-    let out_shape: Vec<usize> = lead.iter().copied().chain([n]).collect();
-    expect_output("quantized matmul output", out, &out_shape, [x])?;
-    let params = MatmulParams { m: to_u32("m", m)?, n: to_u32("n", n)?, k: to_u32("k", k)? };
-    let groups = Workgroups::grid(gpu, [n.div_ceil(WORKGROUP), m, 1])?;
+    let cols = if fused.glu.is_some() { n / 2 } else { n };
+    let out_shape: Vec<usize> = lead.iter().copied().chain([cols]).collect();
+    if let Some((weight, eps)) = fused.rms_norm {
+        check_eps("quantized matmul's RMS norm", eps)?;
+        expect_shape("quantized matmul's RMS norm weight", weight, &[k])?;
+    }
+    if let Some(residual) = fused.residual {
+        expect_shape("quantized matmul residual", residual, &out_shape)?;
+    }
+    let inputs = [Some(x), fused.residual, fused.rms_norm.map(|(w, _)| w)];
+    expect_output("quantized matmul output", out, &out_shape, inputs.into_iter().flatten())?;
+    let (glu, alpha) = fused.glu.map_or((0, 0.0), |act| {
+        let (op, alpha) = act.code();
+        (op + 1, alpha)
+    });
+    let params = MatmulParams {
+        m: to_u32("m", m)?,
+        n: to_u32("n", n)?,
+        k: to_u32("k", k)?,
+        has_norm: fused.rms_norm.is_some() as u32,
+        eps: fused.rms_norm.map_or(0.0, |(_, eps)| eps),
+        glu,
+        alpha,
+        has_residual: fused.residual.is_some() as u32,
+    };
+    let groups = Workgroups::grid(gpu, [cols.div_ceil(WORKGROUP), m, 1])?;
     let kernel = if w.ty == GgmlType::Q8_0 { &MATMUL_Q8_0 } else { &MATMUL_Q4_1 };
-    gpu.dispatch(kernel, &params, &[x.buffer()?, &w.buffer, out.buffer()?], groups, out)
+    let placeholder = gpu.placeholder()?;
+    let residual = fused.residual.map_or(Ok(placeholder), Tensor::buffer)?;
+    let norm = fused.rms_norm.map_or(Ok(placeholder), |(w, _)| w.buffer())?;
+    let buffers = [x.buffer()?, &w.buffer, out.buffer()?, residual, norm];
+    gpu.dispatch(kernel, &params, &buffers, groups, out)
 }
 
 params! {
@@ -195,6 +254,8 @@ pub fn matmul_quant_ref(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::activation::glu_ref;
+    use crate::ops::norm::rms_norm_ref;
     use crate::testing::*;
 
     /// Random blocks of `ty` for a `[rows, cols]` matrix, every code: f16 bits built directly,
@@ -240,6 +301,46 @@ mod tests {
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 1e-5);
     }
 
+    /// The fused options against their references applied in turn: RMS norm, product, gated
+    /// linear unit, residual.
+    async fn check_fused(
+        seed: u64,
+        ty: GgmlType,
+        [m, n, k]: [usize; 3],
+        norm: bool,
+        glu: bool,
+        residual: bool,
+    ) {
+        let gpu = gpu().await;
+        let mut rng = Rng::new(seed);
+        let (x, x_host) = random(gpu, &mut rng, &[m, k]);
+        let (weight, weight_host) = random(gpu, &mut rng, &[k]);
+        let blocks = random_blocks(&mut rng, ty, n, k);
+        let w = QuantTensor::new(gpu, ty, [n, k], &blocks).unwrap();
+        let cols = if glu { n / 2 } else { n };
+        let (r, r_host) = random(gpu, &mut rng, &[m, cols]);
+        let eps = 1e-5;
+        let fused = QuantFused {
+            rms_norm: norm.then_some((&weight, eps)),
+            glu: glu.then_some(Activation::Silu),
+            residual: residual.then_some(&r),
+        };
+        let out = poisoned(gpu, &[m, cols]);
+        matmul_quant_fused(gpu, &x, &w, &fused, &out).unwrap();
+        let input = if norm { rms_norm_ref(&x_host, k, &weight_host, eps) } else { x_host };
+        let mut want = matmul_quant_ref(ty, &input, &blocks, [n, k]).unwrap();
+        if glu {
+            want = glu_ref(Activation::Silu, &want, cols);
+        }
+        if residual {
+            want.iter_mut().zip(&r_host).for_each(|(v, r)| *v += r);
+        }
+        // As the plain product; a gated unit multiplies two products, which adds their
+        // relative errors.
+        let what = format!("fused {ty:?} matmul [{m}, {k}] x [{n}, {k}], norm {norm}, glu {glu}, residual {residual}");
+        assert_close(&what, &out.read(gpu).await.unwrap(), &want, 1e-7 * k as f32 + 2e-6, 3e-5);
+    }
+
     async fn check_embedding(seed: u64, ty: GgmlType) {
         let gpu = gpu().await;
         let mut rng = Rng::new(seed);
@@ -268,6 +369,15 @@ mod tests {
             }
         }
 
+        async fn fused_matmul_matches_reference() {
+            let (q4, q8) = (GgmlType::Q4_1, GgmlType::Q8_0);
+            check_fused(11, q4, [1, 2 * 97, 576], true, true, false).await;
+            check_fused(12, q8, [5, 65, 96], true, false, true).await;
+            check_fused(13, q4, [3, 33, 1536], false, false, true).await;
+            check_fused(14, q4, [2, 130, 64], true, true, true).await;
+            check_fused(15, q8, [9, 2 * 33, 32], false, true, false).await;
+        }
+
         async fn embedding_and_dequantization_match_reference() {
             check_embedding(5, GgmlType::Q4_1).await;
             check_embedding(6, GgmlType::Q8_0).await;
@@ -293,6 +403,14 @@ mod tests {
             bad(embedding_quant(gpu, &w, &[], &out));
             bad(embedding_quant(gpu, &w, &[0], &out));
             bad(dequantize_quant(gpu, &w, &z(&[64, 3])));
+            let fused = |f: QuantFused, out: &Tensor| bad(matmul_quant_fused(gpu, &x, &w, &f, out));
+            let silu = Some(Activation::Silu);
+            fused(QuantFused { glu: silu, ..QuantFused::default() }, &z(&[2, 1]));
+            let (norm, residual) = (z(&[64]), z(&[2, 3]));
+            fused(QuantFused { rms_norm: Some((&z(&[63]), 1e-5)), ..QuantFused::default() }, &residual);
+            fused(QuantFused { rms_norm: Some((&norm, -1.0)), ..QuantFused::default() }, &residual);
+            fused(QuantFused { residual: Some(&z(&[2, 4])), ..QuantFused::default() }, &residual);
+            fused(QuantFused { residual: Some(&residual), ..QuantFused::default() }, &residual);
             gpu.check().unwrap();
         }
     }

@@ -6,9 +6,11 @@ use std::f64::consts::TAU;
 use super::{expect_output, to_u32};
 use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
+use crate::ops::attention::KvCache;
 use crate::{Gpu, Result, Tensor};
 
 pub(super) const ROPE: Kernel<Params> = kernel!("rope.wgsl", "main");
+pub(super) const ROPE_QKV: Kernel<Params> = kernel!("rope.wgsl", "qkv");
 const WORKGROUP: u32 = 256;
 /// The kernel splits positions into two 12-bit halves for its angle reduction.
 pub const MAX_POSITION: usize = 1 << 24;
@@ -29,6 +31,8 @@ params! {
         n_heads: u32,
         pos0: u32,
         split_half: u32,
+        q_heads: u32,
+        kv_heads: u32,
     }
 }
 
@@ -61,10 +65,55 @@ pub fn rope(
     style: RopeStyle,
     out: &Tensor,
 ) -> Result<()> {
+    expect_output("rope output", out, x.shape(), [x])?;
+    let params = check(x, pos0, theta, style, 0)?;
+    let freq = gpu.input(out, &turns_per_position(x.shape()[2], theta))?;
+    let groups = Workgroups::linear(gpu, x.numel() / 2, WORKGROUP)?;
+    gpu.dispatch(&ROPE, &params, &[&freq, x.buffer()?, out.buffer()?], groups, out)
+}
+
+/// Splits a fused projection `qkv` `[tokens, q_heads + 2 kv_heads, head_dim]` at positions
+/// `pos0..`: its q heads rotated into `q` `[tokens, q_heads, head_dim]`, its k heads rotated and
+/// its v heads as they are into rows `pos0..` of `cache`, in one dispatch.
+pub fn rope_qkv(
+    gpu: &Gpu,
+    qkv: &Tensor,
+    pos0: usize,
+    theta: f32,
+    style: RopeStyle,
+    q: &Tensor,
+    cache: &KvCache,
+) -> Result<()> {
+    let &[capacity, kv_heads, head_dim] = cache.k.shape() else {
+        invalid!("a KV cache is [capacity, heads, head_dim]; got {:?}", cache.k.shape());
+    };
+    let &[tokens, heads, width] = qkv.shape() else {
+        invalid!("rope_qkv needs qkv [tokens, heads, head_dim]; got {:?}", qkv.shape());
+    };
+    if width != head_dim || heads <= 2 * kv_heads {
+        invalid!(
+            "qkv {:?} is not q heads and twice the cache's heads {:?}",
+            qkv.shape(),
+            cache.k.shape()
+        );
+    }
+    if pos0 >= capacity || tokens > capacity - pos0 {
+        invalid!("{tokens} tokens from position {pos0} do not fit a cache of {capacity}");
+    }
+    let q_heads = heads - 2 * kv_heads;
+    expect_output("rope_qkv queries", q, &[tokens, q_heads, head_dim], [qkv, &cache.k, &cache.v])?;
+    let params = check(qkv, pos0, theta, style, q_heads)?;
+    let freq = gpu.input(q, &turns_per_position(head_dim, theta))?;
+    let groups = Workgroups::linear(gpu, qkv.numel() / 2, WORKGROUP)?;
+    let buffers = [&freq, qkv.buffer()?, q.buffer()?, cache.k.buffer()?, cache.v.buffer()?];
+    gpu.dispatch(&ROPE_QKV, &params, &buffers, groups, q)
+}
+
+/// Checks `x` `[tokens, n_heads, head_dim]` and the positions, and builds the parameters.
+fn check(x: &Tensor, pos0: usize, theta: f32, style: RopeStyle, q_heads: usize) -> Result<Params> {
     let &[tokens, n_heads, head_dim] = x.shape() else {
         invalid!("rope needs x [tokens, heads, head_dim]; got {:?}", x.shape());
     };
-    expect_output("rope output", out, x.shape(), [x])?;
     if head_dim % 2 != 0 {
         invalid!("rope needs an even head_dim; got {head_dim}");
     }
@@ -74,17 +123,15 @@ pub fn rope(
     if tokens > MAX_POSITION || pos0 > MAX_POSITION - tokens {
         invalid!("rope positions from {pos0} for {tokens} tokens pass the kernel's {MAX_POSITION}");
     }
-    let pairs = x.numel() / 2;
-    let params = Params {
-        pairs: to_u32("rope pairs", pairs)?,
+    Ok(Params {
+        pairs: to_u32("rope pairs", x.numel() / 2)?,
         half: to_u32("head_dim / 2", head_dim / 2)?,
         n_heads: to_u32("heads", n_heads)?,
         pos0: to_u32("pos0", pos0)?,
         split_half: (style == RopeStyle::SplitHalf) as u32,
-    };
-    let freq = gpu.input(out, &turns_per_position(head_dim, theta))?;
-    let groups = Workgroups::linear(gpu, pairs, WORKGROUP)?;
-    gpu.dispatch(&ROPE, &params, &[&freq, x.buffer()?, out.buffer()?], groups, out)
+        q_heads: q_heads as u32,
+        kv_heads: (n_heads.saturating_sub(q_heads) / 2) as u32,
+    })
 }
 
 /// Reference in f64 for `x` of `shape` `[tokens, n_heads, head_dim]`.
@@ -139,7 +186,81 @@ mod tests {
         }
     }
 
+    /// `rope_qkv` against `rope_ref` on each part of `qkv`: the queries rotated, the keys
+    /// rotated into the cache's rows from `pos0`, the values copied there, and the cache's
+    /// other rows (random, not zeros) left as they were.
+    async fn check_qkv(
+        seed: u64,
+        [tokens, q_heads, kv_heads, head_dim]: [usize; 4],
+        pos0: usize,
+        capacity: usize,
+    ) {
+        let gpu = gpu().await;
+        let mut rng = Rng::new(seed);
+        let heads = q_heads + 2 * kv_heads;
+        let (qkv, host) = random(gpu, &mut rng, &[tokens, heads, head_dim]);
+        let cache = KvCache::new(gpu, capacity, kv_heads, head_dim).unwrap();
+        let (k0, k0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
+        let (v0, v0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
+        let part = |from: usize, count: usize| -> Vec<f32> {
+            let rows = host.chunks(heads * head_dim);
+            rows.flat_map(|r| &r[from * head_dim..(from + count) * head_dim]).copied().collect()
+        };
+        let cache_row = kv_heads * head_dim;
+        let written = pos0 * cache_row..(pos0 + tokens) * cache_row;
+        for style in [RopeStyle::Adjacent, RopeStyle::SplitHalf] {
+            cache.k.copy_from(gpu, &k0, 0).unwrap();
+            cache.v.copy_from(gpu, &v0, 0).unwrap();
+            let q = poisoned(gpu, &[tokens, q_heads, head_dim]);
+            rope_qkv(gpu, &qkv, pos0, 10000.0, style, &q, &cache).unwrap();
+            let what = format!("rope_qkv {tokens} tokens of {q_heads} + 2 x {kv_heads} heads of {head_dim} from {pos0} {style:?}");
+            let want_q =
+                rope_ref([tokens, q_heads, head_dim], &part(0, q_heads), pos0, 10000.0, style);
+            assert_close(&format!("{what}: q"), &q.read(gpu).await.unwrap(), &want_q, 5e-7, 0.0);
+            let mut want_k = k0_host.clone();
+            let keys = rope_ref(
+                [tokens, kv_heads, head_dim],
+                &part(q_heads, kv_heads),
+                pos0,
+                10000.0,
+                style,
+            );
+            want_k[written.clone()].copy_from_slice(&keys);
+            assert_close(
+                &format!("{what}: k"),
+                &cache.k.read(gpu).await.unwrap(),
+                &want_k,
+                5e-7,
+                0.0,
+            );
+            let mut want_v = v0_host.clone();
+            want_v[written.clone()].copy_from_slice(&part(q_heads + kv_heads, kv_heads));
+            assert_eq!(cache.v.read(gpu).await.unwrap(), want_v, "{what}: v");
+        }
+    }
+
     gpu_tests! {
+        async fn qkv_split_matches_reference() {
+            check_qkv(11, [7, 9, 3, 64], 0, 9).await;
+            check_qkv(12, [1, 3, 1, 8], 41, 42).await;
+            check_qkv(13, [5, 2, 2, 130], 3000, 3010).await;
+        }
+
+        async fn qkv_split_rejects_what_does_not_fit() {
+            let gpu = gpu().await;
+            let cache = KvCache::new(gpu, 8, 2, 4).unwrap();
+            let z = |shape: &[usize]| Tensor::zeros(gpu, shape).unwrap();
+            let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
+            let (qkv, q) = (z(&[3, 7, 4]), z(&[3, 3, 4]));
+            rope_qkv(gpu, &qkv, 5, 10000.0, RopeStyle::Adjacent, &q, &cache).unwrap();
+            bad(rope_qkv(gpu, &qkv, 6, 10000.0, RopeStyle::Adjacent, &q, &cache));
+            bad(rope_qkv(gpu, &z(&[3, 4, 4]), 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 1, 4]), &cache));
+            bad(rope_qkv(gpu, &z(&[3, 7, 6]), 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 3, 6]), &cache));
+            bad(rope_qkv(gpu, &qkv, 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 4, 4]), &cache));
+            bad(rope_qkv(gpu, &qkv, 0, 0.0, RopeStyle::Adjacent, &q, &cache));
+            gpu.check().unwrap();
+        }
+
         async fn matches_reference_on_awkward_shapes() {
             check(1, [7, 3, 64], 0, 10000.0).await;
             check(2, [33, 2, 8], 5, 10000.0).await;

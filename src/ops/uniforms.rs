@@ -24,6 +24,7 @@ fn every_kernel() -> Vec<Layout> {
     vec![
         layout(&activation::KERNEL),
         layout(&activation::BACKWARD),
+        layout(&activation::GLU),
         layout(&attention::ATTENTION),
         layout(&binary::KERNEL),
         layout(&conv::DIRECT),
@@ -48,6 +49,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&quant::DEQUANTIZE_Q4_1),
         layout(&quant::DEQUANTIZE_Q8_0),
         layout(&rope::ROPE),
+        layout(&rope::ROPE_QKV),
         layout(&softmax::KERNEL),
         layout(&topk::KERNEL),
         layout(&crate::train::adam::KERNEL),
