@@ -1094,6 +1094,15 @@ async function checkOffline() {
   await page.context().close();
 }
 
+// Runs one part of the test and prints how long it took (printed, not asserted: it shows where
+// the test's time goes).
+async function timed(what, run) {
+  const started = Date.now();
+  const result = await run();
+  console.log(`-- ${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
 try {
   const page = await newPage();
   const consoleErrors = [];
@@ -1125,32 +1134,32 @@ try {
   }
   check(consoleErrors.length === 0, `no console errors ${JSON.stringify(consoleErrors)}`);
 
-  await checkGanTab(page);
+  await timed('checkGanTab', () => checkGanTab(page));
   check(consoleErrors.length === 0, `no console errors after the GAN tab ${JSON.stringify(consoleErrors)}`);
 
-  await checkGanTraining(page);
+  await timed('checkGanTraining', () => checkGanTraining(page));
   check(consoleErrors.length === 0, `no console errors after the GAN's training ${JSON.stringify(consoleErrors)}`);
 
-  await checkVaeTab(page);
+  await timed('checkVaeTab', () => checkVaeTab(page));
   check(consoleErrors.length === 0, `no console errors after the VAE tab ${JSON.stringify(consoleErrors)}`);
 
-  await checkVaeTraining(page);
+  await timed('checkVaeTraining', () => checkVaeTraining(page));
   check(consoleErrors.length === 0, `no console errors after the VAE's training ${JSON.stringify(consoleErrors)}`);
 
-  await checkDiffusionTab(page);
+  await timed('checkDiffusionTab', () => checkDiffusionTab(page));
   check(consoleErrors.length === 0, `no console errors after the diffusion tab ${JSON.stringify(consoleErrors)}`);
 
-  const gptText = await checkTransformerTab(page);
+  const gptText = await timed('checkTransformerTab', () => checkTransformerTab(page));
   check(consoleErrors.length === 0, `no console errors after the Transformer tab ${JSON.stringify(consoleErrors)}`);
 
-  await checkChatTab(page, consoleErrors);
+  await timed('checkChatTab', () => checkChatTab(page, consoleErrors));
   check(consoleErrors.length === 0, `no console errors after the chat model ${JSON.stringify(consoleErrors)}`);
 
-  await checkBadArguments();
-  await checkWithoutWebGPU(gptText);
+  await timed('checkBadArguments', () => checkBadArguments());
+  await timed('checkWithoutWebGPU', () => checkWithoutWebGPU(gptText));
 
-  await checkTampered();
-  await checkOffline();
+  await timed('checkTampered', () => checkTampered());
+  await timed('checkOffline', () => checkOffline());
   check(violations.length === 0, `no Content-Security-Policy violations ${JSON.stringify(violations)}`);
   check(deprecations.length === 0, `no deprecation warning on the page or in its worker ${JSON.stringify(deprecations)}`);
   check(foreign.length === 0, `every request went to the page's own origin ${JSON.stringify(foreign.slice(0, 5))}`);
