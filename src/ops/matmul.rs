@@ -362,9 +362,10 @@ mod tests {
             use crate::ops::activation::{activation_ref, Activation};
             use crate::ops::norm::layer_norm_ref;
             let gpu = gpu().await;
-            // m = 1 and 7 take the row kernel, 33 and 257 the tiled one.
-            for (seed, m) in [(30, 1), (31, 7), (32, 33), (33, 257)] {
-                let (k, part) = (65, 33);
+            // m = 1 and 7 take the row kernel, 33 and 257 the tiled one; k = 300 spans two of
+            // the row kernel's 256-value chunks.
+            for (seed, m, k) in [(30, 1, 300), (31, 7, 65), (32, 33, 65), (33, 257, 300)] {
+                let part = 33;
                 let n = 3 * part;
                 let mut rng = Rng::new(seed);
                 let (a, a_host) = random(gpu, &mut rng, &[m, k]);
