@@ -140,13 +140,19 @@ export interface Disposable {
 
 export interface Lab {
   readonly kind: 'Lab';
-  /** `'webgpu'`, or `'cpu'` where the browser has no WebGPU (see `noGpuReason`). */
+  /**
+   * Where the GAN, the VAEs, the diffusion model, the GPT and the trainers run: `'webgpu'`, or
+   * `'cpu'` (the reference device) where the browser has no WebGPU, where its adapter is a
+   * software one (with `backend: 'auto'`), or when asked for.
+   */
   readonly backend: 'webgpu' | 'cpu';
-  /** Why there is no WebGPU, on the `cpu` backend; null otherwise. */
+  /** Why they run there, in a sentence. */
+  readonly backendReason: string;
+  /** Why there is no WebGPU device, and so no chat model; null when there is one. */
   readonly noGpuReason: string | null;
-  /** The adapter's name as the browser reports it (may be empty). */
+  /** The WebGPU adapter's name as the browser reports it (may be empty). */
   readonly adapter: string;
-  /** A software adapter (such as SwiftShader): correct, but slow. */
+  /** The WebGPU adapter is a software one (such as SwiftShader): correct, but slow. */
   readonly fallbackAdapter: boolean;
 
   loadGan(options?: LoadOptions & { dataset?: Dataset }): Promise<Gan>;
@@ -535,11 +541,22 @@ export interface ImageIndex extends Disposable {
   nearest(query: Float32Array | number[]): Promise<{ index: number; distance: number }>;
 }
 
+export interface LabOptions {
+  /**
+   * `'auto'` (default): WebGPU, except where there is none or its adapter is a software one
+   * (such as SwiftShader), where the small models run on the CPU, faster there (the chat model
+   * still runs on WebGPU). `'webgpu'` rejects where there is no WebGPU; `'cpu'` uses no GPU at all
+   * (no chat model).
+   */
+  backend?: 'auto' | 'webgpu' | 'cpu';
+}
+
 /**
- * Starts the wasm module and a WebGPU device or, without WebGPU, the CPU reference device. Also
- * deletes the model caches older versions of the package left in the browser.
+ * Starts the wasm module and a WebGPU device or the CPU reference device, as `options.backend`
+ * says (see `Lab.backend`). Also deletes the model caches older versions of the package left in
+ * the browser.
  */
-export function createLab(): Promise<Lab>;
+export function createLab(options?: LabOptions): Promise<Lab>;
 
 /** `length` standard normal numbers drawn from `seed` (a whole number): the same seed, the same numbers. */
 export function standardNormal(length: number, seed: number): Float32Array;

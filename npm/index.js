@@ -75,7 +75,8 @@ class Lab {
   constructor(raw) {
     this.#raw = raw;
     this.kind = 'Lab';
-    this.backend = raw.noGpuReason === undefined ? 'webgpu' : 'cpu';
+    this.backend = raw.backend;
+    this.backendReason = raw.backendReason;
     this.noGpuReason = raw.noGpuReason ?? null;
     this.adapter = raw.adapterName;
     this.fallbackAdapter = raw.isFallbackAdapter;
@@ -127,7 +128,7 @@ class Lab {
 
   async loadChat({ url, sha256, onProgress, signal } = {}) {
     if (!url) throw new InvalidArgumentError('genai-lab: loadChat needs the url of a GGUF file (such as SmolLM2-135M-Instruct.Q4_1.gguf)');
-    if (this.backend !== 'webgpu') {
+    if (this.noGpuReason !== null) {
       throw new UnsupportedModelError(`genai-lab: the chat model needs WebGPU, and there is none here: ${this.noGpuReason}`);
     }
     const file = { name: String(url).split('/').pop(), url: new URL(url, globalThis.location?.href), sha256 };
@@ -218,14 +219,21 @@ class Lab {
   }
 }
 
+const BACKENDS = ['auto', 'webgpu', 'cpu'];
+
 /**
- * Starts the wasm module and a WebGPU device (or, without WebGPU, the CPU reference device that
- * runs the GAN, the VAEs and the GPT: `backend` says which).
+ * Starts the wasm module and a WebGPU device, or the CPU reference device that runs the GAN, the
+ * VAEs, the diffusion model and the GPT: `backend` says which. `backend: 'auto'` (the default)
+ * takes WebGPU unless there is none or its adapter is a software one (there the CPU is faster
+ * for those models, and the chat model alone runs on WebGPU); 'webgpu' or 'cpu' forces one.
  */
-export async function createLab() {
+export async function createLab(options = {}) {
+  if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('genai-lab: createLab takes an options object, such as { backend: \'cpu\' }');
+  const { backend = 'auto' } = options;
+  if (!BACKENDS.includes(backend)) throw new InvalidArgumentError(`genai-lab: backend must be 'auto', 'webgpu' or 'cpu'; got ${backend}`);
   await loadWasm();
   await dropOldCaches();
-  return new Lab(await RawLab.create().catch((e) => {
+  return new Lab(await RawLab.create(backend).catch((e) => {
     throw typed(e);
   }));
 }

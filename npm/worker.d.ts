@@ -1,4 +1,4 @@
-import type { Lab } from './index.js';
+import type { Lab, LabOptions } from './index.js';
 
 export type * from './index.js';
 export { isCached, standardNormal, toImageData } from './index.js';
@@ -12,4 +12,4 @@ export {
  * `createLab()`, with every model call, stream, progress callback and abort signal passed across,
  * so that generation never blocks the page. `dispose()` also ends the worker.
  */
-export function createWorkerLab(): Promise<Lab>;
+export function createWorkerLab(options?: LabOptions): Promise<Lab>;

@@ -107,8 +107,11 @@ class Link {
   }
 }
 
-/** Starts a Web Worker that runs a lab (see createLab), and returns that lab's remote twin. */
-export async function createWorkerLab() {
+/**
+ * Starts a Web Worker that runs a lab (see createLab, whose options it takes), and returns that
+ * lab's remote twin.
+ */
+export async function createWorkerLab(options = {}) {
   const worker = new Worker(new URL('./worker-thread.js', import.meta.url), { type: 'module' });
-  return new Link(worker).call(0, 'createLab');
+  return new Link(worker).call(0, 'createLab', [options]);
 }

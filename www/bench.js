@@ -67,7 +67,7 @@ async function start() {
   await init();
   let lab;
   try {
-    lab = await Lab.create();
+    lab = await Lab.create('webgpu');
   } catch (e) {
     adapterLine.dataset.state = 'error';
     adapterLine.textContent = `No WebGPU adapter: ${e.message}`;

@@ -1,6 +1,6 @@
 // Page start-up: start the genai-lab package's lab in a Web Worker (so a long generation never
-// freezes the page), say which adapter it found (or why there is none, in which case the small
-// models run on the CPU), hand the lab to the tabs and the overview, and show the view the
+// freezes the page), say which adapter it found and where the small models run (on the CPU
+// where there is no WebGPU or its adapter is a software one), hand the lab to the tabs and the overview, and show the view the
 // address names (route.js). The page uses the package through its public API only, as any
 // embedder would.
 import { createWorkerLab } from './genai-lab/worker.js';
@@ -31,16 +31,21 @@ async function describeAdapter(lab) {
   return parts.filter(Boolean).join(' ') || lab.adapter || 'an unnamed adapter';
 }
 
+// The address may choose where the small models run (?backend=webgpu or ?backend=cpu); by
+// default the package does: WebGPU, unless there is none or its adapter is a software one.
+const askedBackend = new URLSearchParams(location.search).get('backend') ?? 'auto';
+
 // Resolves to the lab once its kernels are checked, or to null (with the notice shown).
 async function startGpu() {
   let lab;
   try {
-    lab = await createWorkerLab();
+    lab = await createWorkerLab({ backend: askedBackend });
   } catch (e) {
     showNoWebGPU(e.message);
     return null;
   }
-  if (lab.backend === 'cpu') {
+  adapterLine.dataset.backend = lab.backend;
+  if (lab.noGpuReason !== null) {
     showNoWebGPU(lab.noGpuReason, 'reference',
       'No WebGPU: the small models run in plain Rust on the CPU (the same results, slower)');
     return lab;
@@ -50,10 +55,15 @@ async function startGpu() {
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · checking kernels…`;
   const error = await lab.checkKernels();
   const ok = error < 1e-4;
+  // On a software adapter the small models run on the CPU: say so, and how to choose.
+  const where = lab.backend === 'cpu'
+    ? ` · the GAN, the VAEs, the diffusion model and the GPT run in plain Rust on the CPU: ${lab.backendReason}` +
+      ' (add ?backend=webgpu to the address to run them on the adapter)'
+    : '';
   adapterLine.dataset.state = ok ? 'ready' : 'error';
   adapterLine.dataset.adapter = name;
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · kernels ${ok ? 'verified' : 'WRONG'}` +
-    ` (largest difference from the CPU: ${error.toExponential(1)})`;
+    ` (largest difference from the CPU: ${error.toExponential(1)})${where}`;
   return lab;
 }
 
@@ -124,7 +134,7 @@ if (lab) {
   initVaeTab(lab); // loads its models when its tab is first shown
   initDiffusionTab(lab); // likewise
   initGptTab(lab); // likewise
-  if (lab.backend === 'webgpu') initChatTab(lab); // downloads its model only when asked
+  if (lab.noGpuReason === null) initChatTab(lab); // downloads its model only when asked (WebGPU only)
   initGanTraining(lab); // "Train it yourself" in the GAN and the VAE tab: they load only when asked
   initVaeTraining(lab);
   await gan;

@@ -26,13 +26,13 @@ impl Lab {
     #[wasm_bindgen(js_name = loadChat)]
     pub fn load_chat(&self, gguf: &[u8]) -> Result<ChatModel, JsValue> {
         let load = || -> Result<ChatModel, Error> {
-            if self.device.current().is_reference() {
-                return Err(Error::Unsupported(
+            let Some(device) = &self.webgpu else {
+                return Err(Error::Unsupported(format!(
                     "the chat model needs WebGPU: its quantized kernels have no CPU path here, and \
-                     135 million parameters would be too slow on one anyway"
-                        .into(),
-                ));
-            }
+                     135 million parameters would be too slow on one anyway ({})",
+                    self.no_gpu.as_deref().unwrap_or("no WebGPU device")
+                )));
+            };
             let file = Gguf::parse(gguf)?;
             let tokenizer = BpeTokenizer::from_gguf(&file)?;
             let template = ChatTemplate::from_jinja(file.str("tokenizer.chat_template")?)?;
@@ -40,10 +40,10 @@ impl Lab {
                 (Ok(base), Ok(size)) => format!("{base} {size}"),
                 _ => file.str("general.name").unwrap_or("a chat model").to_string(),
             };
-            let model = Llama::load(&self.device.current(), gguf, CONTEXT)?;
+            let model = Llama::load(&device.current(), gguf, CONTEXT)?;
             // 98 MB are not kept for a reload: after a device failure the page loads the file
             // again (from its cache).
-            let model = OnDevice::loaded(&self.device, model, |_| {
+            let model = OnDevice::loaded(device, model, |_| {
                 Err(Error::DeviceLost("load the chat model again: its weights are not kept".into()))
             });
             Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })

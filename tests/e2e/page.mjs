@@ -556,7 +556,7 @@ async function checkBadArguments() {
   const results = await page.evaluate(async () => {
     const m = await import('./genai-lab/pkg/genai_lab.js');
     await m.default();
-    const lab = await m.Lab.create();
+    const lab = await m.Lab.create('webgpu');
     const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
     const text = async (path) => (await fetch(path)).text();
     const ganCard = await text('models/gan_generator_mnist.json');
@@ -579,6 +579,8 @@ async function checkBadArguments() {
     };
     const z = (n, value = 0.5) => new Float32Array(n).fill(value);
 
+    await refused('Lab.create: backend "gpu"', () => m.Lab.create('gpu'));
+    await refused('Lab.create: backend 3', () => m.Lab.create(3));
     await refused('loadGan: a card that is not JSON', () => lab.loadGan('not json', ganBytes, dCard, dBytes));
     await refused('loadGan: a cut checkpoint', () => lab.loadGan(ganCard, ganBytes.subarray(0, 999), dCard, dBytes));
     await refused('loadGan: numbers and objects', () => lab.loadGan(123, {}, null, undefined));
@@ -1051,6 +1053,12 @@ async function checkOffline() {
   const page = await newPage();
   await page.goto(url);
   await waitForGeneration(page, 0);
+  // Without ?backend, the page picks: the CPU on a software adapter, and says so.
+  const line = await page.locator('#adapter').textContent();
+  const chosen = await page.locator('#adapter').getAttribute('data-backend');
+  const want = softwareAdapter ? 'cpu' : 'webgpu';
+  check(chosen === want && (!softwareAdapter || /run in plain Rust on the CPU: .*software.*\?backend=webgpu/.test(line)),
+    `by default the small models run on ${want} (${softwareAdapter ? 'a' : 'no'} software adapter): "${line}"`);
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state === 'ready',
     null, { timeout: 120_000 });
@@ -1094,6 +1102,9 @@ async function checkOffline() {
   await page.context().close();
 }
 
+// Whether the page's adapter is a software one (the main run finds out).
+let softwareAdapter = null;
+
 // Runs one part of the test and prints how long it took (printed, not asserted: it shows where
 // the test's time goes).
 async function timed(what, run) {
@@ -1109,7 +1120,8 @@ try {
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('pageerror', (e) => consoleErrors.push(e.message));
   const opened = Date.now();
-  await page.goto(url);
+  // The kernels on this adapter, even a software one (where the page would pick the CPU).
+  await page.goto(`${url}?backend=webgpu`);
   // Printed, not asserted: it depends on the adapter and the machine's load.
   await waitForGeneration(page, 0);
   console.log(`from opening the page to the first GAN images: ${Date.now() - opened} ms`);
@@ -1121,6 +1133,8 @@ try {
   const text = await adapter.textContent();
   console.log(`adapter line: ${text}`);
   check(state === 'ready', `the page found a WebGPU adapter and its kernels verified (state ${state})`);
+  softwareAdapter = text.includes('software fallback');
+  check(await adapter.getAttribute('data-backend') === 'webgpu', 'with ?backend=webgpu the small models run on WebGPU');
   const name = await adapter.getAttribute('data-adapter');
   check(Boolean(name) && name !== 'an unnamed adapter', `the page names the adapter (${name})`);
   check(await page.locator('#no-webgpu').isHidden(), 'no "no WebGPU" notice');

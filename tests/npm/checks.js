@@ -1,8 +1,9 @@
 // The package's edges, through its public API, on the main thread and through the worker: what
 // each misuse throws (each of the package's error classes provoked, as an instance of the class
 // its name names, on the thread that called), that altered weights load from baseUrl only with verify: false, VAE sampling and the image index, training a GAN and a VAE (their settings checked, a diverging run stopped, their exports loaded), load progress, that leaving a loop ends
-// a stream, that a disposed model or lab refuses calls, and (where the browser has no WebGPU)
-// that the small models run on the CPU and the chat model explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
+// a stream, that a disposed model or lab refuses calls, what the default backend chose, and
+// (where the browser has no WebGPU) that the small models run on the CPU and the chat model
+// explains why it cannot. tests/npm/run.mjs builds it into checks.html and reads
 // window.results.
 import * as genai from 'genai-lab';
 import * as remote from 'genai-lab/worker';
@@ -31,10 +32,17 @@ async function write(gpt, prompt, options) {
   return text;
 }
 
+// The backend the checks ask for (run.mjs passes ?backend=webgpu where the browser has WebGPU,
+// whose adapter may be a software one); the default where none is given.
+const asked = new URLSearchParams(location.search).get('backend');
+const options = asked ? { backend: asked } : {};
+
 async function check(create) {
-  const lab = await create();
+  const lab = await create(options);
   kinds = {};
   const r = { backend: lab.backend, kinds };
+  r.badBackend = await thrown(() => create({ backend: 'gpu' }));
+  r.notOptions = await thrown(() => create('cpu'));
   r.abortedLoad = await thrown(() => lab.loadGpt({ signal: AbortSignal.abort() }));
   // Aborted once the first bytes arrived. On the main thread the progress callback runs inside
   // the download, so the abort always lands before it ends; through the worker the load may win.
@@ -156,4 +164,13 @@ async function check(create) {
   return r;
 }
 
+// What the default backend ('auto') chose here, and why.
+async function chosen(create) {
+  const lab = await create();
+  const r = { backend: lab.backend, reason: lab.backendReason, noGpuReason: lab.noGpuReason, fallbackAdapter: lab.fallbackAdapter };
+  await lab.dispose();
+  return r;
+}
+
+window.chosen = { main: await chosen(genai.createLab), worker: await chosen(remote.createWorkerLab) };
 window.results = { main: await check(genai.createLab), worker: await check(remote.createWorkerLab) };

@@ -115,7 +115,7 @@ const tilesDrawn = (page, selector) => page.locator(selector).evaluate((c) => {
 });
 const text = (page, selector) => page.locator(selector).textContent();
 
-async function visit(label) {
+async function visit(label, backend) {
   const page = await context.newPage();
   const errors = [];
   const modelRequests = [];
@@ -130,7 +130,7 @@ async function visit(label) {
   });
 
   await waitFor(() => document.querySelector('#backend').textContent !== '');
-  check(await text(page, '#backend') === 'webgpu', `${label}: the lab runs on WebGPU (got "${await text(page, '#backend')}")`);
+  check(await text(page, '#backend') === backend, `${label}: the lab runs on ${backend}, as the default chose in checks.html (got "${await text(page, '#backend')}")`);
   await waitFor(() => document.querySelector('#scores').textContent !== '');
   const scores = (await text(page, '#scores')).split(' ').map(Number);
   check(scores.length === 10 && scores.every((s) => s >= 0 && s <= 1), `${label}: ten GAN scores in [0, 1]: ${scores.join(' ')}`);
@@ -173,19 +173,33 @@ async function visit(label) {
   return result;
 }
 
-// checks.html in `browser`, in a context of its own (its cache apart from the visits'): its
-// window.results, one set for the main thread and one for the worker.
-async function edges(browser) {
+// checks.html in `browser` (with `query`), in a context of its own (its cache apart from the
+// visits'): its window.results and window.chosen, each one set for the main thread and one for
+// the worker.
+async function edges(browser, query = '') {
   const own = await browser.newContext();
   const page = await own.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${url}checks.html`);
+  await page.goto(`${url}checks.html${query}`);
   const done = await page.waitForFunction(() => window.results, null, { timeout: 300_000 }).catch(() => null);
   if (!done) throw new Error(`checks.html did not finish; page errors: ${errors.join(' | ')}`);
-  const results = await page.evaluate(() => window.results);
+  const results = await page.evaluate(() => ({ results: window.results, chosen: window.chosen }));
   await own.close();
   return results;
+}
+
+// What createLab() chose by default: on WebGPU, the CPU where the adapter is a software one
+// (the chat model still on WebGPU), else WebGPU; without WebGPU, the CPU. Returns the choice.
+function checkChoice(chosen, hasWebGpu) {
+  for (const [where, c] of Object.entries(chosen)) {
+    const label = `${hasWebGpu ? 'WebGPU' : 'no WebGPU'}, ${where === 'main' ? 'main thread' : 'worker'}, default backend`;
+    const want = hasWebGpu && !c.fallbackAdapter ? 'webgpu' : 'cpu';
+    const because = !hasWebGpu ? c.noGpuReason !== null && /^no WebGPU/.test(c.reason)
+      : c.fallbackAdapter ? c.noGpuReason === null && /software/.test(c.reason) : c.noGpuReason === null;
+    check(c.backend === want && because, `${label}: ${c.backend} (${c.fallbackAdapter ? 'a software adapter' : 'no software adapter'}: "${c.reason}")`);
+  }
+  return chosen.main.backend;
 }
 
 // The code of each error class, and what must have provoked one on every backend and thread.
@@ -200,6 +214,8 @@ function checkEdges(results, backend) {
     const label = `${backend}, ${where === 'main' ? 'main thread' : 'worker'}`;
     const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
+    says('badBackend', /^InvalidArgumentError: genai-lab: backend must be 'auto', 'webgpu' or 'cpu'; got gpu$/);
+    says('notOptions', /^InvalidArgumentError: genai-lab: createLab takes an options object/);
     says('abortedLoad', /^AbortError: genai-lab: aborted$/);
     if (where === 'main') {
       says('abortedHalfway', /^AbortError/);
@@ -274,21 +290,25 @@ function checkEdges(results, backend) {
 }
 
 try {
-  checkEdges(await edges(browser), 'webgpu');
+  const webgpu = await edges(browser, '?backend=webgpu');
+  checkEdges(webgpu.results, 'webgpu');
+  const readmeBackend = checkChoice(webgpu.chosen, true);
   const bare = await chromium.launch({ executablePath: '/usr/bin/chromium', args: FLAGS });
   try {
-    checkEdges(await edges(bare), 'cpu');
+    const cpu = await edges(bare);
+    checkEdges(cpu.results, 'cpu');
+    checkChoice(cpu.chosen, false);
   } finally {
     await bare.close();
   }
-  const first = await visit('first visit');
+  const first = await visit('first visit', readmeBackend);
   check(first.modelRequests.length > 0 && first.caches.includes(CACHE),
     `first visit: ${first.modelRequests.length} model files downloaded and kept in the cache ${CACHE}`);
   const page = await context.newPage();
   await page.goto(url);
   await page.evaluate(() => caches.open('genai-lab-models-0.0.0'));
   await page.close();
-  const second = await visit('second visit');
+  const second = await visit('second visit', readmeBackend);
   check(second.modelRequests.length === 0 && second.status.endsWith('(from the cache)'),
     `second visit: no model file requested, all read from the Cache API ("${second.status}") ${second.modelRequests.join(' ')}`);
   check(!second.caches.includes('genai-lab-models-0.0.0') && second.caches.includes(CACHE),
