@@ -13,6 +13,20 @@ function take(raw, names) {
   return out;
 }
 
+// Resolves in a task of its own, not a microtask: on the CPU backend a step resolves at once, and
+// a stream that only awaited steps would hold the thread until its end, with no click, frame or
+// worker message (an abort) let in between.
+function nextTask() {
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 export function numbers(name, values, per, what) {
   if (!(values?.length > 0) || values.length % per !== 0) {
     throw new InvalidArgumentError(`genai-lab: ${name} must hold ${per} numbers per ${what}; got ${values?.length ?? values}`);
@@ -120,6 +134,7 @@ class TextModel extends Model {
       throwIfAborted(signal);
       await this._call(start);
       for (;;) {
+        await nextTask();
         throwIfAborted(signal);
         const step = await this._call(async (raw) => take(await raw.step(), fields));
         throwIfAborted(signal);
@@ -209,6 +224,7 @@ export class Diffusion extends Model {
       throwIfAborted(signal);
       await this._call(start);
       for (;;) {
+        await nextTask();
         throwIfAborted(signal);
         const step = await this._call(async (raw) => {
           const s = take(await raw.step(first, n), ['t', 'index', 'steps', 'noisy', 'predicted']);

@@ -51,19 +51,19 @@ async function startGpu() {
     return lab;
   }
   const name = await describeAdapter(lab);
-  const kind = lab.fallbackAdapter ? ' (software fallback: correct, but slow)' : '';
+  // On a software adapter the small models run on the CPU (unless ?backend=webgpu): say so, and,
+  // on hover, why and how to choose.
+  const onCpu = lab.backend === 'cpu';
+  const kind = onCpu ? ' (software: the small models run on the CPU, faster here)'
+    : lab.fallbackAdapter ? ' (software fallback: correct, but slow)' : '';
+  if (onCpu) adapterLine.title = `${lab.backendReason}. Add ?backend=webgpu to the address to run them on the adapter.`;
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · checking kernels…`;
   const error = await lab.checkKernels();
   const ok = error < 1e-4;
-  // On a software adapter the small models run on the CPU: say so, and how to choose.
-  const where = lab.backend === 'cpu'
-    ? ` · the GAN, the VAEs, the diffusion model and the GPT run in plain Rust on the CPU: ${lab.backendReason}` +
-      ' (add ?backend=webgpu to the address to run them on the adapter)'
-    : '';
   adapterLine.dataset.state = ok ? 'ready' : 'error';
   adapterLine.dataset.adapter = name;
   adapterLine.textContent = `WebGPU adapter: ${name}${kind} · kernels ${ok ? 'verified' : 'WRONG'}` +
-    ` (largest difference from the CPU: ${error.toExponential(1)})${where}`;
+    ` against the CPU (${error.toExponential(1)})`;
   return lab;
 }
 

@@ -1055,10 +1055,11 @@ async function checkOffline() {
   await waitForGeneration(page, 0);
   // Without ?backend, the page picks: the CPU on a software adapter, and says so.
   const line = await page.locator('#adapter').textContent();
+  const why = await page.locator('#adapter').getAttribute('title') ?? '';
   const chosen = await page.locator('#adapter').getAttribute('data-backend');
   const want = softwareAdapter ? 'cpu' : 'webgpu';
-  check(chosen === want && (!softwareAdapter || /run in plain Rust on the CPU: .*software.*\?backend=webgpu/.test(line)),
-    `by default the small models run on ${want} (${softwareAdapter ? 'a' : 'no'} software adapter): "${line}"`);
+  check(chosen === want && (!softwareAdapter || (/software: the small models run on the CPU/.test(line) &&
+    /software one.*\?backend=webgpu/.test(why))), `by default the small models run on ${want} (${softwareAdapter ? 'a' : 'no'} software adapter): "${line}" ("${why}")`);
   await page.click('#tab-transformer');
   await page.waitForFunction(() => document.getElementById('gpt-status').dataset.state === 'ready',
     null, { timeout: 120_000 });

@@ -125,8 +125,10 @@ async function visit(label, backend) {
   page.on('request', (r) => /\.(safetensors|json|gguf)$/.test(new URL(r.url()).pathname) && modelRequests.push(r.url()));
   await page.goto(url);
   const failed = () => errors.length > 0;
-  const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 300_000 }).catch((e) => {
-    throw new Error(`${label}: ${e.message}; page errors: ${errors.join(' | ')}`);
+  const waitFor = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 300_000 }).catch(async (e) => {
+    const shown = await page.evaluate(() => Object.fromEntries(['status', 'story', 'answer', 'worker-story']
+      .map((id) => [id, document.getElementById(id)?.textContent]))).catch(() => ({}));
+    throw new Error(`${label}: ${e.message}; page errors: ${errors.join(' | ')}; the page shows ${JSON.stringify(shown)}`);
   });
 
   await waitFor(() => document.querySelector('#backend').textContent !== '');
