@@ -9,9 +9,9 @@
 // Prefixed with act.wgsl and the block format's functions (q4_1.wgsl or q8_0.wgsl): binding 2
 // `w`, block_scale and block_codes, over rows of k / 32 blocks. One thread per output element:
 // it adds d * (x . q) + m * sum(x) per block, reading x from workgroup memory. Neighbouring
-// threads take neighbouring weight rows, whose blocks the upload placed side by side. (Giving a thread several rows of x, to
-// unpack each block once for all of them, was 1.2-4x slower on lavapipe, likely from its
-// private array of accumulators.)
+// threads take neighbouring weight rows, whose blocks the upload placed side by side. (Giving a
+// thread several rows of x, to unpack each block once for all of them, was 1.2-4x slower on
+// lavapipe, likely from its private array of accumulators.)
 
 struct Params {
     m: u32,

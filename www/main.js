@@ -1,8 +1,8 @@
 // Page start-up: start the genai-lab package's lab in a Web Worker (so a long generation never
 // freezes the page), say which adapter it found and where the small models run (on the CPU
-// where there is no WebGPU or its adapter is a software one), hand the lab to the tabs and the overview, and show the view the
-// address names (route.js). The page uses the package through its public API only, as any
-// embedder would.
+// where there is no WebGPU or its adapter is a software one), hand the lab to the tabs and the
+// overview, and show the view the address names (route.js). The page uses the package through
+// its public API only, as any embedder would.
 import { createWorkerLab } from './genai-lab/worker.js';
 import { initGanTab } from './gan.js';
 import { initVaeTab } from './vae.js';

@@ -1,5 +1,7 @@
 //! The JavaScript face of the crate: thin wrappers that turn every `Err` into a JS exception.
 
+use std::rc::Rc;
+
 use wasm_bindgen::prelude::*;
 
 use crate::models::gan::{Discriminator, Generator};
@@ -8,9 +10,6 @@ use crate::models::vae::{standard_normal, Vae};
 use crate::ops::matmul::{matmul, matmul_ref, MatmulDims};
 use crate::text::generation::MAX_LENGTH;
 use crate::text::sampling::Sampling;
-use std::rc::Rc;
-
-use crate::gpu::Stats;
 use crate::{Error, Gpu, Tensor};
 
 #[cfg(feature = "bench")]
@@ -260,9 +259,9 @@ impl Lab {
     /// `dispatches`, `computePasses`, ... A new device after a failure starts again from zero.
     pub fn stats(&self) -> JsValue {
         let counts = js_sys::Object::new();
-        let stats: Vec<Stats> = self.devices().iter().map(|gpu| gpu.stats()).collect();
-        for (i, (name, _)) in Stats::default().fields().into_iter().enumerate() {
-            let value: u64 = stats.iter().map(|s| s.fields()[i].1).sum();
+        let each: Vec<_> = self.devices().iter().map(|gpu| gpu.stats().fields()).collect();
+        for (i, (name, _)) in each[0].into_iter().enumerate() {
+            let value: u64 = each.iter().map(|fields| fields[i].1).sum();
             let _ = js_sys::Reflect::set(&counts, &name.into(), &(value as f64).into());
         }
         counts.into()

@@ -216,7 +216,7 @@ function checkEdges(results, backend) {
     const label = `${backend}, ${where === 'main' ? 'main thread' : 'worker'}`;
     const says = (key, pattern) => check(pattern.test(r[key]), `${label}: ${key}: ${r[key]}`);
     check(r.backend === backend, `${label}: the lab's backend is ${r.backend}`);
-    says('badBackend', /^InvalidArgumentError: genai-lab: backend must be 'auto', 'webgpu' or 'cpu'; got gpu$/);
+    says('badBackend', /^InvalidArgumentError: genai-lab: invalid input: backend must be 'auto', 'webgpu' or 'cpu'; got gpu$/);
     says('notOptions', /^InvalidArgumentError: genai-lab: createLab takes an options object/);
     says('abortedLoad', /^AbortError: genai-lab: aborted$/);
     if (where === 'main') {
