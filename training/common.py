@@ -74,7 +74,10 @@ def pick_device() -> torch.device:
 def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores"
+    cpu = f"{platform.processor() or platform.machine()} CPU"
+    if torch.get_num_threads() < os.cpu_count():
+        return f"{cpu}, {torch.get_num_threads()} of its {os.cpu_count()} cores"
+    return f"{cpu}, {os.cpu_count()} cores"
 
 
 def _read_idx(path: Path) -> torch.Tensor:

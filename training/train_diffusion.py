@@ -11,6 +11,7 @@ training (the card adds the runs up).
 
 import argparse
 import json
+import math
 import time
 
 import torch
@@ -28,6 +29,14 @@ LABEL_DROPOUT = 0.1  # how often a training image is shown as NO_CLASS (for guid
 # The page's default sampler and a cheaper one; both are scored on 10,000 samples.
 SETTINGS = {"default": {"steps": 10, "guidance": 1.5}, "cheaper": {"steps": 4, "guidance": 1.5}}
 QUICK_STEPS = 5
+LR_SCHEDULE = f"lr {LR} after a {WARMUP}-step linear warm-up, cosine decay to 0 over the run"
+
+
+def learning_rate(step: int, done: float) -> float:
+    """A linear warm-up over WARMUP steps, then a cosine decay to 0 at the end of the time
+    budget (`done` is the fraction of it used): the weights settle instead of jittering at
+    full step size when the time runs out."""
+    return LR * min(1.0, (step + 1) / WARMUP) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
 
 
 @torch.no_grad()
@@ -82,8 +91,9 @@ def main() -> None:
         t = torch.randint(0, diffusion.T, (len(x0),), device=device)
         x_t, v = diffusion.noised(x0, t, torch.randn_like(x0))
         loss = F.mse_loss(model(x_t, t, y), v)
-        for group in opt.param_groups:  # linear warm-up, then constant (a resumed run warms up too)
-            group["lr"] = LR * min(1.0, (step + 1) / WARMUP)
+        done = step / QUICK_STEPS if args.quick else (time.time() - start) / budget
+        for group in opt.param_groups:  # a resumed run warms up too
+            group["lr"] = learning_rate(step, done)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -118,7 +128,8 @@ def main() -> None:
     info = common.DATASETS[args.dataset]
     training = {"steps": earlier["steps"] + step, "seconds": round(earlier["seconds"] + seconds, 1),
                 "runs": [*earlier["runs"], {"steps": step, "seconds": round(seconds, 1),
-                                            "on": common.hardware(device)}]}
+                                            "on": common.hardware(device),
+                                            "lr": LR_SCHEDULE}]}
     common.export(name, ema.cpu(), {
         "task": f"class-conditional {info['title']} image generation by denoising diffusion "
                 f"(classes 0-9: {', '.join(info['classes'])}; class {NO_CLASS}: none)",
@@ -148,7 +159,7 @@ def main() -> None:
                        "T-1-iT/S, predicted x0 clipped to [-1, 1]",
             "guidance": f"classifier-free: labels dropped to class {NO_CLASS} for "
                         f"{LABEL_DROPOUT:.0%} of training images; v = v_none + w (v_class - v_none)",
-            "optimizer": f"Adam, lr {LR} after a {WARMUP}-step linear warm-up",
+            "optimizer": "Adam; each run's learning rate is in training.runs",
             "batch": BATCH, "ema": EMA_DECAY,
             "page_defaults": SETTINGS["default"]},
         "input": "x_t [N, 1, 28, 28] (images in [-1, 1] plus noise), t [N] steps 0..999, "
