@@ -12,7 +12,7 @@ use std::time::Instant;
 use common::{millis, read};
 use genai_lab::formats::SafeTensors;
 use genai_lab::models::llama::Llama;
-use genai_lab::models::LanguageModel;
+use genai_lab::models::{LanguageModel, Watch};
 use genai_lab::text::generation::Generation;
 use genai_lab::text::sampling::Sampling;
 use genai_lab::{Error, Gpu, Result};
@@ -39,7 +39,7 @@ fn main() -> Result<()> {
     let mut generation = Generation::new(&model, &prompt, greedy, 0, 8)?;
     let mut got = Vec::new();
     while generation.remaining() > 0 {
-        got.push(pollster::block_on(generation.step(&gpu, &mut model, false))?.id);
+        got.push(pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING))?.id);
     }
     if got != want[..8] {
         return Err(Error::Gpu(format!("greedy tokens {got:?}, the reference's {:?}", &want[..8])));
@@ -48,15 +48,15 @@ fn main() -> Result<()> {
 
     let long: Vec<u32> = prompt.iter().cycle().take(128).copied().collect();
     for t in [prompt.len(), long.len()] {
-        let ms = millis(&gpu, || model.forward(&gpu, &long[..t], 0, false).map(drop))?;
+        let ms = millis(&gpu, || model.forward(&gpu, &long[..t], 0, Watch::NOTHING).map(drop))?;
         println!("prefill {t:>3} tokens: {ms:8.1} ms, {:6.1} tokens/s", t as f64 / ms * 1e3);
     }
     let sampling = Sampling { temperature: 0.7, top_k: 40, top_p: 0.9 };
     let mut generation = Generation::new(&model, &prompt, sampling, 1, steps + 1)?;
-    pollster::block_on(generation.step(&gpu, &mut model, false))?;
+    pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING))?;
     let start = Instant::now();
     while generation.remaining() > 0 {
-        pollster::block_on(generation.step(&gpu, &mut model, false))?;
+        pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING))?;
     }
     let seconds = start.elapsed().as_secs_f64();
     println!("decode: {steps} tokens in {seconds:.2} s, {:.1} tokens/s", steps as f64 / seconds);

@@ -7,6 +7,7 @@
 use genai_lab::models::gan::{Discriminator, Generator};
 use genai_lab::models::gpt::Gpt;
 use genai_lab::models::vae::{standard_normal, Vae};
+use genai_lab::models::Watch;
 use genai_lab::text::generation::Generation;
 use genai_lab::text::sampling::Sampling;
 use genai_lab::Gpu;
@@ -76,8 +77,10 @@ fn the_gpt_does_not_leak() {
         let prompt: Vec<u32> = (0..size * 5).map(|i| ((i * 31 + seed) % 60) as u32 + 1).collect();
         let mut generation = Generation::new(&gpt, &prompt, sampling, seed as u64, 2).unwrap();
         for _ in 0..2 {
-            let step = pollster::block_on(generation.step(&gpu, &mut gpt, true)).unwrap();
+            let watch = Watch { attention: true, lens: true };
+            let step = pollster::block_on(generation.step(&gpu, &mut gpt, watch)).unwrap();
             assert!(!step.attention.is_empty() && step.probabilities.iter().any(|&p| p > 0.0));
+            assert!(!step.lens.is_empty() && !step.changes.is_empty());
         }
     });
 }

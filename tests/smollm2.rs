@@ -7,7 +7,7 @@
 use genai_lab::formats::gguf::Gguf;
 use genai_lab::formats::{Json, SafeTensors};
 use genai_lab::models::llama::Llama;
-use genai_lab::models::LanguageModel;
+use genai_lab::models::{LanguageModel, Watch};
 use genai_lab::text::bpe::BpeTokenizer;
 use genai_lab::text::chat::{ChatTemplate, Message};
 use genai_lab::text::generation::Generation;
@@ -121,7 +121,7 @@ fn logits_and_greedy_tokens_match_the_reference() {
     let (atol, rtol) = (4e-4, 1e-5);
     for n in 0..3 {
         let ids = tokens(&format!("ids_{n}"));
-        let logits = model.forward(&gpu, &ids, 0, false).unwrap().logits;
+        let logits = model.forward(&gpu, &ids, 0, Watch::NOTHING).unwrap().logits;
         let got = pollster::block_on(logits.read(&gpu)).unwrap();
         let last = fixture.f32(&format!("last_logits_{n}"), &[vocab]).unwrap();
         close(&format!("prompt {n}, last position"), &got[got.len() - vocab..], &last, atol, rtol);
@@ -129,7 +129,7 @@ fn logits_and_greedy_tokens_match_the_reference() {
             let all = fixture.f32("logits_0", &[ids.len(), vocab]).unwrap();
             close("prompt 0, every position", &got, &all, atol, rtol);
             // The head over the last position only.
-            let last_only = model.forward_last(&gpu, &ids, 0, false).unwrap().logits;
+            let last_only = model.forward_last(&gpu, &ids, 0, Watch::NOTHING).unwrap().logits;
             assert_eq!(last_only.shape(), [1, vocab]);
             let last_only = pollster::block_on(last_only.read(&gpu)).unwrap();
             close("prompt 0, the last position only", &last_only, &last, atol, rtol);
@@ -140,10 +140,10 @@ fn logits_and_greedy_tokens_match_the_reference() {
     // tiled matmul): the same logits as two shorter passes through the caches, up to the
     // order of the sums (about 5e-4 at most on lavapipe, over 30 layers).
     let long: Vec<u32> = [tokens("ids_2"), tokens("ids_1")].concat();
-    let one = model.forward(&gpu, &long, 0, false).unwrap().logits;
+    let one = model.forward(&gpu, &long, 0, Watch::NOTHING).unwrap().logits;
     let one = pollster::block_on(one.read(&gpu)).unwrap();
-    model.forward(&gpu, &long[..51], 0, false).unwrap();
-    let two = model.forward(&gpu, &long[51..], 51, false).unwrap().logits;
+    model.forward(&gpu, &long[..51], 0, Watch::NOTHING).unwrap();
+    let two = model.forward(&gpu, &long[51..], 51, Watch::NOTHING).unwrap().logits;
     let two = pollster::block_on(two.read(&gpu)).unwrap();
     close("88 tokens in one pass or two", &one[51 * vocab..], &two, 2e-3, 1e-4);
 
@@ -152,7 +152,7 @@ fn logits_and_greedy_tokens_match_the_reference() {
     let mut fresh = tokens("greedy_prompt_ids");
     let (mut past, mut got) = (0, Vec::new());
     while got.len() < want.len() {
-        let logits = model.forward(&gpu, &fresh, past, false).unwrap().logits;
+        let logits = model.forward(&gpu, &fresh, past, Watch::NOTHING).unwrap().logits;
         let n = logits.numel();
         let last = pollster::block_on(logits.read_range(&gpu, n - vocab..n)).unwrap();
         let best = (0..vocab).max_by(|&a, &b| last[a].total_cmp(&last[b])).unwrap() as u32;
@@ -229,10 +229,10 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let mut generation = Generation::new(&model, &prompt, chat, 1, 4).unwrap();
     // The prompt's pass, then a first decode step that makes its buffers.
     for _ in 0..2 {
-        pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+        pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
     }
     let before = gpu.stats();
-    let written = pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+    let written = pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
     let step = gpu.stats() - before;
     println!("a SmolLM2 decode step: {step:?}");
     assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
@@ -259,7 +259,8 @@ fn generations_do_not_leak() {
         let prompt: Vec<u32> = (0..size as u32).map(|i| 100 + i * 7 + seed).collect();
         let mut generation = Generation::new(&model, &prompt, greedy, seed as u64, 2).unwrap();
         for _ in 0..2 {
-            let step = pollster::block_on(generation.step(&gpu, &mut model, false)).unwrap();
+            let step =
+                pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
             assert!(step.probabilities.iter().any(|&p| p > 0.0));
         }
     });

@@ -183,7 +183,22 @@ def gpt() -> None:
     start = int(len(text) * 0.9) + 1000  # from the validation split
     lookup = {c: i for i, c in enumerate(vocab)}
     prompt = torch.tensor([[lookup[c] for c in text[start:start + 97]]])
-    save("gpt_shakespeare", {"ids": prompt, "logits": model(prompt)})
+    save("gpt_shakespeare", {"ids": prompt, "logits": model(prompt), "lens": lens(model, prompt)})
+
+
+def lens(model: Gpt, ids: torch.Tensor) -> torch.Tensor:
+    """The logit lens at the last position: the final norm and the head applied to the residual
+    stream after the embedding, then after each block's attention and after its MLP,
+    [2 n_layer + 1, vocab]."""
+    positions = torch.arange(ids.shape[1])
+    x = model.wte(ids) + model.wpe(positions)
+    stream = [x[0, -1]]
+    for block in model.h:
+        x = x + block.attn(block.ln_1(x))
+        stream.append(x[0, -1])
+        x = x + block.mlp(block.ln_2(x))
+        stream.append(x[0, -1])
+    return model.lm_head(model.ln_f(torch.stack(stream)))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ use crate::models::diffusion::{SampleOptions, Sampler, SamplingRun, UNet};
 use crate::models::gan::{Discriminator, Generator};
 use crate::models::gpt::Gpt;
 use crate::models::vae::Vae;
-use crate::models::LanguageModel;
+use crate::models::{LanguageModel, Watch};
 use crate::text::generation::Generation;
 use crate::text::sampling::Sampling;
 use crate::train::gan::{GanTraining, DCGAN_ADAM};
@@ -293,14 +293,14 @@ pub(super) async fn gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
     let want = fixture.f32("logits", &[1, 97, vocab])?;
     let prompt = repeat(&fixed, 1, context);
     // Every position's logits for the whole context: the reference for the decode steps.
-    let full = gpt.forward(gpu, &prompt, 0, false)?.logits.read(gpu).await?;
+    let full = gpt.forward(gpu, &prompt, 0, Watch::NOTHING)?.logits.read(gpu).await?;
     let full_check = check("gpt.prefill", &full[..97 * vocab], &want, TOLERANCE, 0.0)?;
     for t in [64, context] {
         let name = format!("gpt.prefill/{t}");
         if !b.wants(&name) {
             continue;
         }
-        let got = gpt.forward(gpu, &prompt[..t], 0, false)?.logits.read(gpu).await?;
+        let got = gpt.forward(gpu, &prompt[..t], 0, Watch::NOTHING)?.logits.read(gpu).await?;
         let rows = t.min(97) * vocab;
         let checked = check(&name, &got[..rows], &want[..rows], TOLERANCE, 0.0)?;
         let (gpt, prompt) = (&mut gpt, &prompt);
@@ -310,7 +310,7 @@ pub(super) async fn gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
             work: t as f64,
             unit: "tokens/s",
             checked,
-            run: Box::new(move || gpt.forward(gpu, &prompt[..t], 0, false).map(drop)),
+            run: Box::new(move || gpt.forward(gpu, &prompt[..t], 0, Watch::NOTHING).map(drop)),
         })
         .await?;
     }
@@ -320,7 +320,7 @@ pub(super) async fn gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
         if !b.wants(&name) {
             continue;
         }
-        let got = gpt.forward(gpu, &prompt[p..p + 1], p, false)?.logits.read(gpu).await?;
+        let got = gpt.forward(gpu, &prompt[p..p + 1], p, Watch::NOTHING)?.logits.read(gpu).await?;
         let checked = check(&name, &got, &full[p * vocab..(p + 1) * vocab], TOLERANCE, 0.0)?;
         let (gpt, prompt) = (&mut gpt, &prompt);
         b.time(Case {
@@ -329,7 +329,7 @@ pub(super) async fn gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
             work: 1.0,
             unit: "tokens/s",
             checked: (checked.0.max(full_check.0), checked.1),
-            run: Box::new(move || gpt.forward(gpu, &prompt[p..p + 1], p, false).map(drop)),
+            run: Box::new(move || gpt.forward(gpu, &prompt[p..p + 1], p, Watch::NOTHING).map(drop)),
         })
         .await?;
     }
@@ -348,14 +348,15 @@ async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String
     let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
     let mut generation = Generation::new(gpt, prompt, greedy, 0, steps + 1)?;
     let mut text = prompt.to_vec();
-    text.push(generation.step(gpu, gpt, false).await?.id);
+    text.push(generation.step(gpu, gpt, Watch::NOTHING).await?.id);
     let (start, counted) = (now_ms(), gpu.stats());
     for _ in 0..steps {
-        text.push(generation.step(gpu, gpt, false).await?.id);
+        text.push(generation.step(gpu, gpt, Watch::NOTHING).await?.id);
     }
     let wall_ms = (now_ms() - start) / steps as f64;
     let stats = gpu.stats() - counted;
-    let logits = gpt.forward(gpu, &text[..text.len() - 1], 0, false)?.logits.read(gpu).await?;
+    let logits =
+        gpt.forward(gpu, &text[..text.len() - 1], 0, Watch::NOTHING)?.logits.read(gpu).await?;
     let mut worst = 0.0f64;
     for (i, &id) in text.iter().enumerate().skip(prompt.len()) {
         let row = &logits[(i - 1) * vocab..i * vocab];

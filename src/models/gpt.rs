@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::Weights;
-use super::{LanguageModel, LastRow, Output};
+use super::{LanguageModel, LastRow, Lens, Output, Watch};
 use crate::formats::json::Json;
 use crate::ops::activation::Activation;
 use crate::ops::attention::{attention, KvCache};
@@ -80,6 +80,8 @@ struct Buffers {
     last: Option<LastRow>,
     /// Made on the first pass of this size that asks for attention weights.
     attention: Option<AttentionBuffers>,
+    /// Made on the first pass of this size that asks for the logit lens.
+    lens: Option<LensBuffers>,
 }
 
 /// One layer's weights `[n_head, t, block_size]`, and the last rows of every layer's gathered
@@ -103,6 +105,21 @@ impl AttentionBuffers {
     }
 }
 
+/// The residual stream's last row after the embedding and after each sub-layer, and the head
+/// over those rows (see `Lens`).
+struct LensBuffers {
+    stream: Tensor,
+    logits: Tensor,
+}
+
+impl LensBuffers {
+    /// Copies the last row of the residual stream `x` `[t, width]` into row `row`.
+    fn keep(&self, gpu: &Gpu, x: &Tensor, row: usize) -> Result<()> {
+        let (n, width) = (x.numel(), self.stream.shape()[1]);
+        self.stream.copy_range(gpu, x, n - width..n, row * width)
+    }
+}
+
 impl Buffers {
     fn new(gpu: &Gpu, t: usize, c: usize, vocab: usize) -> Result<Buffers> {
         let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
@@ -115,6 +132,7 @@ impl Buffers {
             logits: z(&[t, vocab])?,
             last: if t > 1 { Some(LastRow::new(gpu, c, vocab)?) } else { None },
             attention: None,
+            lens: None,
         })
     }
 }
@@ -205,16 +223,10 @@ impl LanguageModel for Gpt {
         self.block_size
     }
 
-    /// With `watch_attention`, also the attention weights of the last `min(t, ATTENTION_ROWS)`
-    /// queries, `[n_layer, n_head, rows, block_size]`, each row over the cache positions.
-    fn forward(
-        &mut self,
-        gpu: &Gpu,
-        ids: &[u32],
-        past: usize,
-        watch_attention: bool,
-    ) -> Result<Output<'_>> {
-        self.pass(gpu, ids, past, watch_attention, true)
+    /// Watched, also the attention weights of the last `min(t, ATTENTION_ROWS)` queries,
+    /// `[n_layer, n_head, rows, block_size]`, each row over the cache positions, and the lens.
+    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, watch: Watch) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, watch, true)
     }
 
     fn forward_last(
@@ -222,9 +234,9 @@ impl LanguageModel for Gpt {
         gpu: &Gpu,
         ids: &[u32],
         past: usize,
-        watch_attention: bool,
+        watch: Watch,
     ) -> Result<Output<'_>> {
-        self.pass(gpu, ids, past, watch_attention, false)
+        self.pass(gpu, ids, past, watch, false)
     }
 }
 
@@ -235,7 +247,7 @@ impl Gpt {
         gpu: &Gpu,
         ids: &[u32],
         past: usize,
-        watch_attention: bool,
+        watch: Watch,
         every_position: bool,
     ) -> Result<Output<'_>> {
         let (t, c, v) = (ids.len(), self.n_embd, self.vocab.len());
@@ -246,17 +258,25 @@ impl Gpt {
             )));
         }
         let b = self.buffers.get(t, || Buffers::new(gpu, t, c, v))?;
-        if watch_attention && b.attention.is_none() {
+        if watch.attention && b.attention.is_none() {
             let rows = t.min(ATTENTION_ROWS);
             b.attention = Some(AttentionBuffers {
                 layer: Tensor::zeros(gpu, &[self.n_head, t, self.block_size])?,
                 recent: Tensor::zeros(gpu, &[self.h.len(), self.n_head, rows, self.block_size])?,
             });
         }
-        let watched = b.attention.as_ref().filter(|_| watch_attention);
+        if watch.lens && b.lens.is_none() {
+            let rows = 2 * self.h.len() + 1;
+            let [stream, logits] = [[rows, c], [rows, v]].map(|shape| Tensor::zeros(gpu, &shape));
+            b.lens = Some(LensBuffers { stream: stream?, logits: logits? });
+        }
+        let watched = b.attention.as_ref().filter(|_| watch.attention);
+        let lens = b.lens.as_ref().filter(|_| watch.lens);
+        let keep = |x: &Tensor, row: usize| lens.map_or(Ok(()), |lens| lens.keep(gpu, x, row));
         let b = &*b;
         // wte(ids) + wpe(positions past..), in one dispatch.
         embedding_at(gpu, &self.wte, ids, &self.wpe, past, &b.x)?;
+        keep(&b.x, 0)?;
         let heads = [t, self.n_head, c / self.n_head];
         let scale = 1.0 / ((c / self.n_head) as f32).sqrt();
         for (l, block) in self.h.iter().enumerate() {
@@ -280,18 +300,24 @@ impl Gpt {
             }
             let plus_x = Fused { residual: Some(&b.x), ..Fused::default() };
             block.attn_c_proj.forward(gpu, &b.att, plus_x, &b.y)?;
+            keep(&b.y, 2 * l + 1)?;
             // y + mlp(ln_2(y))
             let gelu = Fused { activation: Some(Activation::Gelu), ..block.ln_2.before() };
             block.mlp_c_fc.forward(gpu, &b.y, gelu, &b.act)?;
             let plus_y = Fused { residual: Some(&b.y), ..Fused::default() };
             block.mlp_c_proj.forward(gpu, &b.act, plus_y, &b.x)?;
+            keep(&b.x, 2 * l + 2)?;
         }
         let (x, logits) = match (&b.last, every_position) {
             (Some(last), false) => last.take(gpu, &b.x)?,
             _ => (&b.x, &b.logits),
         };
         self.lm_head.forward(gpu, x, self.ln_f.before(), logits)?;
-        Ok(Output { logits, attention: watched.map(|w| &w.recent) })
+        if let Some(lens) = lens {
+            self.lm_head.forward(gpu, &lens.stream, self.ln_f.before(), &lens.logits)?;
+        }
+        let lens = lens.map(|lens| Lens { stream: &lens.stream, logits: &lens.logits });
+        Ok(Output { logits, attention: watched.map(|w| &w.recent), lens })
     }
 }
 
@@ -314,26 +340,44 @@ mod tests {
         let ids = fixture.i64("ids", &[1, 97]).unwrap();
         let ids: Vec<u32> = ids.iter().map(|&i| i as u32).collect();
         let want = fixture.f32("logits", &[1, 97, v]).unwrap();
-        let full = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
+        let full =
+            gpt.forward(gpu, &ids, 0, Watch::NOTHING).unwrap().logits.read(gpu).await.unwrap();
         // Logits of size ~10 after 6 blocks of sums over 180-720 products each, in another
         // order than PyTorch's: 1.2e-5 at most on lavapipe.
         assert_close("GPT logits, one pass", &full, &want, 6e-5, 1e-5);
         // The head over the last position only: that row, up to the order of the sums (the
         // row kernel reads one row, the tiled kernel the pass's 97).
-        let last = gpt.forward_last(gpu, &ids, 0, false).unwrap().logits;
+        let last = gpt.forward_last(gpu, &ids, 0, Watch::NOTHING).unwrap().logits;
         assert_eq!(last.shape(), [1, v]);
         let last = last.read(gpu).await.unwrap();
         assert_close("GPT logits, last position only", &last, &full[96 * v..], 2e-5, 1e-5);
 
         // A 40-token prompt, then one token at a time through the caches: every row is
         // computed in the same order either way, so this is exact on lavapipe.
-        let mut stepped =
-            gpt.forward(gpu, &ids[..40], 0, false).unwrap().logits.read(gpu).await.unwrap();
+        let mut stepped = gpt
+            .forward(gpu, &ids[..40], 0, Watch::NOTHING)
+            .unwrap()
+            .logits
+            .read(gpu)
+            .await
+            .unwrap();
         for p in 40..97 {
-            let step = gpt.forward(gpu, &ids[p..p + 1], p, false).unwrap();
+            let step = gpt.forward(gpu, &ids[p..p + 1], p, Watch::NOTHING).unwrap();
             stepped.extend(step.logits.read(gpu).await.unwrap());
         }
         assert_close("GPT logits, cached steps", &stepped, &full, 2e-5, 1e-5);
+
+        // The logit lens at the last position, after 97 tokens in one pass and after a cached
+        // step: the head over 13 rows of the stream, each summed as the pass's own head sums.
+        let (rows, c) = (2 * gpt.n_layer() + 1, gpt.n_embd);
+        let want = fixture.f32("lens", &[rows, v]).unwrap();
+        for (ids, past) in [(&ids[..], 0), (&ids[96..], 96)] {
+            let out = gpt.forward_last(gpu, ids, past, Watch::LENS).unwrap();
+            let lens = out.lens.unwrap();
+            assert_eq!(lens.stream.shape(), [rows, c]);
+            let got = lens.logits.read(gpu).await.unwrap();
+            assert_close(&format!("GPT logit lens after {past}"), &got, &want, 6e-5, 1e-5);
+        }
     }
 
     gpu_tests! {
@@ -350,8 +394,8 @@ mod tests {
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
             let (layers, heads, cap) = (gpt.n_layer(), gpt.n_head(), gpt.context());
             let ids: Vec<u32> = (0..37).map(|i| (i * 29 % 81) as u32).collect();
-            let plain = gpt.forward(gpu, &ids, 0, false).unwrap().logits.read(gpu).await.unwrap();
-            let out = gpt.forward(gpu, &ids, 0, true).unwrap();
+            let plain = gpt.forward(gpu, &ids, 0, Watch::NOTHING).unwrap().logits.read(gpu).await.unwrap();
+            let out = gpt.forward(gpu, &ids, 0, Watch::ATTENTION).unwrap();
             let watched = out.logits.read(gpu).await.unwrap();
             assert_eq!(watched, plain, "watching attention changes the logits");
             let rows = ATTENTION_ROWS;
@@ -369,8 +413,8 @@ mod tests {
 
             // The prompt's last query again, as one cached step: the same rows of every layer.
             let last = ids.len() - 1;
-            gpt.forward(gpu, &ids[..last], 0, false).unwrap();
-            let step = gpt.forward(gpu, &ids[last..], last, true).unwrap();
+            gpt.forward(gpu, &ids[..last], 0, Watch::NOTHING).unwrap();
+            let step = gpt.forward(gpu, &ids[last..], last, Watch::ATTENTION).unwrap();
             let stepped = step.attention.unwrap().read(gpu).await.unwrap();
             let from_prompt: Vec<f32> = prompt
                 .chunks(rows * cap)
@@ -387,11 +431,12 @@ mod tests {
             let gpu = &Gpu::new().await.unwrap();
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
             let (v, layers, heads, cap) = (gpt.vocab().len(), gpt.n_layer(), gpt.n_head(), gpt.context());
+            let c = gpt.n_embd;
             let prompt: Vec<u32> = (0..23).map(|i| (i * 13 % 81) as u32).collect();
             let sampling = Sampling { temperature: 0.8, top_k: 0, top_p: 1.0 };
             let mut generation = Generation::new(&gpt, &prompt, sampling, 3, 8).unwrap();
             // The prompt's pass; then the first decode step of each kind makes its buffers.
-            for (watch, steps) in [(false, 3), (true, 2)] {
+            for (watch, steps) in [(Watch::NOTHING, 3), (Watch::ATTENTION, 2), (Watch::LENS, 2)] {
                 for n in 0..steps {
                     let before = gpu.stats();
                     generation.step(gpu, &mut gpt, watch).await.unwrap();
@@ -399,16 +444,18 @@ mod tests {
                         continue;
                     }
                     let step = gpu.stats() - before;
-                    assert_made_nothing(&format!("a GPT decode step, attention watched: {watch}"), step);
+                    assert_made_nothing(&format!("a GPT decode step, watching {watch:?}"), step);
                     // The embeddings, 5 a block (the norms, bias, GELU, residuals and the cache
-                    // write fused into the matmuls) and the head, in one pass unless the
-                    // heatmap's rows are copied out.
-                    assert_eq!(step.dispatches, 2 + 5 * layers as u64, "{step:?}");
-                    assert!(watch || step.compute_passes == 1, "{step:?}");
+                    // write fused into the matmuls) and the head (and the lens's head), in one
+                    // pass unless rows are copied out for the heatmap or the lens.
+                    assert_eq!(step.dispatches, 2 + 5 * layers as u64 + watch.lens as u64, "{step:?}");
+                    assert!(watch != Watch::NOTHING || step.compute_passes == 1, "{step:?}");
                     let logits = v as u64 * 4;
-                    let attention = if watch { (layers * heads * cap * 4) as u64 } else { 0 };
-                    assert_eq!(step.bytes_read_back, logits + attention, "{step:?}");
-                    assert_eq!(step.submissions, 1 + watch as u64, "{step:?}");
+                    let attention = if watch.attention { layers * heads * cap * 4 } else { 0 };
+                    let lens = if watch.lens { (2 * layers + 1) * (c + v) * 4 } else { 0 };
+                    assert_eq!(step.bytes_read_back, logits + (attention + lens) as u64, "{step:?}");
+                    let reads = 1 + watch.attention as u64 + 2 * watch.lens as u64;
+                    assert_eq!(step.submissions, reads, "{step:?}");
                 }
             }
         }
@@ -420,9 +467,9 @@ mod tests {
             let seven_heads = CARD.replace("\"n_head\": 6", "\"n_head\": 7");
             invalid(Gpt::load(gpu, &seven_heads, WEIGHTS).map(drop));
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
-            invalid(gpt.forward(gpu, &[], 0, false).map(drop));
-            invalid(gpt.forward(gpu, &[1, 2], 255, true).map(drop));
-            invalid(gpt.forward(gpu, &[81], 0, false).map(drop));
+            invalid(gpt.forward(gpu, &[], 0, Watch::NOTHING).map(drop));
+            invalid(gpt.forward(gpu, &[1, 2], 255, Watch::ATTENTION).map(drop));
+            invalid(gpt.forward(gpu, &[81], 0, Watch::NOTHING).map(drop));
             gpu.check().unwrap();
         }
     }

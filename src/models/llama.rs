@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::finite;
-use super::{LanguageModel, LastRow, Output};
+use super::{LanguageModel, LastRow, Output, Watch};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
 use crate::ops::activation::{glu, Activation};
@@ -277,12 +277,18 @@ impl LanguageModel for Llama {
         self.context
     }
 
-    /// Attention weights are not watched for this model: `attention` is always `None`.
-    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: bool) -> Result<Output<'_>> {
+    /// Nothing is watched in this model yet: `attention` and `lens` are always `None`.
+    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: Watch) -> Result<Output<'_>> {
         self.pass(gpu, ids, past, true)
     }
 
-    fn forward_last(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: bool) -> Result<Output<'_>> {
+    fn forward_last(
+        &mut self,
+        gpu: &Gpu,
+        ids: &[u32],
+        past: usize,
+        _: Watch,
+    ) -> Result<Output<'_>> {
         self.pass(gpu, ids, past, false)
     }
 }
@@ -324,6 +330,6 @@ impl Llama {
         };
         let head = self.output.as_ref().unwrap_or(&self.token_embd);
         matmul_quant_fused(gpu, x, head, &normed(&self.output_norm), logits)?;
-        Ok(Output { logits, attention: None })
+        Ok(Output { logits, attention: None, lens: None })
     }
 }

@@ -15,11 +15,37 @@ mod weights;
 
 use crate::{Gpu, Result, Tensor};
 
-/// What one pass of a language model returns: logits `[t, vocab]`, and the attention weights
-/// when asked for.
+/// What a language model's pass keeps for the page to see, besides the logits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Watch {
+    /// The attention weights.
+    pub attention: bool,
+    /// The logit lens at the last position (see `Lens`).
+    pub lens: bool,
+}
+
+impl Watch {
+    pub const NOTHING: Watch = Watch { attention: false, lens: false };
+    pub const ATTENTION: Watch = Watch { attention: true, lens: false };
+    pub const LENS: Watch = Watch { attention: false, lens: true };
+}
+
+/// What one pass of a language model returns: logits `[t, vocab]`, and what was watched.
 pub struct Output<'a> {
     pub logits: &'a Tensor,
     pub attention: Option<&'a Tensor>,
+    pub lens: Option<Lens<'a>>,
+}
+
+/// The residual stream at the pass's last position, read out as the model's final layers read
+/// it (the "logit lens"): how the prediction forms, block by block. Rows: after the embedding,
+/// then after each block's attention and after its MLP.
+pub struct Lens<'a> {
+    /// `[2 n_layer + 1, width]`
+    pub stream: &'a Tensor,
+    /// The final norm and the head applied to each row: `[2 n_layer + 1, vocab]`; its last row
+    /// is the pass's own last row of logits.
+    pub logits: &'a Tensor,
 }
 
 /// A causal language model with a KV cache per layer, as text generation drives it.
@@ -30,15 +56,9 @@ pub trait LanguageModel {
     fn context(&self) -> usize;
 
     /// Logits for tokens `ids` at positions `past..past + ids.len()`, the caches holding
-    /// positions `0..past` from earlier calls; these tokens join the caches. With
-    /// `watch_attention`, models that can also return attention weights.
-    fn forward(
-        &mut self,
-        gpu: &Gpu,
-        ids: &[u32],
-        past: usize,
-        watch_attention: bool,
-    ) -> Result<Output<'_>>;
+    /// positions `0..past` from earlier calls; these tokens join the caches. Models that can
+    /// also return what `watch` asks for; the others return `None` for it.
+    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, watch: Watch) -> Result<Output<'_>>;
 
     /// As `forward`, but the head reads the last position only: logits `[1, vocab]`, all that
     /// writing the next token needs (the head is large: SmolLM2's multiplies by a quarter of its
@@ -48,8 +68,21 @@ pub trait LanguageModel {
         gpu: &Gpu,
         ids: &[u32],
         past: usize,
-        watch_attention: bool,
+        watch: Watch,
     ) -> Result<Output<'_>>;
+}
+
+/// How much each step of a residual stream changed it: for rows `s_0, s_1, ...` of `width`
+/// values, `|s_i - s_(i-1)| / |s_(i-1)|` for i = 1, 2, ... (a sub-layer that adds nothing: 0).
+pub fn relative_changes(stream: &[f32], width: usize) -> Vec<f32> {
+    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+    let rows: Vec<&[f32]> = stream.chunks(width).collect();
+    rows.windows(2)
+        .map(|w| {
+            let change = norm(&mut w[0].iter().zip(w[1]).map(|(a, b)| b - a));
+            change / norm(&mut w[0].iter().copied()).max(f32::MIN_POSITIVE)
+        })
+        .collect()
 }
 
 /// Scratch for a head that reads one position: the last row of the residual stream, normed,
@@ -70,5 +103,21 @@ impl LastRow {
         let (n, width) = (x.numel(), self.x.numel());
         self.x.copy_range(gpu, x, n - width..n, 0)?;
         Ok((&self.x, &self.logits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative_changes;
+
+    #[test]
+    fn relative_changes_compare_each_step_with_the_row_before() {
+        // Rows [3, 4] (norm 5), then + [0, 5] (norm 5), then nothing added, then back to 0.
+        let stream = [3.0, 4.0, 3.0, 9.0, 3.0, 9.0, 0.0, 0.0];
+        let want = [1.0, 0.0, 1.0];
+        let got = relative_changes(&stream, 2);
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6), "{got:?}");
+        // From a zero row: no division by zero.
+        assert!(relative_changes(&[0.0, 0.0, 1.0, 0.0], 2)[0].is_finite());
     }
 }

@@ -7,7 +7,7 @@ use super::sampling::{
     candidate_probabilities, candidates_suffice, probabilities, sample, sample_candidates, Sampling,
 };
 use crate::error::invalid;
-use crate::models::LanguageModel;
+use crate::models::{relative_changes, LanguageModel, Watch};
 use crate::ops::topk::{output_len, top_k, Candidates};
 use crate::rng::Rng;
 use crate::{Gpu, Result, Tensor};
@@ -55,6 +55,12 @@ pub struct Step {
     /// this step's pass, when watched; empty otherwise.
     pub attention: Vec<f32>,
     pub rows: usize,
+    /// When the lens was watched, the next-token probabilities (temperature 1) read out of the
+    /// residual stream after the embedding, then after each block's attention and its MLP,
+    /// `[2 n_layer + 1, vocab]`, and how much each of those sub-layers changed the stream,
+    /// `[2 n_layer]` (see `relative_changes`); empty otherwise.
+    pub lens: Vec<f32>,
+    pub changes: Vec<f32>,
     /// The window was cut before this step, and read again.
     pub slid: bool,
     /// Tokens still to write after this one: 0 once the length is reached or a stop token
@@ -134,23 +140,32 @@ impl Generation {
     }
 
     /// Reads what the caches lack (the prompt, or the last token), draws the next token and
-    /// appends it. With `watch_attention`, the step carries the pass's attention weights.
+    /// appends it. The step carries what `watch` asked the pass to keep, where the model has it.
     pub async fn step(
         &mut self,
         gpu: &Gpu,
         model: &mut impl LanguageModel,
-        watch_attention: bool,
+        watch: Watch,
     ) -> Result<Step> {
         if self.remaining == 0 {
             invalid!("this generation has written all its tokens; start a new one");
         }
         let (past, window) = (self.cached, self.window.len());
-        let out = model.forward_last(gpu, &self.window[past..], past, watch_attention)?;
+        let out = model.forward_last(gpu, &self.window[past..], past, watch)?;
         let (rows, attention) = match out.attention {
             Some(a) => (a.shape()[2], a.read(gpu).await?),
             None => (0, Vec::new()),
         };
         let vocab = out.logits.shape()[1];
+        let (lens, changes) = match &out.lens {
+            Some(lens) => {
+                let width = lens.stream.shape()[1];
+                let changes = relative_changes(&lens.stream.read(gpu).await?, width);
+                let logits = lens.logits.read(gpu).await?;
+                (logits.chunks(vocab).flat_map(|row| probabilities(row, 1.0)).collect(), changes)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
         let all = out.logits.numel();
         let k = CANDIDATES.min(vocab);
         let (id, probabilities) =
@@ -186,6 +201,8 @@ impl Generation {
             fresh: window - past,
             attention,
             rows,
+            lens,
+            changes,
             slid,
             remaining,
         })
@@ -212,7 +229,7 @@ mod tests {
         let mut generation = Generation::new(gpt, prompt, s, seed, n).unwrap();
         let mut steps = Vec::new();
         while generation.remaining() > 0 {
-            steps.push(generation.step(gpu, gpt, false).await.unwrap());
+            steps.push(generation.step(gpu, gpt, Watch::NOTHING).await.unwrap());
         }
         steps
     }
@@ -227,9 +244,9 @@ mod tests {
                 let mut whole = Generation::new(&gpt, &prompt, s, 5, 12).unwrap();
                 let mut found = Generation::new(&gpt, &prompt, s, 5, 12).unwrap().candidates_from(81);
                 while whole.remaining() > 0 {
-                    let a = whole.step(gpu, &mut gpt, false).await.unwrap();
+                    let a = whole.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
                     let before = gpu.stats();
-                    let b = found.step(gpu, &mut gpt, false).await.unwrap();
+                    let b = found.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
                     let read = (gpu.stats() - before).bytes_read_back;
                     assert_eq!(b.id, a.id, "{s:?}");
                     assert_eq!(read, 4 * output_len(64) as u64, "only the candidates come back");
@@ -243,9 +260,9 @@ mod tests {
             // Top-k 0 keeps every token: the whole row comes back.
             let every = Sampling { temperature: 1.0, top_k: 0, top_p: 0.9 };
             let mut g = Generation::new(&gpt, &prompt, every, 5, 2).unwrap().candidates_from(81);
-            g.step(gpu, &mut gpt, false).await.unwrap();
+            g.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
             let before = gpu.stats();
-            g.step(gpu, &mut gpt, false).await.unwrap();
+            g.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
             assert_eq!((gpu.stats() - before).bytes_read_back, 81 * 4);
         }
 
@@ -257,7 +274,7 @@ mod tests {
             // Each greedy token is the argmax of a full pass over everything before it.
             let mut text = prompt.clone();
             for step in &greedy {
-                let logits = gpt.forward(gpu, &text, 0, false).unwrap().logits;
+                let logits = gpt.forward(gpu, &text, 0, Watch::NOTHING).unwrap().logits;
                 let logits = logits.read(gpu).await.unwrap();
                 let last = &logits[logits.len() - 81..];
                 let best = (0..81).max_by(|&a, &b| last[a].total_cmp(&last[b])).unwrap();
@@ -283,7 +300,7 @@ mod tests {
             let mut first = Generation::new(&gpt, &prompt, warm, 3, 9).unwrap();
             let mut text = prompt.clone();
             while first.remaining() > 0 {
-                text.push(first.step(gpu, &mut gpt, false).await.unwrap().id);
+                text.push(first.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap().id);
             }
             // The next turn: everything so far, the last written token changed, and more.
             *text.last_mut().unwrap() = 5;
@@ -292,16 +309,38 @@ mod tests {
             let want = ids(write(&mut gpt, &text, warm, 4, 12).await);
             let mut first = Generation::new(&gpt, &prompt, warm, 3, 9).unwrap();
             while first.remaining() > 0 {
-                first.step(gpu, &mut gpt, false).await.unwrap();
+                first.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
             }
             let mut next = Generation::new(&gpt, &text, warm, 4, 12).unwrap().reuse(&first);
-            let mut got = vec![next.step(gpu, &mut gpt, false).await.unwrap()];
+            let mut got = vec![next.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap()];
             // The caches held the prompt and 8 written tokens (the 9th was never read).
             assert_eq!(got[0].fresh, text.len() - (prompt.len() + 8));
             while next.remaining() > 0 {
-                got.push(next.step(gpu, &mut gpt, false).await.unwrap());
+                got.push(next.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap());
             }
             assert_eq!(ids(got), want, "reusing the caches changes nothing");
+        }
+
+        async fn a_watched_lens_ends_in_the_steps_own_probabilities() {
+            let gpu = gpu().await;
+            let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
+            let prompt: Vec<u32> = (0..19).map(|i| (i * 7 % 81) as u32).collect();
+            let mut g = Generation::new(&gpt, &prompt, sampling(0.8), 5, 3).unwrap();
+            let plain = write(&mut gpt, &prompt, sampling(0.8), 5, 3).await;
+            let layers = gpt.n_layer();
+            for want in plain {
+                let step = g.step(gpu, &mut gpt, Watch::LENS).await.unwrap();
+                assert_eq!(step.id, want.id, "watching the lens changes the text");
+                assert_eq!((step.lens.len(), step.changes.len()), ((2 * layers + 1) * 81, 2 * layers));
+                for row in step.lens.chunks(81) {
+                    let sum: f32 = row.iter().sum();
+                    assert!((sum - 1.0).abs() < 1e-5, "a lens row sums to {sum}");
+                }
+                // The head over the stream's last row is the step's own head.
+                let last = &step.lens[step.lens.len() - 81..];
+                assert_close("the lens's last row", last, &want.probabilities, 1e-6, 1e-5);
+                assert!(step.changes.iter().all(|&c| c.is_finite() && c > 0.0), "{:?}", step.changes);
+            }
         }
 
         async fn the_window_slides_when_the_context_is_full() {
@@ -311,19 +350,19 @@ mod tests {
             // A prompt longer than the context: the first step reads its last `block` tokens.
             let long: Vec<u32> = (0..block + 9).map(|i| (i * 13 % 81) as u32).collect();
             let mut g = Generation::new(&gpt, &long, sampling(0.0), 1, block / 2 + 10).unwrap();
-            let first = g.step(gpu, &mut gpt, true).await.unwrap();
+            let first = g.step(gpu, &mut gpt, Watch::ATTENTION).await.unwrap();
             assert!(first.slid && first.window == block, "{} {}", first.slid, first.window);
             assert_eq!(first.rows, crate::models::gpt::ATTENTION_ROWS);
-            let want = gpt.forward(gpu, &long[9..], 0, false).unwrap().logits;
+            let want = gpt.forward(gpu, &long[9..], 0, Watch::NOTHING).unwrap().logits;
             let want = want.read(gpu).await.unwrap();
             let want = probabilities(&want[want.len() - 81..], 1.0);
             assert_close("a cut prompt's first step", &first.probabilities, &want, 1e-6, 1e-5);
             // That token overflowed the window: the next step reads its newer half again.
-            let second = g.step(gpu, &mut gpt, true).await.unwrap();
+            let second = g.step(gpu, &mut gpt, Watch::ATTENTION).await.unwrap();
             assert!(second.slid && second.window == block / 2 && second.rows > 1);
             let mut windows = vec![first.window, second.window];
             while g.remaining() > 0 {
-                let step = g.step(gpu, &mut gpt, true).await.unwrap();
+                let step = g.step(gpu, &mut gpt, Watch::ATTENTION).await.unwrap();
                 assert_eq!(step.slid, step.window == block / 2);
                 assert_eq!(step.rows == 1, !step.slid, "a slide reads the window again");
                 windows.push(step.window);
@@ -347,11 +386,11 @@ mod tests {
             // Greedy after "\n" writes some token first: stopping at it ends at once.
             let first = write(&mut gpt, &[0], sampling(0.0), 1, 1).await[0].id;
             let mut stopping = Generation::new(&gpt, &[0], sampling(0.0), 1, 50).unwrap().stop_at(&[first]);
-            let step = stopping.step(gpu, &mut gpt, false).await.unwrap();
+            let step = stopping.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
             assert_eq!((step.id, step.remaining, step.fresh), (first, 0, 1));
             let mut done = Generation::new(&gpt, &[1], sampling(1.0), 1, 1).unwrap();
-            done.step(gpu, &mut gpt, false).await.unwrap();
-            assert!(matches!(done.step(gpu, &mut gpt, false).await, Err(Error::Invalid(_))));
+            done.step(gpu, &mut gpt, Watch::NOTHING).await.unwrap();
+            assert!(matches!(done.step(gpu, &mut gpt, Watch::NOTHING).await, Err(Error::Invalid(_))));
         }
     }
 }

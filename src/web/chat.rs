@@ -8,7 +8,7 @@ use super::device::OnDevice;
 use super::{js_error, string, Lab, Settings};
 use crate::formats::gguf::Gguf;
 use crate::models::llama::Llama;
-use crate::models::LanguageModel;
+use crate::models::{LanguageModel, Watch};
 use crate::text::bpe::{take_utf8, BpeTokenizer};
 use crate::text::chat::{ChatTemplate, Message};
 use crate::text::generation::Generation;
@@ -128,7 +128,7 @@ impl ChatModel {
             js_error(Error::Invalid("no answer in progress: call start() first".into()))
         })?;
         let (gpu, model, _) = self.model.get().await.map_err(js_error)?;
-        let step = generation.step(gpu, model, false).await.map_err(js_error)?;
+        let step = generation.step(gpu, model, Watch::NOTHING).await.map_err(js_error)?;
         let done = step.remaining == 0;
         if Some(step.id) != self.tokenizer.eos {
             self.pending.extend(self.tokenizer.decode_bytes(&[step.id]).map_err(js_error)?);

@@ -6,7 +6,7 @@ use wasm_bindgen::prelude::*;
 use super::device::OnDevice;
 use super::{js_error, string, Lab, Settings};
 use crate::models::gpt::Gpt;
-use crate::models::LanguageModel;
+use crate::models::{LanguageModel, Watch};
 use crate::text::chars::CharTokenizer;
 use crate::text::generation::{Generation, Step};
 use crate::Error;
@@ -24,7 +24,7 @@ impl Lab {
         let gpt = self.load_card_model(card, weights, Gpt::load)?;
         let tokenizer =
             CharTokenizer::new(gpt.model().vocab()).map_err(|e| js_error(e.in_model_file()))?;
-        Ok(GptModel { gpt, tokenizer, generation: None, attention: false })
+        Ok(GptModel { gpt, tokenizer, generation: None, watch: Watch::NOTHING })
     }
 }
 
@@ -34,8 +34,8 @@ pub struct GptModel {
     gpt: OnDevice<Gpt>,
     tokenizer: CharTokenizer,
     generation: Option<Generation>,
-    /// Whether the generation's steps read the attention weights back.
-    attention: bool,
+    /// What the generation's steps read back besides the next token.
+    watch: Watch,
 }
 
 #[wasm_bindgen(js_class = Gpt)]
@@ -64,7 +64,8 @@ impl GptModel {
 
     /// Starts writing `length` characters after `prompt`. Temperature 0 is greedy; `top_k` 0
     /// keeps every character; the same seed gives the same text. With `attention`, each step
-    /// also reads back its attention weights (for a heatmap); without, they stay on the GPU.
+    /// also reads back its attention weights (for a heatmap), with `lens` its logit lens;
+    /// without, they are not kept.
     /// Throws for characters the model does not know and for settings out of range.
     // JavaScript passes them by position; the package's `generate` names them.
     #[allow(clippy::too_many_arguments)]
@@ -77,9 +78,10 @@ impl GptModel {
         seed: f64,
         length: f64,
         attention: bool,
+        lens: bool,
     ) -> Result<(), JsValue> {
         self.generation = None;
-        self.attention = attention;
+        self.watch = Watch { attention, lens };
         let vocab = self.gpt.model().vocab_size();
         let started = (|| {
             let s = Settings::new(temperature, top_k, top_p, seed, length, vocab)?;
@@ -99,7 +101,7 @@ impl GptModel {
         if reloaded {
             generation.caches_lost();
         }
-        let step = generation.step(gpu, gpt, self.attention).await.map_err(js_error)?;
+        let step = generation.step(gpu, gpt, self.watch).await.map_err(js_error)?;
         let text = self.tokenizer.decode(&[step.id]).map_err(js_error)?;
         Ok(GptStep { text, step })
     }
@@ -150,6 +152,21 @@ impl GptStep {
     #[wasm_bindgen(getter)]
     pub fn attention(&self) -> Vec<f32> {
         self.step.attention.clone()
+    }
+
+    /// With `lens`: the next-character probabilities read out of the residual stream at the
+    /// last position, `[2 layers + 1, vocab]`: after the embedding, then after each block's
+    /// attention and after its MLP (the last row is `probabilities`); empty without.
+    #[wasm_bindgen(getter)]
+    pub fn lens(&self) -> Vec<f32> {
+        self.step.lens.clone()
+    }
+
+    /// With `lens`: how much each block's attention and MLP changed the residual stream there,
+    /// `[2 layers]`, as |change| / |stream before it|; empty without.
+    #[wasm_bindgen(getter)]
+    pub fn changes(&self) -> Vec<f32> {
+        self.step.changes.clone()
     }
 
     /// The window was cut before this step (the text outgrew the context) and read again.
