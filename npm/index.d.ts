@@ -455,6 +455,11 @@ export interface GptOptions extends TextOptions {
    * stay there, and `attention` is empty.
    */
   attention?: boolean;
+  /**
+   * Read each step's logit lens back: the prediction as it stands after every layer. Default
+   * false: `lens` and `changes` are empty.
+   */
+  lens?: boolean;
 }
 
 export interface GptStep {
@@ -475,6 +480,18 @@ export interface GptStep {
    * `window - rows + r`, its entry j the weight on window character j.
    */
   attention: Float32Array;
+  /**
+   * With `lens: true`, the logit lens: next-character probabilities `[2 layers + 1, vocab]` read
+   * out of the residual stream at the last position (the final norm and head applied there),
+   * after the embedding, then after each block's attention and after its MLP. The last row is
+   * `probabilities`.
+   */
+  lens: Float32Array;
+  /**
+   * With `lens: true`, how much each block's attention and MLP changed the residual stream
+   * there, `[2 layers]`: |change| / |stream before it|.
+   */
+  changes: Float32Array;
   /** The text outgrew the context: the window was cut and read again before this step. */
   slid: boolean;
   /** Characters still to write. */

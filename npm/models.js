@@ -156,10 +156,12 @@ export class Gpt extends TextModel {
     this.heads = raw.heads;
   }
 
-  async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), attention = false, signal } = {}) {
-    if (typeof attention !== 'boolean') throw new InvalidArgumentError(`genai-lab: attention must be true or false; got ${attention}`);
-    yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens, attention),
-      ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'slid', 'remaining'],
+  async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), attention = false, lens = false, signal } = {}) {
+    for (const [name, value] of [['attention', attention], ['lens', lens]]) {
+      if (typeof value !== 'boolean') throw new InvalidArgumentError(`genai-lab: ${name} must be true or false; got ${value}`);
+    }
+    yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens, attention, lens),
+      ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'lens', 'changes', 'slid', 'remaining'],
       (s) => s.remaining === 0, signal);
   }
 }

@@ -1,12 +1,14 @@
 // The Transformer tab: a character-level GPT writes text one character at a time on WebGPU.
-// After each character the page shows the model's ten likeliest next characters and, for one
-// layer and head, how much each recent character attended to each earlier one. The model is the
+// After each character the page shows the model's ten likeliest next characters, for one
+// layer and head how much each recent character attended to each earlier one, and the
+// prediction as it stood after each layer (the logit lens). The model is the
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
 import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion } from './ui.js';
 import { shareFields, changed } from './route.js';
 
 const TOP = 10; // probability bars
+const LENS_TOP = 5; // candidates per row of the layer-by-layer table
 const ROWS = 24; // heatmap rows: the most recent characters read
 const COLS = 48; // heatmap columns: the most recent characters they may attend to
 const CELL = 14; // heatmap cell side, CSS pixels
@@ -78,7 +80,7 @@ function newRun(prompt) {
     firstEnd: 0,
     lastEnd: 0,
     rows: [], // the last ROWS attention rows: { pos, first, count, weights }
-    latest: null, // the last prediction: { probabilities, chosen, before }
+    latest: null, // the last prediction: { probabilities, chosen, before, lens, changes }
     notice: '',
     stopped: false,
   };
@@ -124,6 +126,8 @@ function record(run, m, step, ms) {
   run.notice = noticeFor(run, m, step);
   run.latest = {
     probabilities: step.probabilities,
+    lens: step.lens,
+    changes: step.changes,
     chosen: step.token,
     before: (run.prompt + run.generated).slice(-12),
   };
@@ -157,7 +161,7 @@ async function generate() {
   }
   const { prompt, temperature, topK, topP, seed, length } = settings;
   const stop = new AbortController();
-  const options = { maxTokens: length, temperature, topK, topP, seed, attention: true, signal: stop.signal };
+  const options = { maxTokens: length, temperature, topK, topP, seed, attention: true, lens: true, signal: stop.signal };
   const steps = m.gpt.generate(prompt, options);
   const run = newRun(prompt);
   state.run = run;
@@ -207,6 +211,7 @@ function render() {
   drawSpeed(run);
   drawBars(run);
   drawHeatmap();
+  drawLens(run);
 }
 
 // Decode speed: the steps after the first (one pass over one position each, but a slide's
@@ -245,6 +250,32 @@ function drawBars(run) {
     row.querySelector('.gpt-percent').textContent = percent;
     row.classList.toggle('chosen', id === chosen);
     row.setAttribute('aria-label', `${JSON.stringify(vocab[id])}: ${percent}${id === chosen ? ', drawn' : ''}`);
+  });
+}
+
+// The likeliest characters after each part of the model, and how much that part changed the
+// residual stream (the bars are scaled to this step's largest change).
+function drawLens(run) {
+  const latest = run.latest;
+  if (!latest) return;
+  const { lens, changes, chosen } = latest;
+  const vocab = state.loaded.vocab;
+  const largest = Math.max(...changes);
+  [...els.lens.tBodies[0].rows].forEach((row, i) => {
+    const p = lens.subarray(i * vocab.length, (i + 1) * vocab.length);
+    const order = [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, LENS_TOP);
+    const [, change, guesses] = row.cells;
+    if (i > 0) {
+      change.querySelector('.gpt-fill').style.width = `${(changes[i - 1] / largest) * 100}%`;
+      change.title = `changed the stream by ${(changes[i - 1] * 100).toFixed(0)}% of its size`;
+    }
+    [...guesses.children].forEach((guess, k) => {
+      const id = order[k];
+      const percent = p[id] >= 0.001 ? `${(p[id] * 100).toFixed(1)}%` : '<0.1%';
+      guess.querySelector('.gpt-char').textContent = shown(vocab[id]);
+      guess.querySelector('.gpt-percent').textContent = percent;
+      guess.classList.toggle('chosen', id === chosen);
+    });
   });
 }
 
@@ -332,6 +363,21 @@ function buildBars() {
   }));
 }
 
+// A row per read-out: after the embedding, then after each layer's attention and its MLP.
+function buildLens(layers) {
+  const cell = (tag, html) => Object.assign(document.createElement(tag), { innerHTML: html });
+  const guess = '<span class="gpt-lens-guess"><span class="gpt-char"></span> <span class="gpt-percent"></span></span>';
+  const names = ['embedding', ...Array.from({ length: layers }, (_, l) => [`layer ${l + 1} attention`, `layer ${l + 1} MLP`]).flat()];
+  els.lens.tBodies[0].replaceChildren(...names.map((name, i) => {
+    const row = document.createElement('tr');
+    if (name.endsWith('MLP')) row.className = 'gpt-lens-block';
+    const change = i === 0 ? '' : '<span class="gpt-lens-change"><span class="gpt-fill"></span></span>';
+    row.append(cell('th', name), cell('td', change), cell('td', guess.repeat(LENS_TOP)));
+    row.cells[0].scope = 'row';
+    return row;
+  }));
+}
+
 function fillPicker(select, count) {
   select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(String(i + 1))));
 }
@@ -351,6 +397,7 @@ async function start() {
     state.loaded = m;
     fillPicker(els.layer, m.layers);
     fillPicker(els.head, m.heads);
+    buildLens(m.layers);
     setStatus(`${m.title} · ${m.layers} layers × ${m.heads} heads · ${m.vocab.length} characters · ` +
       `${m.blockSize}-character context`);
     els.generate.disabled = false;
@@ -366,7 +413,7 @@ function findElements() {
     topK: 'gpt-top-k', topP: 'gpt-top-p', seed: 'gpt-seed', generate: 'gpt-generate', stop: 'gpt-stop',
     status: 'gpt-status', speed: 'gpt-speed', notice: 'gpt-notice', error: 'gpt-error',
     output: 'gpt-output', generated: 'gpt-generated', bars: 'gpt-bars', barsCaption: 'gpt-bars-caption',
-    layer: 'gpt-layer', head: 'gpt-head', heatmap: 'gpt-heatmap',
+    layer: 'gpt-layer', head: 'gpt-head', heatmap: 'gpt-heatmap', lens: 'gpt-lens',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
   els.promptText = els.output.querySelector('.gpt-prompt-text');

@@ -841,6 +841,20 @@ async function checkTransformerTab(page) {
     return seen.size;
   });
   check(colours >= 2, `the attention heatmap is drawn (${colours} colours)`);
+  // The lens: a row per read-out, each with five guesses; its last row is the bars' prediction.
+  const lens = await page.locator('#gpt-lens tbody tr').evaluateAll((rows) => rows.map((row) => ({
+    name: row.cells[0].textContent,
+    guesses: [...row.querySelectorAll('.gpt-lens-guess')].map((g) => g.textContent),
+    change: Number.parseFloat(row.querySelector('.gpt-fill')?.style.width ?? 'NaN'),
+  })));
+  const barsTop = await page.locator('#gpt-bars .gpt-bar').evaluateAll((rows) => rows.slice(0, 5).map((row) =>
+    `${row.querySelector('.gpt-char').textContent} ${row.querySelector('.gpt-percent').textContent}`));
+  check(lens.length === 13 && lens[0].name === 'embedding' && lens[12].name === 'layer 6 MLP' &&
+    lens.every((row) => row.guesses.length === 5 && row.guesses.every((g) => /^\S+ (<?\d+\.\d%)$/.test(g))) &&
+    lens.slice(1).every((row) => row.change > 0 && row.change <= 100) && lens.slice(1).some((row) => row.change === 100) &&
+    JSON.stringify(lens[12].guesses) === JSON.stringify(barsTop),
+    `the layer-by-layer table: 13 read-outs, the last the prediction (${JSON.stringify(lens[12])}, bars ${JSON.stringify(barsTop)})`);
+  check(JSON.stringify(lens[0].guesses) !== JSON.stringify(lens[12].guesses), 'the layers change the prediction');
   await page.selectOption('#gpt-layer', '6');
   await page.selectOption('#gpt-head', '3');
   check(/layer 6, head 3/.test(await page.locator('#gpt-heatmap').getAttribute('aria-label')),

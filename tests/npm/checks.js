@@ -143,15 +143,31 @@ async function check(create) {
   // Leaving a loop early ends its stream, so the next may start.
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 50 })) if (step.remaining < 48) break;
   r.greedy = [await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 }), await write(gpt, 'ROMEO:', { maxTokens: 8, temperature: 0 })];
-  // Attention weights come back only when asked for.
-  const rows = async (options) => {
+  // Attention weights and the lens come back only when asked for.
+  const firstStep = async (options) => {
     const steps = gpt.generate('ROMEO:', { maxTokens: 2, ...options });
     const { value } = await steps.next();
     await steps.return();
+    return value;
+  };
+  const rows = async (options) => {
+    const value = await firstStep(options);
     return [value.rows, value.attention.length];
   };
   r.attention = [await rows({}), await rows({ attention: true })];
   r.badAttention = await thrown(() => write(gpt, 'ROMEO:', { maxTokens: 8, attention: 'yes' }));
+  // Each row of the lens a distribution, the last the step's own.
+  const lensed = await firstStep({ lens: true });
+  const v = gpt.vocab.length;
+  const lensRows = Array.from({ length: lensed.lens.length / v }, (_, i) => lensed.lens.subarray(i * v, (i + 1) * v));
+  const unwatched = await firstStep({});
+  r.lens = {
+    sums: lensRows.map((row) => row.reduce((a, b) => a + b, 0)),
+    lastIsTheStep: lensRows.at(-1).every((p, i) => Math.abs(p - lensed.probabilities[i]) < 1e-6),
+    changes: Array.from(lensed.changes),
+    unwatched: [unwatched.lens.length, unwatched.changes.length],
+  };
+  r.badLens = await thrown(() => write(gpt, 'ROMEO:', { maxTokens: 8, lens: 1 }));
   const first = gpt.generate('ROMEO:', { maxTokens: 8 });
   await first.next();
   r.twoStreams = await thrown(() => write(gpt, 'JULIET:', { maxTokens: 8 }));

@@ -165,7 +165,11 @@ async function visit(label, backend) {
   const workerStory = await text(page, '#worker-story');
   check(workerStory.endsWith('[stopped]') && workerStory.length < 100,
     `${label}: the worker's GPT wrote, and Stop aborted its stream across the worker: ${JSON.stringify(workerStory)}`);
-  const { loaded, freed, remoteFreed } = JSON.parse(await text(page, '#memory'));
+  const { loaded, work, freed, remoteFreed } = JSON.parse(await text(page, '#memory'));
+  // The chat model's weights (98 MB, on the WebGPU device even where the small models run on the
+  // CPU) count in both sums.
+  check(loaded.liveBytes > 90e6 && work.bytesUploaded > 90e6 && work.dispatches > 0,
+    `${label}: lab.memory() and lab.stats() count the chat model's device: ${JSON.stringify({ loaded, work })}`);
   check(loaded.liveBuffers > 0 && freed.liveBuffers === 0 && freed.liveBytes === 0,
     `${label}: dispose() freed every buffer: ${loaded.liveBuffers} buffers (${loaded.liveBytes} bytes) to ${freed.liveBuffers} (${freed.liveBytes})`);
   check(remoteFreed.liveBuffers === 0 && remoteFreed.liveBytes === 0, `${label}: in the worker too`);
@@ -276,6 +280,12 @@ function checkEdges(results, backend) {
     check(without[0] === 0 && without[1] === 0 && watched[0] === 6 && watched[1] === 6 * 6 * 6 * 256,
       `${label}: attention weights only with attention: true (${JSON.stringify(r.attention)})`);
     says('badAttention', /^InvalidArgumentError: genai-lab: attention must be true or false/);
+    const { sums, lastIsTheStep, changes, unwatched } = r.lens;
+    check(sums.length === 2 * 6 + 1 && sums.every((sum) => Math.abs(sum - 1) < 1e-4) && lastIsTheStep,
+      `${label}: the lens has 13 distributions, the last the step's own (${JSON.stringify(r.lens)})`);
+    check(changes.length === 12 && changes.every((c) => c > 0 && Number.isFinite(c)) && unwatched.every((n) => n === 0),
+      `${label}: the lens's changes, and nothing unwatched (${JSON.stringify(r.lens)})`);
+    says('badLens', /^InvalidArgumentError: genai-lab: lens must be true or false/);
     says('twoStreams', /^InvalidArgumentError: genai-lab: this Gpt is already writing/);
     says('badPrompt', /^InvalidArgumentError: genai-lab: invalid input: .*Ω/);
     says('disposedModel', /^DisposedError: genai-lab: this Gpt was disposed/);
