@@ -374,15 +374,18 @@ export interface Images {
 export interface SampleOptions {
   /** One class (0 to 9, or null: no class) per image; default one of each class. */
   labels?: (number | null)[];
-  /** Denoising steps, 1 to `schedule` (default the card's `page_defaults`, 10). */
+  /** Denoising steps, 1 to `schedule` (default the card's `page_defaults`: 20). */
   steps?: number;
   /**
    * Classifier-free guidance scale: 0 ignores the class, 1 follows the model's class-conditional
    * prediction alone (one pass per step), above 1 pushes further towards the class (two passes
-   * per step, run as one batch). Default 1.5.
+   * per step, run as one batch). Default the card's `page_defaults`: 1.
    */
   guidance?: number;
-  /** `'ddim'` (default): deterministic, the same seed gives the same images; `'ancestral'`: fresh noise every step. */
+  /**
+   * `'ddim'`: deterministic steps; `'ancestral'`: fresh noise every step (drawn from the seed: the
+   * same seed still gives the same images). Default the card's `page_defaults`: `'ancestral'`.
+   */
   sampler?: 'ddim' | 'ancestral';
   /** Seeds the starting noise (and the ancestral sampler's). Default: random. */
   seed?: number;
@@ -420,7 +423,7 @@ export interface Diffusion extends Disposable {
   /** Steps in the training schedule (1000): noise levels run from 0 to `schedule - 1`. */
   readonly schedule: number;
   /** The sampler settings the card was scored at. */
-  readonly defaults: { steps: number; guidance: number };
+  readonly defaults: { steps: number; guidance: number; sampler: 'ddim' | 'ancestral' };
   /** From pure noise to one image per label, one step at a time. One run at a time per model. */
   sample(options?: SampleOptions): AsyncIterableIterator<DiffusionStep>;
   /**

@@ -208,7 +208,7 @@ export class Diffusion extends Model {
     this.dataset = dataset;
     this.classes = card.data?.classes ?? [];
     this.schedule = raw.schedule;
-    this.defaults = { steps: 10, guidance: 1.5, ...card.architecture?.page_defaults };
+    this.defaults = { steps: 10, guidance: 1.5, sampler: 'ddim', ...card.architecture?.page_defaults };
   }
 
   // Runs `start`, then one step at a time until the last, each checked against the signal;
@@ -246,7 +246,7 @@ export class Diffusion extends Model {
   }
 
   #settings({ labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], steps = this.defaults.steps, guidance = this.defaults.guidance,
-    sampler = 'ddim', seed = randomSeed() }) {
+    sampler = this.defaults.sampler, seed = randomSeed() }) {
     if (!SAMPLERS.includes(sampler)) throw new InvalidArgumentError(`genai-lab: sampler must be 'ddim' or 'ancestral'; got ${sampler}`);
     return [runLabels(labels, this.classes.length), steps, guidance, sampler, seed];
   }
