@@ -110,7 +110,8 @@ impl LastRow {
 mod tests {
     use super::relative_changes;
 
-    #[test]
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn relative_changes_compare_each_step_with_the_row_before() {
         // Rows [3, 4] (norm 5), then + [0, 5] (norm 5), then nothing added, then back to 0.
         let stream = [3.0, 4.0, 3.0, 9.0, 3.0, 9.0, 0.0, 0.0];
