@@ -465,16 +465,16 @@ async function checkDiffusionTab(page) {
   check(samples.length === 16 && samples.filter((c) => !c.blank).length >= 12,
     `the diffusion model draws 16 samples (${samples.filter((c) => !c.blank).length} drawn)`);
   const timing = await page.locator('#diff-timing').textContent();
-  check(/^last run: 16 images in [\d.]+ s, \d+ ms per image \(10 steps, 2 network passes each\)$/.test(timing),
+  check(/^last run: 16 images in [\d.]+ s, \d+ ms per image \(20 steps, 1 network pass each\)$/.test(timing),
     `the page times the run ("${timing}")`);
   await page.locator('#diff-grid .diff-sample').nth(2).click();
   await slide('#diff-scrub', '0');
   const caption = await page.locator('#diff-film-caption').textContent();
-  check(caption === 'sample 3, step 1 of 10: noise level t = 999' && !(await canvasBlank(page, '#diff-noisy')) &&
+  check(caption === 'sample 3, step 1 of 20: noise level t = 999' && !(await canvasBlank(page, '#diff-noisy')) &&
     !(await canvasBlank(page, '#diff-guess')), `the film scrubs back to the first step ("${caption}")`);
-  await slide('#diff-scrub', '9');
+  await slide('#diff-scrub', '19');
   const last = await page.locator('#diff-film-caption').textContent();
-  check(/step 10 of 10: noise level t = 99$/.test(last), `and to the last ("${last}")`);
+  check(/step 20 of 20: noise level t = 49$/.test(last), `and to the last ("${last}")`);
   await page.click('#diff-copy');
   await page.waitForFunction(() => !document.getElementById('diff-copy-result').hidden, null, { timeout: 120_000 });
   const copy = await page.locator('#diff-copy-caption').textContent();
