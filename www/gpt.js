@@ -52,6 +52,11 @@ function model() {
 // Newline and space drawn so they can be seen.
 const shown = (c) => ({ '\n': '↵', ' ': '␣' }[c] ?? c);
 
+// The ids of the n largest probabilities, largest first.
+const likeliest = (p, n) => [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, n);
+
+const percent = (p) => (p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%');
+
 function setStatus(text, kind = 'ready') {
   els.status.textContent = text;
   els.status.dataset.state = kind;
@@ -237,19 +242,18 @@ function drawBars(run) {
   const latest = run.latest;
   if (!latest) return;
   const { probabilities, chosen, before } = latest;
-  const order = [...probabilities.keys()].sort((a, b) => probabilities[b] - probabilities[a]).slice(0, TOP);
+  const order = likeliest(probabilities, TOP);
   if (!order.includes(chosen)) order[TOP - 1] = chosen;
   const vocab = state.loaded.vocab;
   els.barsCaption.textContent = `After “${[...before].map(shown).join('')}” the model predicted:`;
   [...els.bars.children].forEach((row, i) => {
     const id = order[i];
     const p = probabilities[id];
-    const percent = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%';
     row.querySelector('.gpt-char').textContent = shown(vocab[id]);
     row.querySelector('.gpt-fill').style.width = `${p * 100}%`;
-    row.querySelector('.gpt-percent').textContent = percent;
+    row.querySelector('.gpt-percent').textContent = percent(p);
     row.classList.toggle('chosen', id === chosen);
-    row.setAttribute('aria-label', `${JSON.stringify(vocab[id])}: ${percent}${id === chosen ? ', drawn' : ''}`);
+    row.setAttribute('aria-label', `${JSON.stringify(vocab[id])}: ${percent(p)}${id === chosen ? ', drawn' : ''}`);
   });
 }
 
@@ -263,7 +267,7 @@ function drawLens(run) {
   const largest = Math.max(...changes);
   [...els.lens.tBodies[0].rows].forEach((row, i) => {
     const p = lens.subarray(i * vocab.length, (i + 1) * vocab.length);
-    const order = [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, LENS_TOP);
+    const order = likeliest(p, LENS_TOP);
     const [, change, guesses] = row.cells;
     if (i > 0) {
       change.querySelector('.gpt-fill').style.width = `${(changes[i - 1] / largest) * 100}%`;
@@ -271,9 +275,8 @@ function drawLens(run) {
     }
     [...guesses.children].forEach((guess, k) => {
       const id = order[k];
-      const percent = p[id] >= 0.001 ? `${(p[id] * 100).toFixed(1)}%` : '<0.1%';
       guess.querySelector('.gpt-char').textContent = shown(vocab[id]);
-      guess.querySelector('.gpt-percent').textContent = percent;
+      guess.querySelector('.gpt-percent').textContent = percent(p[id]);
       guess.classList.toggle('chosen', id === chosen);
     });
   });

@@ -75,12 +75,12 @@ pub trait LanguageModel {
 /// How much each step of a residual stream changed it: for rows `s_0, s_1, ...` of `width`
 /// values, `|s_i - s_(i-1)| / |s_(i-1)|` for i = 1, 2, ... (a sub-layer that adds nothing: 0).
 pub fn relative_changes(stream: &[f32], width: usize) -> Vec<f32> {
-    let norm = |v: &mut dyn Iterator<Item = f32>| v.map(|x| x * x).sum::<f32>().sqrt();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let rows: Vec<&[f32]> = stream.chunks(width).collect();
     rows.windows(2)
         .map(|w| {
-            let change = norm(&mut w[0].iter().zip(w[1]).map(|(a, b)| b - a));
-            change / norm(&mut w[0].iter().copied()).max(f32::MIN_POSITIVE)
+            let change: Vec<f32> = w[0].iter().zip(w[1]).map(|(a, b)| b - a).collect();
+            norm(&change) / norm(w[0]).max(f32::MIN_POSITIVE)
         })
         .collect()
 }
