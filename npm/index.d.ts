@@ -454,8 +454,8 @@ export interface TextOptions {
 /** One character the GPT wrote, with what the model saw when it chose it. */
 export interface GptOptions extends TextOptions {
   /**
-   * Read each step's attention weights back from the GPU (for a heatmap). Default false: they
-   * stay there, and `attention` is empty.
+   * Read each step's attention scores back from the GPU (for a heatmap). Default false: they
+   * stay there, and `attention` and `scores` are empty.
    */
   attention?: boolean;
   /**
@@ -480,9 +480,14 @@ export interface GptStep {
   rows: number;
   /**
    * Attention weights `[layers, heads, rows, blockSize]`: row r is the query at window position
-   * `window - rows + r`, its entry j the weight on window character j.
+   * `window - rows + r`, its entry j the weight on window character j (0 after the query).
    */
   attention: Float32Array;
+  /**
+   * The raw scores q·k / √(head size) that `attention` is the softmax of, row by row, in the same
+   * layout (0 after the query).
+   */
+  scores: Float32Array;
   /**
    * With `lens: true`, the logit lens: next-character probabilities `[2 layers + 1, vocab]` read
    * out of the residual stream at the last position (the final norm and head applied there),

@@ -161,7 +161,7 @@ export class Gpt extends TextModel {
       if (typeof value !== 'boolean') throw new InvalidArgumentError(`genai-lab: ${name} must be true or false; got ${value}`);
     }
     yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens, attention, lens),
-      ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'lens', 'changes', 'slid', 'remaining'],
+      ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'scores', 'lens', 'changes', 'slid', 'remaining'],
       (s) => s.remaining === 0, signal);
   }
 }

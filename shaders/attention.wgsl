@@ -1,9 +1,10 @@
 // Causal scaled-dot-product attention over a KV cache, with grouped-query heads.
 // q and out are [t, n_heads, head_dim]: the t newest tokens, at positions past..past+t.
 // k and v are [capacity, n_kv_heads, head_dim] with rows 0..past+t filled; query head h reads
-// kv head h / group. Query i sees keys 0..=past+i. When has_weights is 1, weights
-// [n_heads, t, capacity] receives the softmax probabilities over every cache row, 0 for the
-// rows it cannot see (future or unfilled): one shape for any past, so its buffer is reused.
+// kv head h / group. Query i sees keys 0..=past+i. When has_scores is 1, scores
+// [n_heads, t, capacity] receives the raw scaled scores q.k * scale over every cache row, 0 for
+// the rows it cannot see (future or unfilled): one shape for any past, so its buffer is reused.
+// (The softmax weights follow from them; the page shows both.)
 // One workgroup per (head, query). Keys are walked in chunks with an online softmax (running
 // max and denominator, accumulators rescaled when the max grows), so any context length fits
 // in workgroup memory; thread lid owns output dims lid, lid + 64, ...
@@ -16,7 +17,7 @@ struct Params {
     head_dim: u32,
     group: u32, // n_heads / n_kv_heads
     scale: f32,
-    has_weights: u32,
+    has_scores: u32,
     capacity: u32,
 }
 
@@ -24,7 +25,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> k: array<f32>;
 @group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> weights: array<f32>;
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
 
 const CHUNK: u32 = 256u;
@@ -105,14 +106,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             out[q_base + d] = acc[r] / total;
         }
     }
-    if (p.has_weights == 1u) {
-        let w_base = (h * p.t + i) * p.capacity;
+    if (p.has_scores == 1u) {
+        let s_base = (h * p.t + i) * p.capacity;
         for (var j = lid; j < p.capacity; j += REDUCE_THREADS) {
-            var w = 0.0;
+            var s = 0.0;
             if (j < n_keys) {
-                w = exp(score(j, kv_offset) - m) / total;
+                s = score(j, kv_offset);
             }
-            weights[w_base + j] = w;
+            scores[s_base + j] = s;
         }
     }
 }

@@ -1,7 +1,8 @@
 // The Transformer tab: a character-level GPT writes text one character at a time on WebGPU.
 // After each character the page shows the model's ten likeliest next characters, for one
-// layer and head how much each recent character attended to each earlier one, and the
-// prediction as it stood after each layer (the logit lens). The model is the
+// layer and head how much each recent character attended to each earlier one (and, for one of
+// them, the raw scores beside the weights), and the prediction as it stood after each layer (the
+// logit lens). The model is the
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
 import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion } from './ui.js';
@@ -16,6 +17,11 @@ const MARGIN = 22; // room for the characters along the heatmap's top and left
 const LEGEND = 40; // room for the colour scale under the cells
 const WIDTH = MARGIN + COLS * CELL + 8;
 const HEIGHT = MARGIN + ROWS * CELL + LEGEND;
+const SCORE_BAND = 64; // the raw scores' bars, up and down from 0
+const WEIGHT_BAND = 44; // the weights' bars
+const SCORES_HEIGHT = MARGIN + SCORE_BAND + 8 + WEIGHT_BAND + 20;
+const POSITIVE = '#810f7c'; // the ramp's dark end
+const NEGATIVE = '#e08214';
 
 // ColorBrewer BuPu: a sequential ramp whose lightness falls evenly, near white to dark purple.
 const RAMP = ['#f7fcfd', '#e0ecf4', '#bfd3e6', '#9ebcda', '#8c96c6', '#8c6bb1', '#88419d', '#810f7c',
@@ -84,7 +90,7 @@ function newRun(prompt) {
     firstWindow: 0,
     firstEnd: 0,
     lastEnd: 0,
-    rows: [], // the last ROWS attention rows: { pos, first, count, weights }
+    rows: [], // the last ROWS attention rows: { pos, first, count, weights, scores }
     latest: null, // the last prediction: { probabilities, chosen, before, lens, changes }
     notice: '',
     stopped: false,
@@ -95,7 +101,7 @@ function newRun(prompt) {
 // text.length - rows + r, and its key j is the position text.length - window + j. Only the keys
 // the heatmap can show are kept: the COLS positions up to the query.
 function keepAttention(run, m, step) {
-  const { window, rows, attention } = step;
+  const { window, rows, attention, scores } = step;
   const length = run.prompt.length + run.generated.length;
   const start = length - window;
   const planes = m.layers * m.heads;
@@ -104,12 +110,15 @@ function keepAttention(run, m, step) {
     const pos = length - rows + r;
     const first = Math.max(start, pos - COLS + 1);
     const count = pos - first + 1;
-    const weights = new Float32Array(planes * count);
-    for (let p = 0; p < planes; p++) {
-      const from = (p * rows + r) * m.blockSize + (first - start);
-      weights.set(attention.subarray(from, from + count), p * count);
-    }
-    fresh.push({ pos, first, count, weights });
+    const [weights, raw] = [attention, scores].map((all) => {
+      const kept = new Float32Array(planes * count);
+      for (let p = 0; p < planes; p++) {
+        const from = (p * rows + r) * m.blockSize + (first - start);
+        kept.set(all.subarray(from, from + count), p * count);
+      }
+      return kept;
+    });
+    fresh.push({ pos, first, count, weights, scores: raw });
   }
   // A re-read after a slide sends rows again for positions already kept: the new ones win.
   run.rows = [...run.rows.filter((row) => row.pos < fresh[0].pos), ...fresh].slice(-ROWS);
@@ -215,7 +224,7 @@ function render() {
   showMessage(els.notice, run.notice);
   drawSpeed(run);
   drawBars(run);
-  drawHeatmap();
+  drawAttention();
   drawLens(run);
 }
 
@@ -312,27 +321,50 @@ function drawLegend(ctx, top) {
   }
 }
 
-// Rows: the last ROWS characters read; columns: the last COLS characters, up to the newest
-// query. Causal: a row has no cells right of its own character. (A row's window always reaches
-// back past the columns: a slide keeps three quarters of the context.)
-function drawHeatmap() {
-  const canvas = els.heatmap;
+// A canvas of `height` CSS pixels cleared for drawing, with the labels' font.
+function clearCanvas(canvas, height) {
   const ctx = canvas.getContext('2d');
   const scale = canvas.width / WIDTH;
   ctx.setTransform(scale, 0, 0, scale, 0, 0);
-  ctx.clearRect(0, 0, WIDTH, HEIGHT);
-  const run = state.run;
-  const m = state.loaded;
-  if (!run?.rows.length || !m) return;
-  const layer = Number(els.layer.value);
-  const head = Number(els.head.value);
-  const plane = (layer - 1) * m.heads + head - 1;
-  const text = run.prompt + run.generated;
-  const rows = run.rows;
-  const last = rows.at(-1).pos;
-  const firstKey = Math.max(0, last - COLS + 1);
+  ctx.clearRect(0, 0, WIDTH, height);
   ctx.font = '11px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace';
   ctx.textBaseline = 'middle';
+  return ctx;
+}
+
+// What the heatmap and the close-up show: the layer and head picked, the rows kept, the first
+// column (both canvases share the columns) and the row picked as the query.
+function attentionView() {
+  const run = state.run;
+  const m = state.loaded;
+  if (!run?.rows.length || !m) return null;
+  const layer = Number(els.layer.value);
+  const head = Number(els.head.value);
+  const rows = run.rows;
+  const last = rows.at(-1).pos;
+  const back = Math.min(rows.length - 1, Math.max(0, Math.trunc(Number(els.query.value)) || 0));
+  return {
+    layer, head, rows, last,
+    plane: (layer - 1) * m.heads + head - 1,
+    text: run.prompt + run.generated,
+    firstKey: Math.max(0, last - COLS + 1),
+    query: rows.length - 1 - back,
+  };
+}
+
+function drawAttention() {
+  const view = attentionView();
+  drawHeatmap(view);
+  drawScores(view);
+}
+
+// Rows: the last ROWS characters read; columns: the last COLS characters, up to the newest
+// query. Causal: a row has no cells right of its own character. (A row's window always reaches
+// back past the columns: a slide keeps three quarters of the context.) The query row is outlined.
+function drawHeatmap(view) {
+  const ctx = clearCanvas(els.heatmap, HEIGHT);
+  if (!view) return;
+  const { layer, head, rows, last, plane, text, firstKey, query } = view;
   ctx.textAlign = 'center';
   ctx.fillStyle = '#1d2330';
   for (let k = firstKey; k <= last; k++) {
@@ -347,10 +379,68 @@ function drawHeatmap() {
       ctx.fillRect(MARGIN + (k - firstKey) * CELL, y, CELL, CELL);
     }
   });
+  ctx.strokeStyle = NEGATIVE;
+  ctx.lineWidth = 2;
+  ctx.strokeRect(MARGIN - 1, MARGIN + query * CELL - 1, COLS * CELL + 2, CELL + 2);
   drawLegend(ctx, MARGIN + ROWS * CELL + 12);
-  canvas.setAttribute('aria-label', `Attention of layer ${layer}, head ${head}: each of the last ` +
+  els.heatmap.setAttribute('aria-label', `Attention of layer ${layer}, head ${head}: each of the last ` +
     `${plural(rows.length, 'character')} read (rows) over the last ${plural(last - firstKey + 1, 'character')} ` +
     '(columns); darker cells got more attention.');
+}
+
+// The query row up close, in the heatmap's columns: each raw score q·k/√d as a bar up or down
+// from 0, and under it the weight the softmax gives it.
+function drawScores(view) {
+  const ctx = clearCanvas(els.scores, SCORES_HEIGHT);
+  delete els.scores.dataset.query;
+  if (!view) return;
+  const { layer, head, plane, text, firstKey } = view;
+  const row = view.rows[view.query];
+  const from = Math.max(firstKey, row.first);
+  const at = (k) => plane * row.count + k - row.first;
+  const keys = Array.from({ length: row.pos - from + 1 }, (_, i) => from + i);
+  const scores = keys.map((k) => row.scores[at(k)]);
+  const weights = keys.map((k) => row.weights[at(k)]);
+  const reach = Math.max(...scores.map(Math.abs), 1e-6);
+  const heaviest = Math.max(...weights, 1e-6);
+  const x = (k) => MARGIN + (k - firstKey) * CELL;
+  const zero = MARGIN + SCORE_BAND / 2;
+  const weightBase = MARGIN + SCORE_BAND + 8 + WEIGHT_BAND;
+  ctx.fillStyle = '#5b6475';
+  ctx.textAlign = 'left';
+  ctx.fillText(`“${shown(text[row.pos])}”, layer ${layer}, head ${head}: scores from ` +
+    `${Math.min(...scores).toFixed(2)} to ${Math.max(...scores).toFixed(2)}, weights up to ` +
+    `${heaviest.toFixed(2)}`, MARGIN, MARGIN / 2);
+  ctx.fillText('q·k', 0, zero);
+  ctx.fillText('w', 6, weightBase - WEIGHT_BAND / 2);
+  ctx.fillRect(MARGIN, zero, COLS * CELL, 1);
+  ctx.fillRect(MARGIN, weightBase, COLS * CELL, 1);
+  keys.forEach((k, i) => {
+    const h = (scores[i] / reach) * (SCORE_BAND / 2 - 2);
+    ctx.fillStyle = h >= 0 ? POSITIVE : NEGATIVE;
+    ctx.fillRect(x(k) + 2, h >= 0 ? zero - h : zero + 1, CELL - 4, Math.abs(h));
+    const w = (weights[i] / heaviest) * (WEIGHT_BAND - 2);
+    ctx.fillStyle = POSITIVE;
+    ctx.fillRect(x(k) + 2, weightBase - w, CELL - 4, w);
+  });
+  ctx.fillStyle = '#1d2330';
+  ctx.textAlign = 'center';
+  for (const k of keys) ctx.fillText(shown(text[k]), x(k) + CELL / 2, weightBase + 11);
+  const best = scores.indexOf(Math.max(...scores));
+  els.scores.dataset.query = String(row.pos);
+  els.scores.setAttribute('aria-label', `Layer ${layer}, head ${head}, the query “${shown(text[row.pos])}”: ` +
+    `its highest raw score among the last ${plural(keys.length, 'character')}, ${scores[best].toFixed(2)}, ` +
+    `is on “${shown(text[keys[best]])}”, which gets weight ${weights[best].toFixed(3)}.`);
+}
+
+// A click on a heatmap row makes it the query.
+function pickQuery(event) {
+  const rows = state.run?.rows.length ?? 0;
+  const box = els.heatmap.getBoundingClientRect();
+  const i = Math.floor(((event.clientY - box.top) * (HEIGHT / box.height) - MARGIN) / CELL);
+  if (i < 0 || i >= rows) return;
+  els.query.value = String(rows - 1 - i);
+  drawAttention();
 }
 
 // ---- Start -------------------------------------------------------------------------------
@@ -385,12 +475,14 @@ function fillPicker(select, count) {
   select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(String(i + 1))));
 }
 
-// The canvas at the screen's pixel density, so the labels stay sharp.
-function sizeHeatmap() {
+// The canvases at the screen's pixel density, so the labels stay sharp.
+function sizeCanvases() {
   const density = Math.max(1, Math.round(window.devicePixelRatio || 1));
-  els.heatmap.width = WIDTH * density;
-  els.heatmap.height = HEIGHT * density;
-  els.heatmap.style.width = `${WIDTH}px`;
+  for (const [canvas, height] of [[els.heatmap, HEIGHT], [els.scores, SCORES_HEIGHT]]) {
+    canvas.width = WIDTH * density;
+    canvas.height = height * density;
+    canvas.style.width = `${WIDTH}px`;
+  }
 }
 
 async function start() {
@@ -416,7 +508,8 @@ function findElements() {
     topK: 'gpt-top-k', topP: 'gpt-top-p', seed: 'gpt-seed', generate: 'gpt-generate', stop: 'gpt-stop',
     status: 'gpt-status', speed: 'gpt-speed', notice: 'gpt-notice', error: 'gpt-error',
     output: 'gpt-output', generated: 'gpt-generated', bars: 'gpt-bars', barsCaption: 'gpt-bars-caption',
-    layer: 'gpt-layer', head: 'gpt-head', heatmap: 'gpt-heatmap', lens: 'gpt-lens',
+    layer: 'gpt-layer', head: 'gpt-head', query: 'gpt-query', heatmap: 'gpt-heatmap',
+    scores: 'gpt-scores', lens: 'gpt-lens',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
   els.promptText = els.output.querySelector('.gpt-prompt-text');
@@ -428,7 +521,7 @@ export async function initGptTab(lab) {
   findElements();
   els.lab.hidden = false;
   buildBars();
-  sizeHeatmap();
+  sizeCanvases();
   els.generate.disabled = true;
   els.stop.disabled = true;
   els.generate.addEventListener('click', () => {
@@ -439,7 +532,8 @@ export async function initGptTab(lab) {
     state.stop?.abort();
     els.stop.disabled = true;
   });
-  for (const picker of [els.layer, els.head]) picker.addEventListener('change', drawHeatmap);
+  for (const picker of [els.layer, els.head, els.query]) picker.addEventListener('input', drawAttention);
+  els.heatmap.addEventListener('click', pickQuery);
   shareFields('gpt', els, ['prompt', 'length', 'temperature', 'topK', 'topP', 'seed']); // a link's settings
 
   await whenShown('panel-transformer');

@@ -14,7 +14,7 @@ use crate::ops::matmul::{matmul_fused, Fused, Split};
 use crate::{Error, Gpu, Result, Tensor};
 
 const EPS: f32 = 1e-5;
-/// How many of a pass's last queries keep their attention weights, for the page's heatmap.
+/// How many of a pass's last queries keep their attention scores, for the page's heatmap.
 pub const ATTENTION_ROWS: usize = 24;
 
 /// A linear layer `y = x W^T + b`, weight `[out, in]` as `nn.Linear` keeps it, with what the
@@ -78,21 +78,21 @@ struct Buffers {
     logits: Tensor,
     /// For passes over more than one token, whose head may read the last position only.
     last: Option<LastRow>,
-    /// Made on the first pass of this size that asks for attention weights.
+    /// Made on the first pass of this size that asks for attention scores.
     attention: Option<AttentionBuffers>,
     /// Made on the first pass of this size that asks for the logit lens.
     lens: Option<LensBuffers>,
 }
 
-/// One layer's weights `[n_head, t, block_size]`, and the last rows of every layer's gathered
-/// into `[n_layer, n_head, rows, block_size]`.
+/// One layer's attention scores `[n_head, t, block_size]`, and the last rows of every layer's
+/// gathered into `[n_layer, n_head, rows, block_size]`.
 struct AttentionBuffers {
     layer: Tensor,
     recent: Tensor,
 }
 
 impl AttentionBuffers {
-    /// Copies the last rows of each head of layer `l`'s weights into `recent`.
+    /// Copies the last rows of each head of layer `l`'s scores into `recent`.
     fn keep_last_rows(&self, gpu: &Gpu, l: usize) -> Result<()> {
         let (shape, rows) = (self.layer.shape(), self.recent.shape()[2]);
         let (n_head, t, row) = (shape[0], shape[1], shape[2]);
@@ -223,7 +223,7 @@ impl LanguageModel for Gpt {
         self.block_size
     }
 
-    /// Watched, also the attention weights of the last `min(t, ATTENTION_ROWS)` queries,
+    /// Watched, also the attention scores of the last `min(t, ATTENTION_ROWS)` queries,
     /// `[n_layer, n_head, rows, block_size]`, each row over the cache positions, and the lens.
     fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, watch: Watch) -> Result<Output<'_>> {
         self.pass(gpu, ids, past, watch, true)
@@ -285,14 +285,14 @@ impl Gpt {
             let new_rows = Split { k: &block.cache.k, v: &block.cache.v, row: past };
             let qkv = Fused { split: Some(new_rows), ..block.ln_1.before() };
             block.attn_c_attn.forward(gpu, &b.x, qkv, &b.q)?;
-            let weights = watched.map(|w| &w.layer);
+            let scores = watched.map(|w| &w.layer);
             attention(
                 gpu,
                 &b.q.view(&heads)?,
                 &block.cache,
                 past,
                 scale,
-                weights,
+                scores,
                 &b.att.view(&heads)?,
             )?;
             if let Some(w) = watched {
@@ -389,7 +389,7 @@ mod tests {
             matches_pytorch(&Gpu::reference()).await;
         }
 
-        async fn attention_weights_are_causal_and_agree_between_prompt_and_steps() {
+        async fn attention_scores_are_causal_and_agree_between_prompt_and_steps() {
             let gpu = gpu().await;
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
             let (layers, heads, cap) = (gpt.n_layer(), gpt.n_head(), gpt.context());
@@ -403,10 +403,9 @@ mod tests {
             assert_eq!(prompt.len(), layers * heads * rows * cap);
             for (n, row) in prompt.chunks(cap).enumerate() {
                 let query = ids.len() - rows + n % rows;
-                let sum: f32 = row[..=query].iter().sum();
-                assert!((sum - 1.0).abs() < 1e-5, "row {n} (query {query}) sums to {sum}");
-                assert!(row[..=query].iter().all(|&w| w > 0.0), "row {n} misses a key");
-                assert!(row[query + 1..].iter().all(|&w| w == 0.0), "row {n} sees the future");
+                assert!(row[..=query].iter().all(|s| s.is_finite()), "row {n} (query {query})");
+                assert!(row[..=query].iter().any(|&s| s != 0.0), "row {n} misses its keys");
+                assert!(row[query + 1..].iter().all(|&s| s == 0.0), "row {n} sees the future");
             }
             // The heads differ: attention is not one pattern copied.
             assert_ne!(prompt[..cap], prompt[rows * cap..(rows + 1) * cap]);
@@ -421,7 +420,7 @@ mod tests {
                 .flat_map(|head| &head[(rows - 1) * cap..])
                 .copied()
                 .collect();
-            assert_close("last query's attention, cached step", &stepped, &from_prompt, 1e-6, 1e-5);
+            assert_close("last query's attention scores, cached step", &stepped, &from_prompt, 1e-5, 1e-5);
         }
 
         async fn a_decode_step_makes_nothing_and_reads_back_only_what_is_used() {

@@ -1,6 +1,7 @@
 //! Causal multi-head attention over a KV cache, with grouped-query heads: one kernel for a whole
 //! prompt (many new tokens) and for one generated token.
 
+use super::softmax::softmax_ref;
 use super::{expect_output, expect_shape, to_u32};
 use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
@@ -82,9 +83,9 @@ impl AttentionDims {
         self.past + self.tokens
     }
 
-    /// Shape of the optional attention weights: one row of probabilities per head and query,
-    /// over every row of a cache of `capacity`.
-    pub fn weights_shape(&self, capacity: usize) -> [usize; 3] {
+    /// Shape of the optional attention scores: one row per head and query, over every row of
+    /// a cache of `capacity`.
+    pub fn scores_shape(&self, capacity: usize) -> [usize; 3] {
         [self.n_heads, self.tokens, capacity]
     }
 }
@@ -98,31 +99,32 @@ params! {
         head_dim: u32,
         group: u32,
         scale: f32,
-        has_weights: u32,
+        has_scores: u32,
         capacity: u32,
     }
 }
 
 /// `out = softmax(scale * q k^T, causal) v` for the new tokens in `q`, whose keys and values the
-/// caller has already written into `cache` at rows `past..past + tokens`. `weights`, when given,
-/// receives the probabilities `[n_heads, tokens, capacity]` (0 for rows a query cannot see).
+/// caller has already written into `cache` at rows `past..past + tokens`. `scores`, when given,
+/// receives the raw scores `scale * q.k` `[n_heads, tokens, capacity]` (0 for rows a query
+/// cannot see); `weights_from_scores` turns them into the softmax weights.
 pub fn attention(
     gpu: &Gpu,
     q: &Tensor,
     cache: &KvCache,
     past: usize,
     scale: f32,
-    weights: Option<&Tensor>,
+    scores: Option<&Tensor>,
     out: &Tensor,
 ) -> Result<()> {
     let d = AttentionDims::new(q.shape(), cache.k.shape(), past)?;
     expect_shape("attention values", &cache.v, cache.k.shape())?;
     expect_output("attention output", out, q.shape(), [q, &cache.k, &cache.v])?;
-    if let Some(weights) = weights {
+    if let Some(scores) = scores {
         expect_output(
-            "attention weights",
-            weights,
-            &d.weights_shape(cache.capacity()),
+            "attention scores",
+            scores,
+            &d.scores_shape(cache.capacity()),
             [q, &cache.k, &cache.v, out],
         )?;
     }
@@ -130,16 +132,16 @@ pub fn attention(
         invalid!("attention scale {scale} is not finite");
     }
     if gpu.is_reference() {
-        let (values, probabilities) =
+        let (values, seen) =
             attention_ref(&d, &q.host()?, &cache.k.host()?, &cache.v.host()?, scale);
-        if let Some(weights) = weights {
+        if let Some(scores) = scores {
             // Rows as wide as the cache, 0 where a query cannot see, as the kernel writes them.
             let (keys, capacity) = (d.keys(), cache.capacity());
             let mut wide = vec![0.0; d.n_heads * d.tokens * capacity];
-            for (row, p) in wide.chunks_mut(capacity).zip(probabilities.chunks(keys)) {
-                row[..keys].copy_from_slice(p);
+            for (row, s) in wide.chunks_mut(capacity).zip(seen.chunks(keys)) {
+                row[..keys].copy_from_slice(s);
             }
-            weights.set_host(wide)?;
+            scores.set_host(wide)?;
         }
         return out.set_host(values);
     }
@@ -151,17 +153,33 @@ pub fn attention(
         head_dim: to_u32("head_dim", d.head_dim)?,
         group: to_u32("group", d.n_heads / d.n_kv_heads)?,
         scale,
-        has_weights: weights.is_some() as u32,
+        has_scores: scores.is_some() as u32,
         capacity: to_u32("capacity", cache.capacity())?,
     };
     let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
-    let weights = gpu.optional(weights)?;
-    let buffers = [q.buffer()?, cache.k.buffer()?, cache.v.buffer()?, weights, out.buffer()?];
+    let scores = gpu.optional(scores)?;
+    let buffers = [q.buffer()?, cache.k.buffer()?, cache.v.buffer()?, scores, out.buffer()?];
     gpu.dispatch(&ATTENTION, &params, &buffers, groups, out)
 }
 
-/// Reference in f64: returns the output `[tokens, n_heads, head_dim]` and the weights
-/// `[n_heads, tokens, past + tokens]`. `k` and `v` hold at least `past + tokens` cache rows.
+/// The softmax weights of rows of scores as `attention` writes them, `capacity` wide: row `r`,
+/// whose query sees `visible(r)` keys, normalised over those, and 0 beyond.
+pub fn weights_from_scores(
+    scores: &[f32],
+    capacity: usize,
+    visible: impl Fn(usize) -> usize,
+) -> Vec<f32> {
+    let mut weights = vec![0.0; scores.len()];
+    for (r, (w, s)) in weights.chunks_mut(capacity).zip(scores.chunks(capacity)).enumerate() {
+        let n = visible(r).min(capacity);
+        w[..n].copy_from_slice(&softmax_ref(&s[..n], n));
+    }
+    weights
+}
+
+/// Reference in f64: returns the output `[tokens, n_heads, head_dim]` and the scaled scores
+/// `[n_heads, tokens, past + tokens]`, those a query cannot see 0. `k` and `v` hold at least
+/// `past + tokens` cache rows.
 pub fn attention_ref(
     d: &AttentionDims,
     q: &[f32],
@@ -171,7 +189,7 @@ pub fn attention_ref(
 ) -> (Vec<f32>, Vec<f32>) {
     let (hd, n_keys) = (d.head_dim, d.keys());
     let mut out = vec![0.0; d.tokens * d.n_heads * hd];
-    let mut weights = vec![0.0; d.n_heads * d.tokens * n_keys];
+    let mut all_scores = vec![0.0; d.n_heads * d.tokens * n_keys];
     for i in 0..d.tokens {
         for h in 0..d.n_heads {
             let qv = &q[(i * d.n_heads + h) * hd..][..hd];
@@ -186,13 +204,15 @@ pub fn attention_ref(
                         * row(k, j).iter().zip(qv).map(|(&k, &q)| k * q as f64).sum::<f64>()
                 })
                 .collect();
+            for (j, s) in scores.iter().enumerate() {
+                all_scores[(h * d.tokens + i) * n_keys + j] = *s as f32;
+            }
             let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let exps: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
             let sum: f64 = exps.iter().sum();
             let mut acc = vec![0.0f64; hd];
             for (j, e) in exps.iter().enumerate() {
                 let p = e / sum;
-                weights[(h * d.tokens + i) * n_keys + j] = p as f32;
                 for (a, vj) in acc.iter_mut().zip(row(v, j)) {
                     *a += p * vj;
                 }
@@ -202,7 +222,7 @@ pub fn attention_ref(
             }
         }
     }
-    (out, weights)
+    (out, all_scores)
 }
 
 #[cfg(test)]
@@ -247,7 +267,7 @@ mod tests {
         let (v, v_host) = random(gpu, &mut rng, &kv_shape);
         let cache = KvCache { k, v };
         let scale = 1.0 / (c.head_dim as f32).sqrt();
-        let (want, want_weights) = attention_ref(&d, &q_host, &k_host, &v_host, scale);
+        let (want, want_scores) = attention_ref(&d, &q_host, &k_host, &v_host, scale);
 
         // Outputs are convex combinations of values in [-1, 1], so absolute errors. The f32
         // rounding of a score s is about 1e-7 |s|, and exp turns it into the same relative error
@@ -263,21 +283,36 @@ mod tests {
         attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
 
-        let weights = poisoned(gpu, &d.weights_shape(capacity));
+        let scores = poisoned(gpu, &d.scores_shape(capacity));
         let out = poisoned(gpu, &q_shape);
-        attention(gpu, &q, &cache, c.past, scale, Some(&weights), &out).unwrap();
+        attention(gpu, &q, &cache, c.past, scale, Some(&scores), &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
-        let got_weights = weights.read(gpu).await.unwrap();
+        let got_scores = scores.read(gpu).await.unwrap();
         let seen: Vec<f32> =
-            got_weights.chunks(capacity).flat_map(|row| &row[..d.keys()]).copied().collect();
-        assert_close(&format!("{what} weights"), &seen, &want_weights, tol, 0.0);
-        for (r, row) in got_weights.chunks(capacity).enumerate() {
-            let visible = c.past + r % c.tokens + 1;
-            assert!(row[visible..].iter().all(|&w| w == 0.0), "{what}: row {r} sees the future");
-            // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.
-            let sum: f32 = row.iter().sum();
-            assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
+            got_scores.chunks(capacity).flat_map(|row| &row[..d.keys()]).copied().collect();
+        // A score is a sum of head_dim products in another order than the reference's.
+        assert_close(&format!("{what} scores"), &seen, &want_scores, 1e-6 * c.q_gain, 1e-5);
+        let visible = |r: usize| c.past + r % c.tokens + 1;
+        for (r, row) in got_scores.chunks(capacity).enumerate() {
+            assert!(row[visible(r)..].iter().all(|&s| s == 0.0), "{what}: row {r} sees the future");
         }
+        // The weights made from the scores, times the values, give the kernel's output back.
+        let weights = weights_from_scores(&got_scores, capacity, visible);
+        let mut mixed = vec![0.0f32; want.len()];
+        for (r, w) in weights.chunks(capacity).enumerate() {
+            let (h, i) = (r / c.tokens, r % c.tokens);
+            let sum: f32 = w.iter().sum();
+            // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.
+            assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
+            assert!(w[visible(r)..].iter().all(|&w| w == 0.0), "{what}: row {r} weighs the future");
+            let kv_head = h / (c.n_heads / c.n_kv_heads);
+            let o = &mut mixed[(i * c.n_heads + h) * c.head_dim..][..c.head_dim];
+            for (j, &wj) in w.iter().enumerate() {
+                let row = &v_host[(j * c.n_kv_heads + kv_head) * c.head_dim..][..c.head_dim];
+                o.iter_mut().zip(row).for_each(|(o, &v)| *o += wj * v);
+            }
+        }
+        assert_close(&format!("{what}: weights from scores, times v"), &mixed, &want, tol, 0.0);
     }
 
     gpu_tests! {

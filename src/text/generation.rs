@@ -8,6 +8,7 @@ use super::sampling::{
 };
 use crate::error::invalid;
 use crate::models::{relative_changes, LanguageModel, Watch};
+use crate::ops::attention::weights_from_scores;
 use crate::ops::topk::{output_len, top_k, Candidates};
 use crate::rng::Rng;
 use crate::{Gpu, Result, Tensor};
@@ -52,8 +53,12 @@ pub struct Step {
     /// How many of them this step's pass read (the rest were in the caches).
     pub fresh: usize,
     /// Attention weights `[n_layer, n_head, rows, block_size]` of the last `rows` queries of
-    /// this step's pass, when watched; empty otherwise.
+    /// this step's pass, when watched; empty otherwise. Row `r` is the query at window position
+    /// `window - rows + r`, its entry `j` the weight on window position `j` (0 past the query).
     pub attention: Vec<f32>,
+    /// The raw scores `q.k / sqrt(head_dim)` those weights are the softmax of, in the same
+    /// layout (0 past the query).
+    pub scores: Vec<f32>,
     pub rows: usize,
     /// When the lens was watched, the next-token probabilities (temperature 1) read out of the
     /// residual stream after the embedding, then after each block's attention and its MLP,
@@ -152,9 +157,14 @@ impl Generation {
         }
         let (past, window) = (self.cached, self.window.len());
         let out = model.forward_last(gpu, &self.window[past..], past, watch)?;
-        let (rows, attention) = match out.attention {
-            Some(a) => (a.shape()[2], a.read(gpu).await?),
-            None => (0, Vec::new()),
+        let (rows, attention, scores) = match out.attention {
+            Some(a) => {
+                let (rows, context, scores) = (a.shape()[2], a.shape()[3], a.read(gpu).await?);
+                // Query r of the last `rows` sees the keys up to its own position.
+                let visible = |r| window - rows + r % rows + 1;
+                (rows, weights_from_scores(&scores, context, visible), scores)
+            }
+            None => (0, Vec::new(), Vec::new()),
         };
         let vocab = out.logits.shape()[1];
         let (lens, changes) = match &out.lens {
@@ -200,6 +210,7 @@ impl Generation {
             window,
             fresh: window - past,
             attention,
+            scores,
             rows,
             lens,
             changes,
@@ -232,6 +243,20 @@ mod tests {
             steps.push(generation.step(gpu, gpt, Watch::NOTHING).await.unwrap());
         }
         steps
+    }
+
+    /// Each attention row of `step` weighs the window up to its own query, and nothing after.
+    fn attends_to_the_past_only(step: &Step, context: usize) {
+        assert_eq!(step.scores.len(), step.attention.len());
+        let rows = step.attention.chunks(context).zip(step.scores.chunks(context));
+        for (n, (weights, scores)) in rows.enumerate() {
+            let query = step.window - step.rows + n % step.rows;
+            let sum: f32 = weights.iter().sum();
+            assert!((sum - 1.0).abs() < 1e-5, "row {n} (query {query}) sums to {sum}");
+            assert!(weights[..=query].iter().all(|&w| w > 0.0), "row {n} misses a key");
+            let after = weights[query + 1..].iter().chain(&scores[query + 1..]);
+            assert!(after.into_iter().all(|&x| x == 0.0), "row {n} sees the future");
+        }
     }
 
     gpu_tests! {
@@ -353,6 +378,7 @@ mod tests {
             let first = g.step(gpu, &mut gpt, Watch::ATTENTION).await.unwrap();
             assert!(first.slid && first.window == block, "{} {}", first.slid, first.window);
             assert_eq!(first.rows, crate::models::gpt::ATTENTION_ROWS);
+            attends_to_the_past_only(&first, block);
             let want = gpt.forward(gpu, &long[9..], 0, Watch::NOTHING).unwrap().logits;
             let want = want.read(gpu).await.unwrap();
             let want = probabilities(&want[want.len() - 81..], 1.0);
@@ -365,6 +391,7 @@ mod tests {
                 let step = g.step(gpu, &mut gpt, Watch::ATTENTION).await.unwrap();
                 assert_eq!(step.slid, step.window == block / 2);
                 assert_eq!(step.rows == 1, !step.slid, "a slide reads the window again");
+                attends_to_the_past_only(&step, block);
                 windows.push(step.window);
             }
             assert!(windows.iter().all(|&w| w <= block), "{windows:?}");

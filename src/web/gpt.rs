@@ -154,6 +154,13 @@ impl GptStep {
         self.step.attention.clone()
     }
 
+    /// The raw scores q.k / sqrt(head size) that `attention` is the softmax of, in its layout
+    /// (0 after the query).
+    #[wasm_bindgen(getter)]
+    pub fn scores(&self) -> Vec<f32> {
+        self.step.scores.clone()
+    }
+
     /// With `lens`: the next-character probabilities read out of the residual stream at the
     /// last position, `[2 layers + 1, vocab]`: after the embedding, then after each block's
     /// attention and after its MLP (the last row is `probabilities`); empty without.

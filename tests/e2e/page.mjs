@@ -859,6 +859,25 @@ async function checkTransformerTab(page) {
   await page.selectOption('#gpt-head', '3');
   check(/layer 6, head 3/.test(await page.locator('#gpt-heatmap').getAttribute('aria-label')),
     'choosing a layer and head redraws the heatmap');
+  // One query up close: its raw scores and weights, for the row picked by number or by a click.
+  const scoresQuery = () => dataNumber(page, '#gpt-scores', 'query');
+  const newest = await scoresQuery();
+  await page.fill('#gpt-query', '5');
+  check(await scoresQuery() === newest - 5, `the close-up follows the query picked (${newest} then ${await scoresQuery()})`);
+  const box = await page.locator('#gpt-heatmap').boundingBox();
+  const cssScale = box.height / (22 + 24 * 14 + 40);
+  await page.locator('#gpt-heatmap').click({ position: { x: box.width / 2, y: (22 + 2.5 * 14) * cssScale } });
+  check(await scoresQuery() === newest - 21 && await page.inputValue('#gpt-query') === '21',
+    `a click on the heatmap's third row makes it the query (${await scoresQuery()})`);
+  const closeUp = await page.locator('#gpt-scores').getAttribute('aria-label');
+  const barPixels = await page.locator('#gpt-scores').evaluate((c) => {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let purple = 0;
+    for (let i = 0; i < data.length; i += 4) if (data[i] === 0x81 && data[i + 1] === 0x0f && data[i + 2] === 0x7c) purple++;
+    return purple;
+  });
+  check(/^Layer 6, head 3, the query .*: its highest raw score among the last \d+ characters, -?\d+\.\d\d, is on .*, which gets weight 0\.\d{3}\.$/.test(closeUp) && barPixels > 100,
+    `the close-up draws raw scores and weights ("${closeUp}", ${barPixels} bar pixels)`);
   await page.locator('#panel-transformer h2').scrollIntoViewIfNeeded();
   await page.screenshot({ path: '/tmp/gpt_tab.png', fullPage: true });
 

@@ -152,9 +152,20 @@ async function check(create) {
   };
   const rows = async (options) => {
     const value = await firstStep(options);
-    return [value.rows, value.attention.length];
+    return [value.rows, value.attention.length, value.scores.length];
   };
   r.attention = [await rows({}), await rows({ attention: true })];
+  // Each row of weights is the softmax of its raw scores, over the keys its query sees.
+  const watched = await firstStep({ attention: true });
+  const block = gpt.blockSize;
+  r.softmaxOfScores = Array.from({ length: watched.attention.length / block }, (_, n) => {
+    const seen = watched.window - watched.rows + (n % watched.rows) + 1;
+    const scores = watched.scores.subarray(n * block, n * block + seen);
+    const top = Math.max(...scores);
+    const total = scores.reduce((sum, s) => sum + Math.exp(s - top), 0);
+    const weights = watched.attention.subarray(n * block, (n + 1) * block);
+    return Math.max(...Array.from(weights, (w, j) => Math.abs(w - (j < seen ? Math.exp(scores[j] - top) / total : 0))));
+  }).reduce((a, b) => Math.max(a, b), 0);
   r.badAttention = await thrown(() => write(gpt, 'ROMEO:', { maxTokens: 8, attention: 'yes' }));
   // Each row of the lens a distribution, the last the step's own.
   const lensed = await firstStep({ lens: true });

@@ -277,8 +277,9 @@ function checkEdges(results, backend) {
     check(r.greedy[0].length === 8 && r.greedy[0] === r.greedy[1],
       `${label}: after a loop left early, greedy text twice the same: ${JSON.stringify(r.greedy[0])}`);
     const [without, watched] = r.attention;
-    check(without[0] === 0 && without[1] === 0 && watched[0] === 6 && watched[1] === 6 * 6 * 6 * 256,
-      `${label}: attention weights only with attention: true (${JSON.stringify(r.attention)})`);
+    check(without.every((n) => n === 0) && watched[0] === 6 && watched[1] === 6 * 6 * 6 * 256 && watched[2] === watched[1],
+      `${label}: attention weights and scores only with attention: true (${JSON.stringify(r.attention)})`);
+    check(r.softmaxOfScores < 1e-6, `${label}: the weights are the softmax of the raw scores (${r.softmaxOfScores})`);
     says('badAttention', /^InvalidArgumentError: genai-lab: attention must be true or false/);
     const { sums, lastIsTheStep, changes, unwatched } = r.lens;
     check(sums.length === 2 * 6 + 1 && sums.every((sum) => Math.abs(sum - 1) < 1e-4) && lastIsTheStep,

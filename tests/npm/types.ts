@@ -54,7 +54,7 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   const gpt = await lab.loadGpt();
   let text = `${film} ${backend} ${reason} ${gan.classes[labels[0]!]} ${scores[0]} ${z.length} ${firstImage.width} ${gan.card.data?.train} ${vae.card.name} ${gpt.card.parameters}`;
   for await (const step of gpt.generate('ROMEO:', { maxTokens: 5, temperature: 0, topK: 0, topP: 1, seed: 1, signal })) {
-    text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
+    text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.scores.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
   }
   const chat = await lab.loadChat({ url: '/chat.gguf', sha256: '00', onProgress, signal });
   for await (const step of chat.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 4 })) {
