@@ -2,9 +2,10 @@
 // of two sums over the whole row: exp(x - max) and exp((x - max) / temperature). That is all a
 // sampler that keeps at most the k likeliest tokens needs, in 2k + 2 numbers instead of the row.
 //
-// One workgroup of REDUCE_THREADS threads: the maximum, the two sums, then k rounds, each of
-// which finds the next element in the order (value descending, index ascending) after the last
-// one found. out: [values of the k][their indices, as f32][log sum at 1][log sum at temperature].
+// One workgroup of REDUCE_THREADS threads per row of n: the maximum, the two sums, then k rounds,
+// each of which finds the next element in the order (value descending, index ascending) after
+// the last one found. out, per row: [values of the k][their indices, as f32][log sum at 1]
+// [log sum at temperature].
 
 struct Params {
     n: u32,
@@ -30,16 +31,18 @@ fn before(v: f32, i: u32, w: f32, j: u32) -> bool {
 }
 
 @compute @workgroup_size(REDUCE_THREADS)
-fn main(@builtin(local_invocation_index) li: u32) {
-    var m = x[0];
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let row = wg.x * p.n;
+    let at = wg.x * (2u * p.k + 2u);
+    var m = x[row];
     for (var i = li; i < p.n; i += REDUCE_THREADS) {
-        m = max(m, x[i]);
+        m = max(m, x[row + i]);
     }
     m = workgroup_reduce(li, m, true);
     var sum = 0.0;
     var sum_t = 0.0;
     for (var i = li; i < p.n; i += REDUCE_THREADS) {
-        let d = x[i] - m;
+        let d = x[row + i] - m;
         sum += exp(d);
         if (p.temperature > 0.0) {
             sum_t += exp(d / p.temperature);
@@ -54,7 +57,7 @@ fn main(@builtin(local_invocation_index) li: u32) {
         var value = 0.0;
         var index = NONE;
         for (var i = li; i < p.n; i += REDUCE_THREADS) {
-            let v = x[i];
+            let v = x[row + i];
             let after = last_index == NONE || before(last_value, last_index, v, i);
             if (after && before(v, i, value, index)) {
                 value = v;
@@ -77,12 +80,12 @@ fn main(@builtin(local_invocation_index) li: u32) {
         last_value = workgroupUniformLoad(&best_value[0]);
         last_index = workgroupUniformLoad(&best_index[0]);
         if (li == 0u) {
-            out[r] = last_value;
-            out[p.k + r] = f32(last_index);
+            out[at + r] = last_value;
+            out[at + p.k + r] = f32(last_index);
         }
     }
     if (li == 0u) {
-        out[2u * p.k] = log(sum);
-        out[2u * p.k + 1u] = select(0.0, log(sum_t), p.temperature > 0.0);
+        out[at + 2u * p.k] = log(sum);
+        out[at + 2u * p.k + 1u] = select(0.0, log(sum_t), p.temperature > 0.0);
     }
 }

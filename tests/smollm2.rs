@@ -226,7 +226,7 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let mut model = Llama::load(&gpu, &bytes, 64).unwrap();
     let chat = Sampling { temperature: 0.7, top_k: 40, top_p: 0.9 };
     let prompt: Vec<u32> = (0..9).map(|i| 200 + i * 31).collect();
-    let mut generation = Generation::new(&model, &prompt, chat, 1, 4).unwrap();
+    let mut generation = Generation::new(&model, &prompt, chat, 1, 6).unwrap();
     // The prompt's pass, then a first decode step that makes its buffers.
     for _ in 0..2 {
         pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
@@ -245,6 +245,33 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     assert!(step.bytes_read_back <= 4096, "{step:?}");
     let kept = written.probabilities.iter().filter(|&&p| p > 0.0).count();
     assert!(kept == 64 && written.probabilities[written.id as usize] > 0.0, "{kept} candidates");
+
+    // Watching the lens: the first such step makes its buffers, the next makes nothing. It adds
+    // the head over 61 rows and their top-k: 2 dispatches, and reads back the stream's rows (for
+    // the changes) and 5 candidates a row, not 61 rows of 49,152 logits.
+    pollster::block_on(generation.step(&gpu, &mut model, Watch::LENS)).unwrap();
+    let before = gpu.stats();
+    let watched = pollster::block_on(generation.step(&gpu, &mut model, Watch::LENS)).unwrap();
+    let step = gpu.stats() - before;
+    println!("a SmolLM2 decode step with the lens: {step:?}");
+    assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
+    assert_eq!(step.dispatches, 6 * blocks + 5, "{step:?}");
+    let (rows, width) = (2 * blocks as usize + 1, model.config().n_embd);
+    let lens_bytes = (rows * width + rows * (2 * 5 + 2)) * 4;
+    assert_eq!(step.bytes_read_back, (130 * 4 + lens_bytes) as u64, "{step:?}");
+    assert!(watched.lens.is_empty(), "the lens's rows stay on the GPU");
+    assert_eq!((watched.lens_candidates.len(), watched.changes.len()), (rows, rows - 1));
+    assert!(watched.changes.iter().all(|c| c.is_finite() && *c > 0.0), "{:?}", watched.changes);
+    // Its last row is the step's own prediction: the same head over the same row.
+    let last = &watched.lens_candidates[rows - 1];
+    let p = &watched.probabilities;
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| p[i] > 0.0).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+    let top: Vec<u32> = order[..5].iter().map(|&i| i as u32).collect();
+    assert_eq!(last.ids, top, "the lens's last row against the step's candidates");
+    let want: Vec<f32> = order[..5].iter().map(|&i| p[i]).collect();
+    close("the lens's last row", &last.probabilities(), &want, 1e-5, 1e-4);
+    assert_ne!(watched.lens_candidates[0].ids, last.ids, "the layers change the prediction");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::Weights;
-use super::{LanguageModel, LastRow, Lens, Output, Watch};
+use super::{LanguageModel, LastRow, LensBuffers, Output, Watch};
 use crate::formats::json::Json;
 use crate::ops::activation::Activation;
 use crate::ops::attention::{attention, KvCache};
@@ -102,21 +102,6 @@ impl AttentionBuffers {
             self.recent.copy_range(gpu, &self.layer, from..from + rows * row, at)?;
         }
         Ok(())
-    }
-}
-
-/// The residual stream's last row after the embedding and after each sub-layer, and the head
-/// over those rows (see `Lens`).
-struct LensBuffers {
-    stream: Tensor,
-    logits: Tensor,
-}
-
-impl LensBuffers {
-    /// Copies the last row of the residual stream `x` `[t, width]` into row `row`.
-    fn keep(&self, gpu: &Gpu, x: &Tensor, row: usize) -> Result<()> {
-        let (n, width) = (x.numel(), self.stream.shape()[1]);
-        self.stream.copy_range(gpu, x, n - width..n, row * width)
     }
 }
 
@@ -266,9 +251,7 @@ impl Gpt {
             });
         }
         if watch.lens && b.lens.is_none() {
-            let rows = 2 * self.h.len() + 1;
-            let [stream, logits] = [[rows, c], [rows, v]].map(|shape| Tensor::zeros(gpu, &shape));
-            b.lens = Some(LensBuffers { stream: stream?, logits: logits? });
+            b.lens = Some(LensBuffers::new(gpu, self.h.len(), c, v)?);
         }
         let watched = b.attention.as_ref().filter(|_| watch.attention);
         let lens = b.lens.as_ref().filter(|_| watch.lens);
@@ -316,8 +299,7 @@ impl Gpt {
         if let Some(lens) = lens {
             self.lm_head.forward(gpu, &lens.stream, self.ln_f.before(), &lens.logits)?;
         }
-        let lens = lens.map(|lens| Lens { stream: &lens.stream, logits: &lens.logits });
-        Ok(Output { logits, attention: watched.map(|w| &w.recent), lens })
+        Ok(Output { logits, attention: watched.map(|w| &w.recent), lens: lens.map(LensBuffers::lens) })
     }
 }
 

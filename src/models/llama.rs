@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::finite;
-use super::{LanguageModel, LastRow, Output, Watch};
+use super::{LanguageModel, LastRow, LensBuffers, Output, Watch};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
 use crate::ops::activation::{glu, Activation};
@@ -114,6 +114,8 @@ struct Buffers {
     last: Option<LastRow>,
     /// For passes over more than `FEW_TOKENS`.
     dequantized: Option<Dequantized>,
+    /// Made on the first pass of this size that asks for the logit lens.
+    lens: Option<LensBuffers>,
 }
 
 /// What a pass over many tokens adds: f32 scratch copies of one weight of each shape a block
@@ -154,6 +156,7 @@ impl Buffers {
             } else {
                 None
             },
+            lens: None,
         })
     }
 
@@ -277,9 +280,9 @@ impl LanguageModel for Llama {
         self.context
     }
 
-    /// Nothing is watched in this model yet: `attention` and `lens` are always `None`.
-    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, _: Watch) -> Result<Output<'_>> {
-        self.pass(gpu, ids, past, true)
+    /// Watched, also the lens; the attention is not kept (`None`).
+    fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, watch: Watch) -> Result<Output<'_>> {
+        self.pass(gpu, ids, past, watch, true)
     }
 
     fn forward_last(
@@ -287,9 +290,9 @@ impl LanguageModel for Llama {
         gpu: &Gpu,
         ids: &[u32],
         past: usize,
-        _: Watch,
+        watch: Watch,
     ) -> Result<Output<'_>> {
-        self.pass(gpu, ids, past, false)
+        self.pass(gpu, ids, past, watch, false)
     }
 }
 
@@ -300,6 +303,7 @@ impl Llama {
         gpu: &Gpu,
         ids: &[u32],
         past: usize,
+        watch: Watch,
         every_position: bool,
     ) -> Result<Output<'_>> {
         let (t, c) = (ids.len(), &self.config);
@@ -307,22 +311,31 @@ impl Llama {
             invalid!("{t} tokens after {past} do not fit the context of {}", self.context);
         }
         let b = self.buffers.get(t, || Buffers::new(gpu, t, c))?;
+        if watch.lens && b.lens.is_none() {
+            b.lens = Some(LensBuffers::new(gpu, c.n_layer, c.n_embd, c.vocab)?);
+        }
+        let b = &*b;
+        let lens = b.lens.as_ref().filter(|_| watch.lens);
+        let keep = |x: &Tensor, row: usize| lens.map_or(Ok(()), |lens| lens.keep(gpu, x, row));
         let flat = |x: &Tensor| x.view(&[t, x.numel() / t]);
         let scale = 1.0 / (c.head_dim() as f32).sqrt();
         let normed =
             |weight| QuantFused { rms_norm: Some((weight, c.rms_eps)), ..Default::default() };
         let plus = |residual| QuantFused { residual: Some(residual), ..Default::default() };
         embedding_quant(gpu, &self.token_embd, ids, &b.x)?;
-        for block in &self.blocks {
+        keep(&b.x, 0)?;
+        for (l, block) in self.blocks.iter().enumerate() {
             // y = x + o_proj(attention(rope(q), rope(k), v)), q, k, v from attn_norm(x).
             b.linear(gpu, &b.x, &block.attn_qkv, normed(&block.attn_norm), &flat(&b.qkv)?)?;
             rope_qkv(gpu, &b.qkv, past, c.rope_theta, RopeStyle::Adjacent, &b.q, &block.cache)?;
             attention(gpu, &b.q, &block.cache, past, scale, None, &b.att)?;
             b.linear(gpu, &flat(&b.att)?, &block.attn_output, plus(&b.x), &b.y)?;
+            keep(&b.y, 2 * l + 1)?;
             // x = y + down(silu(gate(h)) * up(h)), h = ffn_norm(y).
             let swiglu = QuantFused { glu: Some(Activation::Silu), ..normed(&block.ffn_norm) };
             b.linear(gpu, &b.y, &block.ffn_gate_up, swiglu, &b.gated)?;
             b.linear(gpu, &b.gated, &block.ffn_down, plus(&b.y), &b.x)?;
+            keep(&b.x, 2 * l + 2)?;
         }
         let (x, logits) = match (&b.last, every_position) {
             (Some(last), false) => last.take(gpu, &b.x)?,
@@ -330,6 +343,10 @@ impl Llama {
         };
         let head = self.output.as_ref().unwrap_or(&self.token_embd);
         matmul_quant_fused(gpu, x, head, &normed(&self.output_norm), logits)?;
-        Ok(Output { logits, attention: None, lens: None })
+        if let Some(lens) = lens {
+            // 61 rows: few enough for the quantized product (FEW_TOKENS).
+            matmul_quant_fused(gpu, &lens.stream, head, &normed(&self.output_norm), &lens.logits)?;
+        }
+        Ok(Output { logits, attention: None, lens: lens.map(LensBuffers::lens) })
     }
 }

@@ -85,6 +85,31 @@ pub fn relative_changes(stream: &[f32], width: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The residual stream's last row after the embedding and after each sub-layer, and the head
+/// over those rows (see `Lens`).
+struct LensBuffers {
+    stream: Tensor,
+    logits: Tensor,
+}
+
+impl LensBuffers {
+    fn new(gpu: &Gpu, layers: usize, width: usize, vocab: usize) -> Result<LensBuffers> {
+        let rows = 2 * layers + 1;
+        let z = |shape: &[usize]| Tensor::zeros(gpu, shape);
+        Ok(LensBuffers { stream: z(&[rows, width])?, logits: z(&[rows, vocab])? })
+    }
+
+    /// Copies the last row of the residual stream `x` `[t, width]` into row `row`.
+    fn keep(&self, gpu: &Gpu, x: &Tensor, row: usize) -> Result<()> {
+        let (n, width) = (x.numel(), self.stream.shape()[1]);
+        self.stream.copy_range(gpu, x, n - width..n, row * width)
+    }
+
+    fn lens(&self) -> Lens<'_> {
+        Lens { stream: &self.stream, logits: &self.logits }
+    }
+}
+
 /// Scratch for a head that reads one position: the last row of the residual stream, normed,
 /// and its logits.
 struct LastRow {

@@ -1,6 +1,6 @@
-//! The k likeliest tokens of a row of logits, found on the GPU, with the two normalizers a
-//! sampler needs: so that a step of a large-vocabulary model reads back 2k + 2 numbers, not its
-//! whole row (SmolLM2: 130 of 49,152 for k = 64).
+//! The k likeliest tokens of each row of logits, found on the GPU, with the two normalizers a
+//! sampler needs: so that a step of a large-vocabulary model reads back 2k + 2 numbers a row, not
+//! the whole row (SmolLM2: 130 of 49,152 for k = 64).
 
 use super::{expect_output, to_u32};
 use crate::error::invalid;
@@ -33,7 +33,7 @@ pub struct Candidates {
 }
 
 impl Candidates {
-    /// Parses `top_k`'s output of `2k + 2` values.
+    /// Parses `top_k`'s output of `2k + 2` values for one row.
     pub fn from_output(out: &[f32]) -> Result<Candidates> {
         if out.len() < 4 || !out.len().is_multiple_of(2) {
             invalid!("{} values are not the output of a top-k", out.len());
@@ -46,17 +46,27 @@ impl Candidates {
             log_sum_at_temperature: out[2 * k + 1],
         })
     }
+
+    /// The candidates' probabilities at temperature 1, from their logits and the row's sum.
+    pub fn probabilities(&self) -> Vec<f32> {
+        let max = self.logits[0] as f64;
+        self.logits.iter().map(|&l| ((l as f64 - max) - self.log_sum as f64).exp() as f32).collect()
+    }
 }
 
-/// The number of values `top_k` writes for `k` candidates.
+/// The number of values `top_k` writes for `k` candidates of one row.
 pub fn output_len(k: usize) -> usize {
     2 * k + 2
 }
 
-/// Writes the `k` largest of `x` (any shape, read as one row) and the logs of the sums of
-/// exp(x - max) and exp((x - max) / temperature) into `out` `[2k + 2]` (see `Candidates`).
+/// For each row of `x` (its last dimension), writes the `k` largest and the logs of the sums of
+/// exp(x - max) and exp((x - max) / temperature) into that row of `out`, whose last dimension is
+/// `2k + 2` (see `Candidates`): `[2k + 2]` for a vector, `[rows, 2k + 2]` for a matrix.
 pub fn top_k(gpu: &Gpu, x: &Tensor, k: usize, temperature: f32, out: &Tensor) -> Result<()> {
-    let n = x.numel();
+    let Some((&n, outer)) = x.shape().split_last() else {
+        invalid!("top-k needs rows; got a tensor of shape {:?}", x.shape());
+    };
+    let rows = outer.iter().product::<usize>();
     if k == 0 || k > n {
         invalid!("top-k needs 1 to {n} candidates; got {k}");
     }
@@ -66,16 +76,18 @@ pub fn top_k(gpu: &Gpu, x: &Tensor, k: usize, temperature: f32, out: &Tensor) ->
     if !(temperature.is_finite() && temperature >= 0.0) {
         invalid!("temperature must be 0 or more; got {temperature}");
     }
-    expect_output("top-k output", out, &[output_len(k)], [x])?;
+    let shape: Vec<usize> = outer.iter().copied().chain([output_len(k)]).collect();
+    expect_output("top-k output", out, &shape, [x])?;
     if gpu.is_reference() {
-        return out.set_host(top_k_ref(&x.host()?, k, temperature));
+        let rows = x.host()?.chunks(n).flat_map(|row| top_k_ref(row, k, temperature)).collect();
+        return out.set_host(rows);
     }
     let params = Params { n: to_u32("top-k row", n)?, k: to_u32("top-k", k)?, temperature };
-    let groups = Workgroups::grid(gpu, [1, 1, 1])?;
+    let groups = Workgroups::grid(gpu, [rows, 1, 1])?;
     gpu.dispatch(&KERNEL, &params, &[x.buffer()?, out.buffer()?], groups, out)
 }
 
-/// Reference: a sort, and the sums in f64.
+/// Reference for one row: a sort, and the sums in f64.
 pub fn top_k_ref(x: &[f32], k: usize, temperature: f32) -> Vec<f32> {
     let mut order: Vec<usize> = (0..x.len()).collect();
     // + 0.0 makes -0.0 equal to 0.0, as the kernel's comparisons have it.
@@ -104,7 +116,7 @@ mod tests {
         // With ties, values on a coarse grid, so that many are equal and the order by index shows.
         let host: Vec<f32> =
             rng.vec(n).iter().map(|v| if ties { (v * 4.0).round() } else { v * 12.0 }).collect();
-        let x = Tensor::from_slice(gpu, &[1, n], &host).unwrap();
+        let x = Tensor::from_slice(gpu, &[n], &host).unwrap();
         let out = poisoned(gpu, &[output_len(k)]);
         top_k(gpu, &x, k, temperature, &out).unwrap();
         let got = Candidates::from_output(&out.read(gpu).await.unwrap()).unwrap();
@@ -119,6 +131,25 @@ mod tests {
     }
 
     gpu_tests! {
+        async fn each_row_of_a_matrix_gets_its_own_candidates() {
+            let gpu = gpu().await;
+            let (rows, n, k) = (61, 517, 5);
+            let mut rng = Rng::new(7);
+            // Each row shifted, so that a kernel reading one row for all would be caught.
+            let host: Vec<f32> = rng.vec(rows * n).iter().enumerate().map(|(i, v)| v * 9.0 + (i / n) as f32).collect();
+            let x = Tensor::from_slice(gpu, &[rows, n], &host).unwrap();
+            let out = poisoned(gpu, &[rows, output_len(k)]);
+            top_k(gpu, &x, k, 0.9, &out).unwrap();
+            let got = out.read(gpu).await.unwrap();
+            for (r, (got, row)) in got.chunks(output_len(k)).zip(host.chunks(n)).enumerate() {
+                let want = top_k_ref(row, k, 0.9);
+                assert_eq!(got[..2 * k], want[..2 * k], "row {r}");
+                assert_close(&format!("row {r}: log sums"), &got[2 * k..], &want[2 * k..], 1e-5, 1e-5);
+            }
+            let wrong = Tensor::zeros(gpu, &[output_len(k)]).unwrap();
+            assert!(matches!(top_k(gpu, &x, k, 0.9, &wrong), Err(Error::Invalid(_))));
+        }
+
         async fn matches_reference_on_awkward_sizes_and_ties() {
             let gpu = gpu().await;
             for (seed, n, k, temperature, ties) in [
@@ -135,7 +166,7 @@ mod tests {
 
         async fn bad_input_is_an_error() {
             let gpu = gpu().await;
-            let x = Tensor::zeros(gpu, &[1, 9]).unwrap();
+            let x = Tensor::zeros(gpu, &[9]).unwrap();
             let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
             bad(top_k(gpu, &x, 0, 1.0, &Tensor::zeros(gpu, &[2]).unwrap()));
             bad(top_k(gpu, &x, 10, 1.0, &Tensor::zeros(gpu, &[22]).unwrap()));

@@ -9,7 +9,7 @@ use super::sampling::{
 use crate::error::invalid;
 use crate::models::{relative_changes, LanguageModel, Watch};
 use crate::ops::attention::weights_from_scores;
-use crate::ops::topk::{output_len, top_k, Candidates};
+use crate::ops::topk::{output_len, top_k, top_k_ref, Candidates};
 use crate::rng::Rng;
 use crate::{Gpu, Result, Tensor};
 
@@ -22,6 +22,8 @@ pub const MAX_LENGTH: usize = 100_000;
 pub const CANDIDATES: usize = 64;
 /// From this vocabulary size on; smaller rows come back whole (the character GPT's 81 logits).
 pub const CANDIDATES_FROM_VOCAB: usize = 4096;
+/// How many of each logit-lens row's likeliest tokens a step keeps.
+pub const LENS_CANDIDATES: usize = 5;
 
 pub struct Generation {
     /// The tokens the model reads, oldest first: at most its block size.
@@ -37,8 +39,18 @@ pub struct Generation {
     rng: Rng,
     /// Vocabularies from this size on read back candidates only (see `CANDIDATES`).
     candidates_from: usize,
-    /// Where the GPU leaves the candidates, made on the first step that reads them.
+    /// Where the GPU leaves the candidates, made on the first step that reads them, and those
+    /// of the lens's rows.
     candidates: Option<Tensor>,
+    lens_candidates: Option<Tensor>,
+}
+
+/// `kept` if it has `shape`, else a new tensor of it.
+fn reuse(gpu: &Gpu, kept: Option<Tensor>, shape: &[usize]) -> Result<Tensor> {
+    match kept {
+        Some(t) if t.shape() == shape => Ok(t),
+        _ => Tensor::zeros(gpu, shape),
+    }
 }
 
 /// One written token and what the model saw when it chose it.
@@ -62,9 +74,12 @@ pub struct Step {
     pub rows: usize,
     /// When the lens was watched, the next-token probabilities (temperature 1) read out of the
     /// residual stream after the embedding, then after each block's attention and its MLP,
-    /// `[2 n_layer + 1, vocab]`, and how much each of those sub-layers changed the stream,
-    /// `[2 n_layer]` (see `relative_changes`); empty otherwise.
+    /// `[2 n_layer + 1, vocab]` (vocabularies under `CANDIDATES_FROM_VOCAB` only: the others'
+    /// rows stay on the GPU), each row's `LENS_CANDIDATES` likeliest tokens (every vocabulary),
+    /// and how much each of those sub-layers changed the stream, `[2 n_layer]` (see
+    /// `relative_changes`); empty otherwise.
     pub lens: Vec<f32>,
+    pub lens_candidates: Vec<Candidates>,
     pub changes: Vec<f32>,
     /// The window was cut before this step, and read again.
     pub slid: bool,
@@ -104,6 +119,7 @@ impl Generation {
             rng: Rng::new(seed),
             candidates_from: CANDIDATES_FROM_VOCAB,
             candidates: None,
+            lens_candidates: None,
         })
     }
 
@@ -130,7 +146,8 @@ impl Generation {
     /// step reads the whole window.
     pub fn caches_lost(&mut self) {
         self.cached = 0;
-        self.candidates = None; // it was on the lost device
+        // They were on the lost device.
+        (self.candidates, self.lens_candidates) = (None, None);
     }
 
     /// Reads back candidates only from vocabularies of `vocab` on (for tests on a small model).
@@ -167,23 +184,33 @@ impl Generation {
             None => (0, Vec::new(), Vec::new()),
         };
         let vocab = out.logits.shape()[1];
-        let (lens, changes) = match &out.lens {
+        let (lens, lens_candidates, changes) = match &out.lens {
             Some(lens) => {
                 let width = lens.stream.shape()[1];
                 let changes = relative_changes(&lens.stream.read(gpu).await?, width);
-                let logits = lens.logits.read(gpu).await?;
-                (logits.chunks(vocab).flat_map(|row| probabilities(row, 1.0)).collect(), changes)
+                let (k, rows) = (LENS_CANDIDATES.min(vocab), lens.logits.shape()[0]);
+                let (dense, found) = if vocab >= self.candidates_from {
+                    let found = reuse(gpu, self.lens_candidates.take(), &[rows, output_len(k)])?;
+                    top_k(gpu, lens.logits, k, 1.0, &found)?;
+                    let read = found.read(gpu).await?;
+                    self.lens_candidates = Some(found);
+                    (Vec::new(), read)
+                } else {
+                    let logits = lens.logits.read(gpu).await?;
+                    let found = logits.chunks(vocab).flat_map(|row| top_k_ref(row, k, 1.0));
+                    let found = found.collect();
+                    (logits.chunks(vocab).flat_map(|row| probabilities(row, 1.0)).collect(), found)
+                };
+                let rows = found.chunks(output_len(k)).map(Candidates::from_output);
+                (dense, rows.collect::<Result<_>>()?, changes)
             }
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), Vec::new()),
         };
         let all = out.logits.numel();
         let k = CANDIDATES.min(vocab);
         let (id, probabilities) =
             if vocab >= self.candidates_from && candidates_suffice(k, &self.sampling) {
-                let found = match self.candidates.take() {
-                    Some(t) if t.numel() == output_len(k) => t,
-                    _ => Tensor::zeros(gpu, &[output_len(k)])?,
-                };
+                let found = reuse(gpu, self.candidates.take(), &[output_len(k)])?;
                 let row = out.logits.view(&[all])?;
                 top_k(gpu, &row, k, self.sampling.temperature, &found)?;
                 let c = Candidates::from_output(&found.read(gpu).await?)?;
@@ -213,6 +240,7 @@ impl Generation {
             scores,
             rows,
             lens,
+            lens_candidates,
             changes,
             slid,
             remaining,
@@ -351,10 +379,23 @@ mod tests {
             let mut gpt = Gpt::load(gpu, CARD, WEIGHTS).unwrap();
             let prompt: Vec<u32> = (0..19).map(|i| (i * 7 % 81) as u32).collect();
             let mut g = Generation::new(&gpt, &prompt, sampling(0.8), 5, 3).unwrap();
+            // The same, with each lens row's candidates found on the GPU, as a large vocabulary's.
+            let mut on_gpu = Generation::new(&gpt, &prompt, sampling(0.8), 5, 3).unwrap().candidates_from(81);
             let plain = write(&mut gpt, &prompt, sampling(0.8), 5, 3).await;
             let layers = gpt.n_layer();
             for want in plain {
                 let step = g.step(gpu, &mut gpt, Watch::LENS).await.unwrap();
+                let found = on_gpu.step(gpu, &mut gpt, Watch::LENS).await.unwrap();
+                assert_eq!(found.id, step.id);
+                assert!(found.lens.is_empty() && step.lens_candidates.len() == 2 * layers + 1);
+                for (row, (gpu_row, host_row)) in found.lens_candidates.iter().zip(&step.lens_candidates).enumerate() {
+                    assert_eq!(gpu_row.ids, host_row.ids, "lens row {row}");
+                    // The candidates are the dense row's likeliest, with its probabilities.
+                    let dense = &step.lens[row * 81..(row + 1) * 81];
+                    let want: Vec<f32> = host_row.ids.iter().map(|&id| dense[id as usize]).collect();
+                    assert_close(&format!("lens row {row}'s candidates"), &gpu_row.probabilities(), &want, 1e-6, 1e-5);
+                    assert!(want.windows(2).all(|w| w[0] >= w[1]) && dense.iter().all(|&p| p <= want[0]));
+                }
                 assert_eq!(step.id, want.id, "watching the lens changes the text");
                 assert_eq!((step.lens.len(), step.changes.len()), ((2 * layers + 1) * 81, 2 * layers));
                 for row in step.lens.chunks(81) {

@@ -84,8 +84,8 @@ pub fn sample_candidates(c: &Candidates, s: &Sampling, rng: &mut Rng) -> Result<
 /// over a vocabulary of `vocab`: 0 for the tokens not among them.
 pub fn candidate_probabilities(c: &Candidates, vocab: usize) -> Vec<f32> {
     let mut p = vec![0.0; vocab];
-    for (&id, &logit) in c.ids.iter().zip(&c.logits) {
-        p[id as usize] = ((logit - c.logits[0]) as f64 - c.log_sum as f64).exp() as f32;
+    for (&id, prob) in c.ids.iter().zip(c.probabilities()) {
+        p[id as usize] = prob;
     }
     p
 }
