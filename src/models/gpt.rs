@@ -299,7 +299,11 @@ impl Gpt {
         if let Some(lens) = lens {
             self.lm_head.forward(gpu, &lens.stream, self.ln_f.before(), &lens.logits)?;
         }
-        Ok(Output { logits, attention: watched.map(|w| &w.recent), lens: lens.map(LensBuffers::lens) })
+        Ok(Output {
+            logits,
+            attention: watched.map(|w| &w.recent),
+            lens: lens.map(LensBuffers::lens),
+        })
     }
 }
 
