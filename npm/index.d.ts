@@ -543,6 +543,24 @@ export interface ChatStep {
   topIds: Uint32Array;
   /** Their probabilities (temperature 1). */
   topProbabilities: Float32Array;
+  /**
+   * With `lens: true`, the logit lens: the five likeliest next tokens read out of the residual
+   * stream after the embedding, then after each block's attention and after its MLP,
+   * `[2 layers + 1, 5]` row by row, most likely first; the last row is `topTokens`.
+   */
+  lensTokens: string[];
+  /** Their probabilities (temperature 1). */
+  lensProbabilities: Float32Array;
+  /** With `lens: true`, how much each block's attention and MLP changed the residual stream. */
+  changes: Float32Array;
+}
+
+export interface ChatOptions extends TextOptions {
+  /**
+   * Read the prediction out after every layer (61 rows for SmolLM2's 30 blocks). Default false.
+   * It costs a head over 61 rows a step, about 61 times the head's usual work.
+   */
+  lens?: boolean;
 }
 
 export interface Chat extends Disposable {
@@ -555,7 +573,7 @@ export interface Chat extends Disposable {
    * tokens, temperature 0.7, top-k 40, top-p 0.9). The earlier turns of the last conversation are
    * not read again. One stream at a time per model.
    */
-  chat(messages: ChatMessage[], options?: TextOptions): AsyncIterableIterator<ChatStep>;
+  chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterableIterator<ChatStep>;
 }
 
 export interface ImageIndex extends Disposable {

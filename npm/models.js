@@ -157,13 +157,16 @@ export class Gpt extends TextModel {
   }
 
   async* generate(prompt, { maxTokens = 200, temperature = 0.8, topK = 0, topP = 1, seed = randomSeed(), attention = false, lens = false, signal } = {}) {
-    for (const [name, value] of [['attention', attention], ['lens', lens]]) {
-      if (typeof value !== 'boolean') throw new InvalidArgumentError(`genai-lab: ${name} must be true or false; got ${value}`);
-    }
+    trueOrFalse('attention', attention);
+    trueOrFalse('lens', lens);
     yield* this._stream((raw) => raw.start(prompt, temperature, topK, topP, seed, maxTokens, attention, lens),
       ['text', 'token', 'probabilities', 'window', 'rows', 'attention', 'scores', 'lens', 'changes', 'slid', 'remaining'],
       (s) => s.remaining === 0, signal);
   }
+}
+
+function trueOrFalse(name, value) {
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`genai-lab: ${name} must be true or false; got ${value}`);
 }
 
 export class Chat extends TextModel {
@@ -173,9 +176,11 @@ export class Chat extends TextModel {
     this.context = raw.context;
   }
 
-  async* chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), signal } = {}) {
-    yield* this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens),
-      ['text', 'token', 'done', 'promptTokens', 'topTokens', 'topIds', 'topProbabilities'], (s) => s.done, signal);
+  async* chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), lens = false, signal } = {}) {
+    trueOrFalse('lens', lens);
+    yield* this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens, lens),
+      ['text', 'token', 'done', 'promptTokens', 'topTokens', 'topIds', 'topProbabilities', 'lensTokens', 'lensProbabilities', 'changes'],
+      (s) => s.done, signal);
   }
 }
 

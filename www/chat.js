@@ -6,14 +6,14 @@
 // template and answers one token per step, as a stream that Stop aborts. The page redraws at most
 // once per animation frame.
 import { isCached } from './genai-lab/worker.js';
-import { plural, showMessage, inputNumber, frameRenderer } from './ui.js';
+import { plural, showMessage, inputNumber, frameRenderer, percent, lensTable } from './ui.js';
 import { manifestEntry } from './integrity.js';
 import { shareFields, changed } from './route.js';
 
 const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const URL_PATH = `models/${FILE}`;
 const TITLE = 'SmolLM2-135M-Instruct'; // the file's own name ("smollm2 135M") says less
-const TOP = 5; // probability bars
+const TOP = 5; // probability bars, and guesses per row of the layer-by-layer table
 
 const els = {};
 const state = {
@@ -25,6 +25,7 @@ const state = {
   turns: 0, // answers asked for, for the page test
   running: false,
   stop: null, // the AbortController of the answer being written
+  drawLensTable: null, // see lensTable: made on the first step that reads the lens
 };
 
 // ---- Helpers -----------------------------------------------------------------------------
@@ -202,6 +203,8 @@ function record(turn, step, ms) {
     turn.firstEnd = turn.lastEnd;
   }
   turn.top = { tokens: step.topTokens, probabilities: step.topProbabilities, text: step.text };
+  const { lensTokens: tokens, lensProbabilities: probabilities, changes } = step;
+  turn.lens = tokens.length ? { tokens, probabilities, changes, text: step.text } : null;
   turn.ended = step.done;
 }
 
@@ -240,7 +243,8 @@ async function send() {
   let outcome = 'done';
   try {
     let begin = performance.now();
-    for await (const step of m.chat.chat(messages, { ...settings, signal: stop.signal })) {
+    const options = { ...settings, lens: els.lensOn.checked, signal: stop.signal };
+    for await (const step of m.chat.chat(messages, options)) {
       record(turn, step, performance.now() - begin);
       renderer.request();
       begin = performance.now();
@@ -287,6 +291,7 @@ function reset() {
   delete els.speed.dataset.tokensPerSecond;
   els.barsCaption.textContent = 'Send a message to see what the model chooses between.';
   clearBars();
+  els.lensScroll.hidden = true;
   els.input.focus();
 }
 
@@ -303,6 +308,20 @@ function render() {
   if (atBottom) list.scrollTop = list.scrollHeight;
   drawSpeed(turn);
   drawBars(turn);
+  drawLens(turn);
+}
+
+// The likeliest tokens after each part of the model, when this answer reads the lens.
+function drawLens(turn) {
+  const lens = turn.lens;
+  els.lensScroll.hidden = !lens;
+  if (!lens) return;
+  const rows = lens.tokens.length / TOP;
+  state.drawLensTable ??= lensTable(els.lens, (rows - 1) / 2, TOP);
+  state.drawLensTable(Array.from({ length: rows }, (_, i) => Array.from({ length: TOP }, (_, k) => {
+    const token = lens.tokens[i * TOP + k];
+    return { text: shown(token), p: lens.probabilities[i * TOP + k], chosen: lens.text !== '' && token === lens.text };
+  })), lens.changes);
 }
 
 // Prefill: the first step reads the whole rendered conversation. Decode: the steps after it,
@@ -336,14 +355,13 @@ function drawBars(turn) {
     const p = top.probabilities[i];
     row.hidden = token === undefined;
     if (token === undefined) return;
-    const percent = p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%';
     // The end-of-turn token writes no text: mark it by its special-token look.
     const chosen = top.text !== '' ? token === top.text : turn.ended && /^<\|.+\|>$/.test(token);
     row.querySelector('.gpt-char').textContent = shown(token);
     row.querySelector('.gpt-fill').style.width = `${p * 100}%`;
-    row.querySelector('.gpt-percent').textContent = percent;
+    row.querySelector('.gpt-percent').textContent = percent(p);
     row.classList.toggle('chosen', chosen);
-    row.setAttribute('aria-label', `${JSON.stringify(token)}: ${percent}${chosen ? ', drawn' : ''}`);
+    row.setAttribute('aria-label', `${JSON.stringify(token)}: ${percent(p)}${chosen ? ', drawn' : ''}`);
   });
 }
 
@@ -379,7 +397,8 @@ function findElements() {
     topP: 'chat-top-p', topK: 'chat-top-k', seed: 'chat-seed', max: 'chat-max',
     messages: 'chat-messages', form: 'chat-form', input: 'chat-input', send: 'chat-send',
     stop: 'chat-stop', reset: 'chat-reset', speed: 'chat-speed', bars: 'chat-bars',
-    barsCaption: 'chat-bars-caption',
+    barsCaption: 'chat-bars-caption', lensOn: 'chat-lens-on', lens: 'chat-lens',
+    lensScroll: 'chat-lens-scroll',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
 }

@@ -5,7 +5,7 @@
 // logit lens). The model is the
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
-import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion } from './ui.js';
+import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion, percent, lensTable } from './ui.js';
 import { shareFields, changed } from './route.js';
 
 const TOP = 10; // probability bars
@@ -34,6 +34,7 @@ const state = {
   loaded: null, // the model, once loaded
   run: null, // the current or last generation (see newRun)
   stop: null, // the AbortController of the generation running
+  drawLensTable: null, // see lensTable
   runs: 0, // generations asked for, for the page test
 };
 
@@ -60,8 +61,6 @@ const shown = (c) => ({ '\n': '↵', ' ': '␣' }[c] ?? c);
 
 // The ids of the n largest probabilities, largest first.
 const likeliest = (p, n) => [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, n);
-
-const percent = (p) => (p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%');
 
 function setStatus(text, kind = 'ready') {
   els.status.textContent = text;
@@ -267,28 +266,17 @@ function drawBars(run) {
 }
 
 // The likeliest characters after each part of the model, and how much that part changed the
-// residual stream (the bars are scaled to this step's largest change).
+// residual stream.
 function drawLens(run) {
   const latest = run.latest;
   if (!latest) return;
   const { lens, changes, chosen } = latest;
   const vocab = state.loaded.vocab;
-  const largest = Math.max(...changes);
-  [...els.lens.tBodies[0].rows].forEach((row, i) => {
+  const rows = Array.from({ length: lens.length / vocab.length }, (_, i) => {
     const p = lens.subarray(i * vocab.length, (i + 1) * vocab.length);
-    const order = likeliest(p, LENS_TOP);
-    const [, change, guesses] = row.cells;
-    if (i > 0) {
-      change.querySelector('.gpt-fill').style.width = `${(changes[i - 1] / largest) * 100}%`;
-      change.title = `changed the stream by ${(changes[i - 1] * 100).toFixed(0)}% of its size`;
-    }
-    [...guesses.children].forEach((guess, k) => {
-      const id = order[k];
-      guess.querySelector('.gpt-char').textContent = shown(vocab[id]);
-      guess.querySelector('.gpt-percent').textContent = percent(p[id]);
-      guess.classList.toggle('chosen', id === chosen);
-    });
+    return likeliest(p, LENS_TOP).map((id) => ({ text: shown(vocab[id]), p: p[id], chosen: id === chosen }));
   });
+  state.drawLensTable(rows, changes);
 }
 
 // Colour for an attention weight. The square root spreads out the small weights a long row
@@ -456,21 +444,6 @@ function buildBars() {
   }));
 }
 
-// A row per read-out: after the embedding, then after each layer's attention and its MLP.
-function buildLens(layers) {
-  const cell = (tag, html) => Object.assign(document.createElement(tag), { innerHTML: html });
-  const guess = '<span class="gpt-lens-guess"><span class="gpt-char"></span> <span class="gpt-percent"></span></span>';
-  const names = ['embedding', ...Array.from({ length: layers }, (_, l) => [`layer ${l + 1} attention`, `layer ${l + 1} MLP`]).flat()];
-  els.lens.tBodies[0].replaceChildren(...names.map((name, i) => {
-    const row = document.createElement('tr');
-    if (name.endsWith('MLP')) row.className = 'gpt-lens-block';
-    const change = i === 0 ? '' : '<span class="gpt-lens-change"><span class="gpt-fill"></span></span>';
-    row.append(cell('th', name), cell('td', change), cell('td', guess.repeat(LENS_TOP)));
-    row.cells[0].scope = 'row';
-    return row;
-  }));
-}
-
 function fillPicker(select, count) {
   select.replaceChildren(...Array.from({ length: count }, (_, i) => new Option(String(i + 1))));
 }
@@ -492,7 +465,7 @@ async function start() {
     state.loaded = m;
     fillPicker(els.layer, m.layers);
     fillPicker(els.head, m.heads);
-    buildLens(m.layers);
+    state.drawLensTable = lensTable(els.lens, m.layers, LENS_TOP);
     setStatus(`${m.title} · ${m.layers} layers × ${m.heads} heads · ${m.vocab.length} characters · ` +
       `${m.blockSize}-character context`);
     els.generate.disabled = false;

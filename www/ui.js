@@ -2,8 +2,8 @@
 // per animation frame, the one queue every model call goes through, loading once (with a retry
 // after a failure), drawing images, the training images, and knowing when a tab is first shown
 // and whether the reader asked for less motion; for training in the page, the loop of calls of
-// steps, the live line charts and the downloads of the weights. No tab imports another; they all
-// import this.
+// steps, the live line charts and the downloads of the weights; for the text models, the logit
+// lens's table. No tab imports another; they all import this.
 import { toImageData } from './genai-lab/worker.js';
 import { fetchChecked, fetchJson } from './integrity.js';
 
@@ -16,6 +16,43 @@ export const plural = (n, word) => `${n.toLocaleString('en')} ${word}${n === 1 ?
 export function showMessage(el, text) {
   el.textContent = text;
   el.hidden = !text;
+}
+
+export const percent = (p) => (p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%');
+
+// The logit-lens table of a text model of `layers` blocks in `table` (its tbody): a row per
+// read-out, after the embedding and after each layer's attention and MLP, with a bar of how much
+// that part changed the residual stream and its `guesses` likeliest next tokens. Returns
+// draw(rows, changes): rows[i] lists row i's guesses as { text, p, chosen }, likeliest first;
+// changes[i - 1] is row i's change (the bars are scaled to the largest).
+export function lensTable(table, layers, guesses) {
+  const cell = (tag, html) => Object.assign(document.createElement(tag), { innerHTML: html });
+  const guess = '<span class="gpt-lens-guess"><span class="gpt-char"></span> <span class="gpt-percent"></span></span>';
+  const names = ['embedding', ...Array.from({ length: layers }, (_, l) => [`layer ${l + 1} attention`, `layer ${l + 1} MLP`]).flat()];
+  table.tBodies[0].replaceChildren(...names.map((name, i) => {
+    const row = document.createElement('tr');
+    if (name.endsWith('MLP')) row.className = 'gpt-lens-block';
+    const change = i === 0 ? '' : '<span class="gpt-lens-change"><span class="gpt-fill"></span></span>';
+    row.append(cell('th', name), cell('td', change), cell('td', guess.repeat(guesses)));
+    row.cells[0].scope = 'row';
+    return row;
+  }));
+  return (rows, changes) => {
+    const largest = Math.max(...changes);
+    [...table.tBodies[0].rows].forEach((row, i) => {
+      const [, change, cells] = row.cells;
+      if (i > 0) {
+        change.querySelector('.gpt-fill').style.width = `${(changes[i - 1] / largest) * 100}%`;
+        change.title = `changed the stream by ${(changes[i - 1] * 100).toFixed(0)}% of its size`;
+      }
+      [...cells.children].forEach((el, k) => {
+        const { text, p, chosen } = rows[i][k];
+        el.querySelector('.gpt-char').textContent = text;
+        el.querySelector('.gpt-percent').textContent = percent(p);
+        el.classList.toggle('chosen', chosen);
+      });
+    });
+  };
 }
 
 // A number from an input; an empty field is an error that names it. The model checks the

@@ -46,7 +46,15 @@ impl Lab {
             let model = OnDevice::loaded(device, model, |_| {
                 Err(Error::DeviceLost("load the chat model again: its weights are not kept".into()))
             });
-            Ok(ChatModel { model, tokenizer, template, name, generation: None, pending: vec![] })
+            Ok(ChatModel {
+                model,
+                tokenizer,
+                template,
+                name,
+                generation: None,
+                watch: Watch::NOTHING,
+                pending: vec![],
+            })
         };
         load().map_err(|e| js_error(e.in_model_file()))
     }
@@ -59,6 +67,7 @@ pub struct ChatModel {
     template: ChatTemplate,
     name: String,
     generation: Option<Generation>,
+    watch: Watch,
     /// Bytes of a character whose tokens are not all written yet.
     pending: Vec<u8>,
 }
@@ -79,7 +88,10 @@ impl ChatModel {
     /// Starts the answer to `messages` (JSON: `[{role, content}, ...]`, ending with the user's)
     /// of at most `max_tokens` tokens. The start it shares with the last conversation (the
     /// earlier turns) is not read again: the caches still hold it. Throws for bad messages or
-    /// settings, and for a conversation longer than the context.
+    /// settings, and for a conversation longer than the context. With `lens`, each step also
+    /// reads out the prediction after every layer (see `ChatStep::lens_tokens`).
+    // JavaScript passes them by position; the package's `chat` names them.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         &mut self,
         #[wasm_bindgen(unchecked_param_type = "string")] messages: JsValue,
@@ -88,8 +100,10 @@ impl ChatModel {
         top_p: f64,
         seed: f64,
         max_tokens: f64,
+        lens: bool,
     ) -> Result<(), JsValue> {
         let previous = self.generation.take();
+        self.watch = Watch { lens, ..Watch::NOTHING };
         self.pending.clear();
         let started = (|| {
             let s = Settings::new(
@@ -128,7 +142,7 @@ impl ChatModel {
             js_error(Error::Invalid("no answer in progress: call start() first".into()))
         })?;
         let (gpu, model, _) = self.model.get().await.map_err(js_error)?;
-        let step = generation.step(gpu, model, Watch::NOTHING).await.map_err(js_error)?;
+        let step = generation.step(gpu, model, self.watch).await.map_err(js_error)?;
         let done = step.remaining == 0;
         if Some(step.id) != self.tokenizer.eos {
             self.pending.extend(self.tokenizer.decode_bytes(&[step.id]).map_err(js_error)?);
@@ -145,12 +159,28 @@ impl ChatModel {
             order.truncate(TOP);
         }
         order.sort_unstable_by(likelier);
-        let top_tokens =
-            order.iter().map(|&i| self.tokenizer.decode(&[i as u32]).unwrap_or_default()).collect();
+        let decode = |ids: &[u32]| -> Vec<String> {
+            ids.iter().map(|&i| self.tokenizer.decode(&[i]).unwrap_or_default()).collect()
+        };
+        let top_ids: Vec<u32> = order.iter().map(|&i| i as u32).collect();
+        let top_tokens = decode(&top_ids);
         let top_probabilities = order.iter().map(|&i| p[i]).collect();
-        let top_ids = order.iter().map(|&i| i as u32).collect();
-        let (token, prompt_tokens) = (step.id, step.fresh);
-        Ok(ChatStep { text, token, done, prompt_tokens, top_tokens, top_ids, top_probabilities })
+        let lens_ids: Vec<u32> = step.lens_candidates.iter().flat_map(|c| c.ids.clone()).collect();
+        let lens_tokens = decode(&lens_ids);
+        let lens_probabilities =
+            step.lens_candidates.iter().flat_map(|c| c.probabilities()).collect();
+        Ok(ChatStep {
+            text,
+            token: step.id,
+            done,
+            prompt_tokens: step.fresh,
+            top_tokens,
+            top_ids,
+            top_probabilities,
+            lens_tokens,
+            lens_probabilities,
+            changes: step.changes,
+        })
     }
 }
 
@@ -164,6 +194,9 @@ pub struct ChatStep {
     top_tokens: Vec<String>,
     top_ids: Vec<u32>,
     top_probabilities: Vec<f32>,
+    lens_tokens: Vec<String>,
+    lens_probabilities: Vec<f32>,
+    changes: Vec<f32>,
 }
 
 #[wasm_bindgen]
@@ -209,5 +242,26 @@ impl ChatStep {
     #[wasm_bindgen(getter, js_name = topProbabilities)]
     pub fn top_probabilities(&self) -> Vec<f32> {
         self.top_probabilities.clone()
+    }
+
+    /// With `lens`: the 5 likeliest next tokens read out of the residual stream after the
+    /// embedding, then after each block's attention and after its MLP, `[2 layers + 1, 5]`,
+    /// most likely first in each row, as text; empty without.
+    #[wasm_bindgen(getter, js_name = lensTokens)]
+    pub fn lens_tokens(&self) -> Vec<String> {
+        self.lens_tokens.clone()
+    }
+
+    /// Their probabilities (temperature 1).
+    #[wasm_bindgen(getter, js_name = lensProbabilities)]
+    pub fn lens_probabilities(&self) -> Vec<f32> {
+        self.lens_probabilities.clone()
+    }
+
+    /// With `lens`: how much each block's attention and MLP changed the residual stream at the
+    /// last position, `[2 layers]`, as |change| / |stream before it|; empty without.
+    #[wasm_bindgen(getter)]
+    pub fn changes(&self) -> Vec<f32> {
+        self.changes.clone()
     }
 }

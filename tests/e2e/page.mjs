@@ -1011,13 +1011,32 @@ async function checkChatTab(page, consoleErrors) {
     `a second turn is answered, reading ${read} new tokens rather than the whole conversation`);
   const roles = await page.locator('#chat-messages .chat-msg').evaluateAll((els) => els.map((el) => el.dataset.role));
   check(roles.join() === 'user,assistant,user,assistant', `the conversation shows all four messages (${roles})`);
+  // Layer by layer, asked for: 61 read-outs of five tokens, the last the bars' five.
+  check(await page.locator('#chat-lens-scroll').isHidden(), 'the layer-by-layer table waits to be asked for');
+  await page.check('#chat-lens-on');
+  const lensStart = performance.now();
+  await ask(page, 'And of Spain?', { temperature: 0, max: 2 });
+  const lensSpeed = await page.locator('#chat-speed').textContent();
+  console.log(`chat with the lens: 2 tokens in ${((performance.now() - lensStart) / 1000).toFixed(1)} s (${lensSpeed})`);
+  const lens = await page.locator('#chat-lens tbody tr').evaluateAll((rows) => rows.map((row) => ({
+    name: row.cells[0].textContent,
+    guesses: [...row.querySelectorAll('.gpt-lens-guess .gpt-char')].map((g) => g.textContent),
+    change: Number.parseFloat(row.querySelector('.gpt-fill')?.style.width ?? 'NaN'),
+  })));
+  const barsTop = await page.locator('#chat-bars .chat-bar .gpt-char').allTextContents();
+  check(await page.locator('#chat-lens-scroll').isVisible() && lens.length === 61 && lens[60].name === 'layer 30 MLP' &&
+    lens.every((row) => row.guesses.length === 5 && row.guesses.every((g) => g !== '')) &&
+    lens.slice(1).every((row) => row.change > 0 && row.change <= 100) &&
+    JSON.stringify(lens[60].guesses) === JSON.stringify(barsTop) && JSON.stringify(lens[0].guesses) !== JSON.stringify(barsTop),
+    `the chat model's layer-by-layer table: 61 read-outs, the last the prediction (${JSON.stringify(lens[60])}, bars ${JSON.stringify(barsTop)})`);
+  await page.uncheck('#chat-lens-on');
   await page.locator('#panel-transformer h2').scrollIntoViewIfNeeded();
   await page.screenshot({ path: '/tmp/chat_tab.png', fullPage: true });
 
   await ask(page, 'Thanks', { temperature: -1 });
   const refusal = await page.locator('#chat-error').textContent();
   check(await page.locator('#chat-error').isVisible() && /temperature/i.test(refusal) &&
-    await page.locator('#chat-messages .chat-msg').count() === 4 &&
+    await page.locator('#chat-messages .chat-msg').count() === 6 &&
     await page.inputValue('#chat-input') === 'Thanks',
     `a bad setting is refused and the message kept to send again ("${refusal}")`);
   await page.click('#chat-reset');

@@ -158,6 +158,13 @@ async function visit(label, backend) {
   await waitFor(() => document.querySelector('#worker-story').textContent.length >= 20);
   const answer = await text(page, '#answer');
   check(/Paris/.test(answer), `${label}: SmolLM2 answered through loadChat and chat(): ${JSON.stringify(answer)}`);
+  // The lens's last row is the step's own prediction: greedy, its first token opens the answer.
+  const layers = await text(page, '#layers');
+  const [, embedding, last] = layers.match(/^embedding: (\[.*\]) \| last layer: (\[.*\])$/) ?? [];
+  const tokens = (row) => (row ? JSON.parse(row) : []);
+  check(tokens(embedding).length === 5 && tokens(last).length === 5 && answer.startsWith(tokens(last)[0]) &&
+    tokens(embedding).join() !== tokens(last).join(),
+    `${label}: SmolLM2's lens, after the embedding and after the last layer: ${layers}`);
   const workerTiles = await tilesDrawn(page, '#worker-samples');
   check(workerTiles.length === 10 && workerTiles.every(Boolean), `${label}: the worker's GAN drew ten images`);
   await page.click('#worker-stop');
