@@ -18,7 +18,7 @@ use crate::{Gpu, Result, Tensor};
 /// What a language model's pass keeps for the page to see, besides the logits.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Watch {
-    /// The attention weights.
+    /// The attention scores (their softmax is the attention weights).
     pub attention: bool,
     /// The logit lens at the last position (see `Lens`).
     pub lens: bool,

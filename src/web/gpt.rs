@@ -64,8 +64,8 @@ impl GptModel {
 
     /// Starts writing `length` characters after `prompt`. Temperature 0 is greedy; `top_k` 0
     /// keeps every character; the same seed gives the same text. With `attention`, each step
-    /// also reads back its attention weights (for a heatmap), with `lens` its logit lens;
-    /// without, they are not kept.
+    /// also reads back its attention scores (and makes the weights from them, for a heatmap),
+    /// with `lens` its logit lens; without, they are not kept.
     /// Throws for characters the model does not know and for settings out of range.
     // JavaScript passes them by position; the package's `generate` names them.
     #[allow(clippy::too_many_arguments)]
