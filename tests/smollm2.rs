@@ -227,20 +227,25 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let chat = Sampling { temperature: 0.7, top_k: 40, top_p: 0.9 };
     let prompt: Vec<u32> = (0..9).map(|i| 200 + i * 31).collect();
     let mut generation = Generation::new(&model, &prompt, chat, 1, 6).unwrap();
-    // The prompt's pass, then a first decode step that makes its buffers.
-    for _ in 0..2 {
-        pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
-    }
-    let before = gpu.stats();
-    let written = pollster::block_on(generation.step(&gpu, &mut model, Watch::NOTHING)).unwrap();
-    let step = gpu.stats() - before;
-    println!("a SmolLM2 decode step: {step:?}");
-    assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
+    let (blocks, width) = (model.config().n_layer as u64, model.config().n_embd);
+    let mut step = |watch| pollster::block_on(generation.step(&gpu, &mut model, watch)).unwrap();
+    // The prompt's pass. Then, for each kind of step, a first one that makes its buffers, and a
+    // second, counted, that must make nothing.
+    step(Watch::NOTHING);
+    let mut counted = |watch: Watch| {
+        step(watch);
+        let before = gpu.stats();
+        let written = step(watch);
+        let counts = gpu.stats() - before;
+        println!("a SmolLM2 decode step watching {watch:?}: {counts:?}");
+        assert_eq!((counts.buffers_created, counts.bind_groups_created), (0, 0), "{counts:?}");
+        (written, counts)
+    };
+    let (written, step) = counted(Watch::NOTHING);
     assert_eq!((step.submissions, step.read_backs), (1, 1), "{step:?}");
     // Six a block (the qkv product with its RMS norm, RoPE with the cache write, attention, the
     // output projection with its residual, gate and up with their norm and SwiGLU, the down
     // projection with its residual), then the embedding, the head with its norm, and top-k.
-    let blocks = model.config().n_layer as u64;
     assert_eq!(step.dispatches, 6 * blocks + 3, "{step:?}");
     assert!(step.bytes_read_back <= 4096, "{step:?}");
     let kept = written.probabilities.iter().filter(|&&p| p > 0.0).count();
@@ -249,14 +254,9 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     // Watching the lens: the first such step makes its buffers, the next makes nothing. It adds
     // the head over 61 rows and their top-k: 2 dispatches, and reads back the stream's rows (for
     // the changes) and 5 candidates a row, not 61 rows of 49,152 logits.
-    pollster::block_on(generation.step(&gpu, &mut model, Watch::LENS)).unwrap();
-    let before = gpu.stats();
-    let watched = pollster::block_on(generation.step(&gpu, &mut model, Watch::LENS)).unwrap();
-    let step = gpu.stats() - before;
-    println!("a SmolLM2 decode step with the lens: {step:?}");
-    assert_eq!((step.buffers_created, step.bind_groups_created), (0, 0), "{step:?}");
+    let (watched, step) = counted(Watch::LENS);
     assert_eq!(step.dispatches, 6 * blocks + 5, "{step:?}");
-    let (rows, width) = (2 * blocks as usize + 1, model.config().n_embd);
+    let rows = 2 * blocks as usize + 1;
     let lens_bytes = (rows * width + rows * (2 * 5 + 2)) * 4;
     assert_eq!(step.bytes_read_back, (130 * 4 + lens_bytes) as u64, "{step:?}");
     assert!(watched.lens.is_empty(), "the lens's rows stay on the GPU");

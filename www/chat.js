@@ -317,7 +317,7 @@ function drawLens(turn) {
   els.lensScroll.hidden = !lens;
   if (!lens) return;
   const rows = lens.tokens.length / TOP;
-  state.drawLensTable ??= lensTable(els.lens, (rows - 1) / 2, TOP);
+  state.drawLensTable ??= lensTable(els.lens, (rows - 1) / 2, TOP, 'tokens');
   state.drawLensTable(Array.from({ length: rows }, (_, i) => Array.from({ length: TOP }, (_, k) => {
     const token = lens.tokens[i * TOP + k];
     return { text: shown(token), p: lens.probabilities[i * TOP + k], chosen: lens.text !== '' && token === lens.text };

@@ -465,7 +465,7 @@ async function start() {
     state.loaded = m;
     fillPicker(els.layer, m.layers);
     fillPicker(els.head, m.heads);
-    state.drawLensTable = lensTable(els.lens, m.layers, LENS_TOP);
+    state.drawLensTable = lensTable(els.lens, m.layers, LENS_TOP, 'characters');
     setStatus(`${m.title} · ${m.layers} layers × ${m.heads} heads · ${m.vocab.length} characters · ` +
       `${m.blockSize}-character context`);
     els.generate.disabled = false;

@@ -20,13 +20,17 @@ export function showMessage(el, text) {
 
 export const percent = (p) => (p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%');
 
-// The logit-lens table of a text model of `layers` blocks in `table` (its tbody): a row per
-// read-out, after the embedding and after each layer's attention and MLP, with a bar of how much
-// that part changed the residual stream and its `guesses` likeliest next tokens. Returns
+// The logit-lens table of a text model of `layers` blocks, made in `table`: a row per read-out,
+// after the embedding and after each layer's attention and MLP, with a bar of how much that part
+// changed the residual stream and its `guesses` likeliest next `units` (tokens). Returns
 // draw(rows, changes): rows[i] lists row i's guesses as { text, p, chosen }, likeliest first;
 // changes[i - 1] is row i's change (the bars are scaled to the largest).
-export function lensTable(table, layers, guesses) {
+export function lensTable(table, layers, guesses, units) {
   const cell = (tag, html) => Object.assign(document.createElement(tag), { innerHTML: html });
+  const head = document.createElement('tr');
+  head.append(...['After', 'Change', `Likeliest next ${units}`].map((name) => Object.assign(cell('th', name), { scope: 'col' })));
+  table.replaceChildren(table.createTHead(), table.createTBody());
+  table.tHead.append(head);
   const guess = '<span class="gpt-lens-guess"><span class="gpt-char"></span> <span class="gpt-percent"></span></span>';
   const names = ['embedding', ...Array.from({ length: layers }, (_, l) => [`layer ${l + 1} attention`, `layer ${l + 1} MLP`]).flat()];
   table.tBodies[0].replaceChildren(...names.map((name, i) => {
