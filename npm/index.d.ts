@@ -1,5 +1,5 @@
 /**
- * genai-lab: a conditional GAN, VAEs, a diffusion model, a character GPT and a chat model
+ * genai-lab: a conditional GAN, VAEs, a diffusion model, a character GPT, an image GPT and a chat model
  * (SmolLM2-135M-Instruct) running in the browser on hand-written WebGPU kernels compiled to wasm.
  * Without WebGPU the image models and the GPT run on the CPU (more slowly); the chat model needs
  * WebGPU.
@@ -162,6 +162,11 @@ export interface Lab {
   loadDiffusion(options?: LoadOptions & { dataset?: Dataset }): Promise<Diffusion>;
   /** The character GPT trained on Shakespeare. */
   loadGpt(options?: LoadOptions): Promise<Gpt>;
+  /**
+   * The image GPT: a Transformer that writes an image of a class as 7 x 7 codes, one at a time,
+   * and the VQ-VAE that turns codes into pixels (default dataset `'mnist'`).
+   */
+  loadImageGpt(options?: LoadOptions & { dataset?: Dataset }): Promise<ImageGpt>;
   /**
    * A Llama-architecture chat model from a GGUF file (SmolLM2-135M-Instruct, Q4_1: 98 MB), which
    * the package does not ship: give its URL. Needs WebGPU.
@@ -574,6 +579,61 @@ export interface Chat extends Disposable {
    * not read again. One stream at a time per model.
    */
   chat(messages: ChatMessage[], options?: ChatOptions): AsyncIterableIterator<ChatStep>;
+}
+
+export interface ImageGptOptions {
+  /** The class to draw, by index into `classes`. Default 0. */
+  label?: number;
+  /** Sampling temperature; 0 always takes the likeliest code. Default 1 (the card's figures). */
+  temperature?: number;
+  /** Keep only the k likeliest codes; 0 (default) keeps all. */
+  topK?: number;
+  /** Keep the fewest likeliest codes whose probabilities sum to at least this. Default 1. */
+  topP?: number;
+  /** The same seed draws the same image. Default: random. */
+  seed?: number;
+  /** Aborting it ends the image: the next step rejects with `AbortError`. */
+  signal?: AbortSignal;
+}
+
+/** One code of an image, and the picture so far. */
+export interface ImageGptStep {
+  /** The code written: an index into the codebook. */
+  code: number;
+  /** Where it goes, `row * grid + column`, from 0 (top left) to `grid * grid - 1`. */
+  position: number;
+  row: number;
+  column: number;
+  /** The model's probabilities (temperature 1) for every code at this position. */
+  probabilities: Float32Array;
+  /** The image so far, 28 x 28 pixels in [0, 1]: the codes written, the rest background. */
+  pixels: Float32Array;
+  image: ImageData;
+  /** Codes still to write after this one. */
+  remaining: number;
+  /** The last code: `image` is the finished image. */
+  done: boolean;
+}
+
+export interface ImageGpt extends Disposable {
+  readonly kind: 'ImageGpt';
+  readonly dataset: Dataset;
+  /** The image GPT's card, with the VQ-VAE's card as `vqvae`. */
+  readonly card: ModelCard & { vqvae: ModelCard };
+  /** The class names, indexed by label. */
+  readonly classes: string[];
+  /** How many codes the codebook holds (the model's vocabulary of patches). */
+  readonly codes: number;
+  /** The side of the code grid: an image is `grid * grid` codes. */
+  readonly grid: number;
+  /**
+   * The vocabulary of an image: what each code looks like, `[codes, 4, 4]` pixels in [0, 1] (the
+   * middle patch of an image decoded from that code alone; a code's look also depends on its
+   * neighbours), and as 4 x 4 ImageData. Found once, on the first call.
+   */
+  codebook(): Promise<{ patches: Float32Array; images: ImageData[] }>;
+  /** Writes one image of class `label`, a code a step, row by row. One image at a time per model. */
+  generate(options?: ImageGptOptions): AsyncIterableIterator<ImageGptStep>;
 }
 
 export interface ImageIndex extends Disposable {

@@ -3,7 +3,7 @@
 import init, { Lab as RawLab } from './pkg/genai_lab.js';
 import { FILES } from './files.js';
 import { dropOldCaches, fetchFiles } from './fetch.js';
-import { Chat, Diffusion, Gan, Gpt, ImageIndex, Vae } from './models.js';
+import { Chat, Diffusion, Gan, Gpt, ImageGpt, ImageIndex, Vae } from './models.js';
 import { GanTrainer, VaeTrainer, trainingImages, trainingLabels } from './trainers.js';
 import { randomSeed } from './images.js';
 import { DisposedError, GenaiLabError, InvalidArgumentError, UnsupportedModelError, throwIfAborted, typed } from './errors.js';
@@ -119,6 +119,13 @@ class Lab {
     const name = `diffusion_${dataset(data)}`;
     return this.#load([`${name}.json`, `${name}.safetensors`], options,
       (raw, [card, weights]) => new Diffusion(this, raw.loadDiffusion(text(card), weights), data, JSON.parse(text(card))));
+  }
+
+  loadImageGpt({ dataset: data = 'mnist', ...options } = {}) {
+    const d = dataset(data);
+    const names = [`imagegpt_${d}.json`, `imagegpt_${d}.safetensors`, `vqvae_${d}.json`, `vqvae_${d}.safetensors`];
+    return this.#load(names, options, (raw, [gc, g, vc, v]) =>
+      new ImageGpt(this, raw.loadImageGpt(text(gc), g, text(vc), v), d, { ...JSON.parse(text(gc)), vqvae: JSON.parse(text(vc)) }));
   }
 
   loadGpt(options = {}) {

@@ -165,6 +165,34 @@ export class Gpt extends TextModel {
   }
 }
 
+export class ImageGpt extends TextModel {
+  #patches;
+
+  constructor(lab, raw, dataset, card) {
+    super(lab, raw, 'ImageGpt', card);
+    this.dataset = dataset;
+    this.classes = raw.classes;
+    this.codes = raw.codes;
+    this.grid = raw.grid;
+  }
+
+  /** The vocabulary of an image: what each code looks like, a 4 x 4 patch (see index.d.ts). */
+  async codebook() {
+    this.#patches ??= await this._call((raw) => raw.patches());
+    return { patches: this.#patches, images: toImageData(this.#patches, 4) };
+  }
+
+  /** One image of class `label`, a code at a time, row by row (see index.d.ts). */
+  async* generate({ label = 0, temperature = 1, topK = 0, topP = 1, seed = randomSeed(), signal } = {}) {
+    const steps = this._stream((raw) => raw.start(label, temperature, topK, topP, seed),
+      ['code', 'position', 'probabilities', 'pixels', 'remaining'], (s) => s.remaining === 0, signal);
+    for await (const step of steps) {
+      yield { ...step, row: Math.floor(step.position / this.grid), column: step.position % this.grid,
+        image: toImageData(step.pixels)[0], done: step.remaining === 0 };
+    }
+  }
+}
+
 function trueOrFalse(name, value) {
   if (typeof value !== 'boolean') throw new InvalidArgumentError(`genai-lab: ${name} must be true or false; got ${value}`);
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const OUT = `${root}target/npm/genai-lab/`;
-const MODELS = ['gan_generator', 'gan_discriminator', 'vae', 'vae2d', 'diffusion']
+const MODELS = ['gan_generator', 'gan_discriminator', 'vae', 'vae2d', 'diffusion', 'vqvae', 'imagegpt']
   .flatMap((m) => ['fashion', 'mnist'].map((d) => `${m}_${d}`))
   .concat('gpt_shakespeare')
   .flatMap((m) => [`${m}.json`, `${m}.safetensors`]);

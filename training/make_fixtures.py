@@ -9,7 +9,7 @@ import torch
 import diffusion as process
 
 from common import FIXTURES, MODELS, load_images, load_safetensors, load_text, save_safetensors
-from models import NO_CLASS, Classifier, Discriminator, Generator, Gpt, UNet, Vae
+from models import NO_CLASS, Classifier, Discriminator, Generator, Gpt, UNet, Vae, VqVae
 
 SAMPLES = 8
 
@@ -186,6 +186,29 @@ def gpt() -> None:
     save("gpt_shakespeare", {"ids": prompt, "logits": model(prompt), "lens": lens(model, prompt)})
 
 
+@torch.no_grad()
+def vqvae(dataset: str) -> VqVae:
+    arch = card(f"vqvae_{dataset}")["architecture"]
+    model = load(VqVae(arch["codes"], arch["code_dim"]), f"vqvae_{dataset}")
+    images, _ = test_images(dataset)
+    codes = model.nearest(model.encode(images))
+    save(f"vqvae_{dataset}", {"images": images, "codes": codes, "decoded": model.decode(codes)})
+    return model
+
+
+@torch.no_grad()
+def image_gpt(dataset: str, vq: VqVae) -> None:
+    """The logits at every position of the first test image's codes after its class token."""
+    arch = card(f"imagegpt_{dataset}")["architecture"]
+    model = load(Gpt(arch["vocab_size"], arch["block_size"], arch["n_layer"], arch["n_head"],
+                     arch["n_embd"], outputs=arch["outputs"]), f"imagegpt_{dataset}")
+    images, labels = test_images(dataset)
+    codes = vq.nearest(vq.encode(images[:1])).flatten(1)
+    ids = torch.cat([arch["outputs"] + labels[:1, None], codes[:, :-1]], 1)
+    save(f"imagegpt_{dataset}", {"ids": ids, "logits": model(ids)},
+         (f"imagegpt_{dataset}", f"vqvae_{dataset}"))
+
+
 def lens(model: Gpt, ids: torch.Tensor) -> torch.Tensor:
     """The logit lens at the last position: the final norm and the head applied to the residual
     stream after the embedding, then after each block's attention and after its MLP,
@@ -211,3 +234,4 @@ if __name__ == "__main__":
     gan_training("mnist")
     vae_training("vae2d_mnist", "mnist")
     gpt()
+    image_gpt("mnist", vqvae("mnist"))

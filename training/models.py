@@ -158,7 +158,9 @@ class Gpt(nn.Module):
     GELU MLP, causal attention, and an untied language-model head."""
 
     def __init__(self, vocab: int, block_size: int = 256, n_layer: int = 6, n_head: int = 6,
-                 n_embd: int = 180, dropout: float = 0.1):
+                 n_embd: int = 180, dropout: float = 0.1, outputs: int | None = None):
+        """outputs: how many tokens the head scores (default all vocab): the image GPT reads
+        class tokens but only ever writes codes."""
         super().__init__()
         self.block_size = block_size
         self.wte = nn.Embedding(vocab, n_embd)
@@ -166,7 +168,7 @@ class Gpt(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.h = nn.ModuleList(Block(n_embd, n_head, dropout) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd)
-        self.lm_head = nn.Linear(n_embd, vocab, bias=False)
+        self.lm_head = nn.Linear(n_embd, outputs or vocab, bias=False)
         self.apply(self._init)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):  # GPT-2's scaled init of residual projections
@@ -185,6 +187,70 @@ class Gpt(nn.Module):
         for block in self.h:
             x = block(x)
         return self.lm_head(self.ln_f(x))
+
+
+    @torch.no_grad()
+    def step(self, ids: torch.Tensor, cache: list) -> torch.Tensor:
+        """Logits [N, outputs] of the next token after one more token per row (ids [N]), the
+        keys and values of earlier positions in `cache` (a list per block, filled here): how the
+        Rust side generates, one position per pass, in eval mode."""
+        past = cache[0][0].shape[2] if cache else 0
+        x = self.wte(ids) + self.wpe.weight[past]
+        for l, block in enumerate(self.h):
+            attn = block.attn
+            n, c, nh = x.shape[0], x.shape[1], attn.n_head
+            q, k, v = (y.view(n, nh, 1, c // nh) for y in attn.c_attn(block.ln_1(x)).split(c, 1))
+            if len(cache) <= l:
+                cache.append((k, v))
+            else:
+                cache[l] = (torch.cat([cache[l][0], k], 2), torch.cat([cache[l][1], v], 2))
+            y = F.scaled_dot_product_attention(q, *cache[l])  # every cached key is in the past
+            x = x + attn.c_proj(y.reshape(n, c))
+            x = x + block.mlp(block.ln_2(x))
+        return self.lm_head(self.ln_f(x))
+
+
+class VqVae(nn.Module):
+    """Vector-quantized autoencoder: 28x28 images to a 7x7 grid of codes, each the index of the
+    nearest of `codes` learned vectors (the codebook), and back. Encoder 28 -> 14 -> 7 by strided
+    convolutions and a 1x1 convolution to the code width; decoder a 3x3 convolution, then
+    transposed convolutions 7 -> 14 -> 28 to pixel logits (sigmoid: pixel means). The codebook
+    is a buffer: training moves it by exponential moving averages (train_vqvae.py)."""
+
+    def __init__(self, codes: int = 256, dim: int = 16):
+        super().__init__()
+        self.enc1 = nn.Conv2d(1, 32, 4, 2, 1)  # 28 -> 14
+        self.enc2 = nn.Conv2d(32, 64, 4, 2, 1)  # 14 -> 7
+        self.to_code = nn.Conv2d(64, dim, 1)
+        self.register_buffer("codebook", torch.randn(codes, dim))
+        self.from_code = nn.Conv2d(dim, 64, 3, 1, 1)
+        self.dec1 = nn.ConvTranspose2d(64, 32, 4, 2, 1)  # 7 -> 14
+        self.dec2 = nn.ConvTranspose2d(32, 1, 4, 2, 1)  # 14 -> 28
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Continuous codes [N, dim, 7, 7], before quantization."""
+        return self.to_code(F.relu(self.enc2(F.relu(self.enc1(x)))))
+
+    def nearest(self, z: torch.Tensor) -> torch.Tensor:
+        """Index [N, 7, 7] of the codebook vector nearest (squared distance) to each of z's
+        [N, dim, 7, 7] positions; ties go to the lower index."""
+        flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+        # Differences, not |a|^2 - 2ab + |b|^2: the Rust kernel sums them so, and near ties
+        # then fall the same way.
+        distances = torch.cdist(flat[None], self.codebook[None],
+                                compute_mode="donot_use_mm_for_euclid_dist")[0]
+        return distances.argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+
+    def lookup(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codebook vectors [N, dim, 7, 7] of codes [N, 7, 7]."""
+        return self.codebook[codes].permute(0, 3, 1, 2)
+
+    def decode_logits(self, zq: torch.Tensor) -> torch.Tensor:
+        return self.dec2(F.relu(self.dec1(F.relu(self.from_code(zq)))))
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Pixel means [N, 1, 28, 28] of codes [N, 7, 7]."""
+        return torch.sigmoid(self.decode_logits(self.lookup(codes)))
 
 
 NO_CLASS = CLASSES  # the diffusion model's extra class entry: "any class" (classifier-free guidance)

@@ -26,6 +26,8 @@ for ds in fashion mnist; do
   $py train_vae.py --dataset "$ds" --latent 2 "${quick[@]}"
   $py train_gan.py --dataset "$ds" "${quick[@]}"
   $py train_diffusion.py --dataset "$ds" "${quick[@]}"
+  $py train_vqvae.py --dataset "$ds" "${quick[@]}"
+  $py train_image_gpt.py --dataset "$ds" "${quick[@]}" # reads the classifier and the VQ-VAE
 done
 $py train_gpt.py "${quick[@]}"
 $py make_fixtures.py

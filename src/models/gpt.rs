@@ -57,6 +57,9 @@ struct Block {
 
 pub struct Gpt {
     vocab: Vec<String>,
+    /// How many tokens the head scores: the first `outputs` of the vocabulary (all of it for
+    /// text; the image GPT reads class tokens it never writes).
+    outputs: usize,
     block_size: usize,
     n_head: usize,
     n_embd: usize,
@@ -144,7 +147,11 @@ impl Gpt {
             .unwrap_or_default();
         let (block_size, n_layer) = (arch_usize(arch, "block_size")?, arch_usize(arch, "n_layer")?);
         let (n_head, c) = (arch_usize(arch, "n_head")?, arch_usize(arch, "n_embd")?);
-        if vocab.is_empty() || c % n_head != 0 {
+        let outputs = match arch.get("outputs") {
+            Some(n) => n.as_usize().unwrap_or(0),
+            None => vocab.len(),
+        };
+        if vocab.is_empty() || c % n_head != 0 || !(1..=vocab.len()).contains(&outputs) {
             return Err(Error::Invalid("the GPT card's vocabulary or head size is wrong".into()));
         }
         let w = Weights::open(gpu, &card, safetensors)?;
@@ -175,8 +182,9 @@ impl Gpt {
             wte: w.tensor("wte.weight", &[vocab.len(), c])?,
             wpe: w.tensor("wpe.weight", &[block_size, c])?,
             ln_f: norm("ln_f")?,
-            lm_head: Linear { weight: w.tensor("lm_head.weight", &[vocab.len(), c])?, bias: None },
+            lm_head: Linear { weight: w.tensor("lm_head.weight", &[outputs, c])?, bias: None },
             vocab,
+            outputs,
             block_size,
             n_head,
             n_embd: c,
@@ -185,7 +193,7 @@ impl Gpt {
         })
     }
 
-    /// The characters, indexed by token id.
+    /// The tokens (characters, or codes and classes), indexed by token id.
     pub fn vocab(&self) -> &[String] {
         &self.vocab
     }
@@ -201,6 +209,10 @@ impl Gpt {
 
 impl LanguageModel for Gpt {
     fn vocab_size(&self) -> usize {
+        self.outputs
+    }
+
+    fn input_vocab(&self) -> usize {
         self.vocab.len()
     }
 
@@ -235,7 +247,7 @@ impl Gpt {
         watch: Watch,
         every_position: bool,
     ) -> Result<Output<'_>> {
-        let (t, c, v) = (ids.len(), self.n_embd, self.vocab.len());
+        let (t, c, v) = (ids.len(), self.n_embd, self.outputs);
         if t == 0 || past + t > self.block_size {
             return Err(Error::Invalid(format!(
                 "{t} tokens after {past} do not fit the context of {}",

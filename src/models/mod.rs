@@ -6,11 +6,13 @@ pub mod classifier;
 pub mod diffusion;
 pub mod gan;
 pub mod gpt;
+pub mod image_gpt;
 pub(crate) mod layers;
 pub mod llama;
 pub mod nearest;
 pub(crate) mod scratch;
 pub mod vae;
+pub mod vqvae;
 mod weights;
 
 use crate::{Gpu, Result, Tensor};
@@ -50,7 +52,14 @@ pub struct Lens<'a> {
 
 /// A causal language model with a KV cache per layer, as text generation drives it.
 pub trait LanguageModel {
+    /// How many tokens the head scores.
     fn vocab_size(&self) -> usize;
+
+    /// How many tokens the model reads: more than it writes where some only condition it
+    /// (the image GPT's class tokens).
+    fn input_vocab(&self) -> usize {
+        self.vocab_size()
+    }
 
     /// How many positions the caches hold.
     fn context(&self) -> usize;

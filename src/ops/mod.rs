@@ -8,6 +8,7 @@ pub mod activation;
 pub mod attention;
 pub mod batch_norm_train;
 pub mod binary;
+pub mod codebook;
 pub mod conv;
 pub mod conv_backward;
 pub mod denoise;

@@ -27,6 +27,8 @@ fn every_kernel() -> Vec<Layout> {
         layout(&activation::GLU),
         layout(&attention::ATTENTION),
         layout(&binary::KERNEL),
+        layout(&codebook::NEAREST),
+        layout(&codebook::LOOKUP),
         layout(&conv::DIRECT),
         layout(&conv::TRANSPOSED),
         layout(&conv_backward::WEIGHT_GRAD),

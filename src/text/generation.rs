@@ -102,8 +102,8 @@ impl Generation {
         if prompt.is_empty() {
             invalid!("the prompt is empty: give the model at least one character to continue");
         }
-        if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= model.vocab_size()) {
-            invalid!("token id {bad} is outside the vocabulary of {}", model.vocab_size());
+        if let Some(&bad) = prompt.iter().find(|&&id| id as usize >= model.input_vocab()) {
+            invalid!("token id {bad} is outside the vocabulary of {}", model.input_vocab());
         }
         if !(1..=MAX_LENGTH).contains(&length) {
             invalid!("the length must be from 1 to {MAX_LENGTH} tokens; got {length}");

@@ -18,6 +18,7 @@ mod chat;
 mod device;
 mod diffusion;
 mod gpt;
+mod image_gpt;
 mod train;
 
 use device::{Device, OnDevice};
