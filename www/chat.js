@@ -403,14 +403,13 @@ function findElements() {
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
 }
 
-// The Transformer tab's model picker: the character GPT or the chat model. Works without
-// WebGPU too, to show each model's explanation.
+// The Transformer tab's model picker: the character GPT, the chat model or the image GPT. Works
+// without WebGPU too, to show each model's explanation.
 export function initModelPicker() {
   const picker = document.getElementById('tf-model');
   const show = () => {
     const choice = picker.querySelector('input:checked')?.value ?? 'gpt';
-    document.getElementById('tf-gpt').hidden = choice !== 'gpt';
-    document.getElementById('tf-chat').hidden = choice !== 'chat';
+    for (const input of picker.querySelectorAll('input')) document.getElementById(`tf-${input.value}`).hidden = input.value !== choice;
   };
   picker.addEventListener('change', show);
   show();

@@ -1,7 +1,7 @@
 // The Diffusion tab: a grid of samples that sharpen step by step as the sampler runs, the film of
 // one sample (each step's x_t and the model's guess of the clean image, with a scrubber), the
 // forward process on a training image or a drawing with "denoise from here", the nearest training image to a
-// sample, and the three image families side by side. The models are the genai-lab package's;
+// sample, and the four image families side by side. The models are the genai-lab package's;
 // every call goes through the page's one queue (`serial`).
 import {
   PIXELS, serial, once, coalesced, drawPixels, drawingPad, classNames, trainingSet, whenShown, plural,
@@ -225,7 +225,7 @@ async function denoiseFromHere() {
   }
 }
 
-// ---- Three families ----------------------------------------------------------------------
+// ---- Four families -----------------------------------------------------------------------
 
 const frechet = (card) => card.metrics?.frechet_distance?.value ?? card.metrics?.frechet_distance_default?.value;
 
@@ -235,7 +235,8 @@ async function compare() {
   els.compare.disabled = true;
   els.compareStatus.textContent = `timing each family on ${COMPARED} images of ${classes[label]}…`;
   try {
-    const [gan, vae] = await Promise.all([state.lab.loadGan({ dataset: key }), state.lab.loadVae({ dataset: key })]);
+    const [gan, vae, imageGpt] = await Promise.all([state.lab.loadGan({ dataset: key }), state.lab.loadVae({ dataset: key }),
+      state.lab.loadImageGpt({ dataset: key })]);
     const labels = new Array(COMPARED).fill(label);
     const timed = (run) => serial(async () => {
       const start = performance.now();
@@ -250,8 +251,17 @@ async function compare() {
         for await (const step of diffusion.sample({ labels, seed: state.seed, watch: 'none' })) last = step;
         return last.pixels;
       })],
+      [`Transformer, ${plural(imageGpt.grid ** 2, 'code')} in turn`, imageGpt.card, await timed(async () => {
+        const pixels = new Float32Array(COMPARED * PIXELS);
+        for (let i = 0; i < COMPARED; i++) {
+          let last;
+          for await (const step of imageGpt.generate({ label, seed: state.seed + i })) last = step;
+          pixels.set(last.pixels, i * PIXELS);
+        }
+        return pixels;
+      })],
     ];
-    await Promise.all([gan.dispose(), vae.dispose()]);
+    await Promise.all([gan.dispose(), vae.dispose(), imageGpt.dispose()]);
     const body = els.compareTable.tBodies[0];
     body.replaceChildren(...rows.map(([name, card, { pixels, ms }]) => {
       const row = body.insertRow();

@@ -11,6 +11,7 @@ import { initVaeTraining } from './vae-train.js';
 import { initDiffusionTab } from './diffusion.js';
 import { initGptTab } from './gpt.js';
 import { initModelPicker, initChatTab } from './chat.js';
+import { initImageGptTab } from './imagegpt.js';
 import { initOverview } from './overview.js';
 import { route, changed } from './route.js';
 
@@ -68,7 +69,8 @@ async function startGpu() {
 }
 
 // The views the address can name: a tab, and in the Transformer tab its model.
-const VIEWS = { gan: ['tab-gan'], vae: ['tab-vae'], diffusion: ['tab-diffusion'], gpt: ['tab-transformer', 'gpt'], chat: ['tab-transformer', 'chat'] };
+const VIEWS = { gan: ['tab-gan'], vae: ['tab-vae'], diffusion: ['tab-diffusion'], gpt: ['tab-transformer', 'gpt'], chat: ['tab-transformer', 'chat'],
+  imagegpt: ['tab-transformer', 'imagegpt'] };
 const modelPicker = document.getElementById('tf-model');
 const pickedModel = () => modelPicker.querySelector('input:checked')?.value ?? 'gpt';
 
@@ -115,7 +117,7 @@ function startOffline() {
 }
 
 startOffline();
-initModelPicker(); // the Transformer tab's two models, explained even without WebGPU
+initModelPicker(); // the Transformer tab's three models, explained even without WebGPU
 for (const tab of document.querySelectorAll('[role="tab"]')) {
   tab.addEventListener('click', () => {
     selectTab(tab);
@@ -134,6 +136,7 @@ if (lab) {
   initVaeTab(lab); // loads its models when its tab is first shown
   initDiffusionTab(lab); // likewise
   initGptTab(lab); // likewise
+  initImageGptTab(lab); // likewise, when its model is picked
   if (lab.noGpuReason === null) initChatTab(lab); // downloads its model only when asked (WebGPU only)
   initGanTraining(lab); // "Train it yourself" in the GAN and the VAE tab: they load only when asked
   initVaeTraining(lab);

@@ -10,7 +10,7 @@ const VERSION = 6;
 const CACHE = `genai-lab-shell-v${VERSION}`;
 const SHELL = [
   './', 'index.html', 'style.css', 'main.js', 'gan.js', 'gan-train.js', 'vae.js', 'vae-train.js', 'diffusion.js',
-  'gpt.js', 'chat.js', 'integrity.js', 'ui.js', 'route.js', 'overview.js', 'models/manifest.json',
+  'gpt.js', 'chat.js', 'imagegpt.js', 'integrity.js', 'ui.js', 'route.js', 'overview.js', 'models/manifest.json',
   ...['worker.js', 'worker-thread.js', 'index.js', 'models.js', 'trainers.js', 'fetch.js', 'files.js', 'images.js',
     'errors.js', 'pkg/genai_lab.js', 'pkg/genai_lab_bg.wasm'].map((file) => `genai-lab/${file}`),
 ];

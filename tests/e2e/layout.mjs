@@ -1,5 +1,5 @@
 // The page as a new visitor meets it, on a phone (390 x 844) and a desktop (1280 x 800), in the
-// light and the dark theme: on every view (the GAN, VAE, GPT and chat tabs) the model's output
+// light and the dark theme: on every view (the GAN, VAE and diffusion tabs, the GPT, the chat model and the image GPT) the model's output
 // lies within the first screen and nothing overflows sideways, and axe-core finds no violation
 // of impact "serious" or "critical". Then the address: a link opens a view with its settings,
 // back and forward step through the views visited, and with less motion asked for the GPT waits
@@ -31,6 +31,7 @@ const VIEWS = {
   diffusion: { link: 'diffusion?steps=2', output: '#diff-grid .diff-sample', ready: () => Number(document.getElementById('diff-grid').dataset.runs) > 0 },
   gpt: { output: '#gpt-output', ready: () => document.getElementById('gpt-generated').textContent.length >= 5 },
   chat: { output: '#chat-load', ready: () => !document.getElementById('chat-lab').hidden },
+  imagegpt: { link: 'imagegpt?class=3&seed=2', output: '#igpt-image', ready: () => Number(document.getElementById('igpt-image').dataset.runs) > 0 },
 };
 const SIZES = { phone: { width: 390, height: 844 }, desktop: { width: 1280, height: 800 } };
 

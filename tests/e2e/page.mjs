@@ -8,17 +8,18 @@
 // 2-D latent map, drawing and encoding an image, dragging the map's handle, the GAN beside the
 // VAE; its screenshot is /tmp/vae_tab.png; then trains a 2-D VAE in the page (the test images
 // plotted as it learns, the beta slider, a pause on leaving the tab, the weights, downloaded and in the tab's map: /tmp/vae_train.png). Then the diffusion tab: a timed grid of samples, the
-// film of one, the forward process and denoising from it (a training image, then a drawing), the nearest training image, the three
+// film of one, the forward process and denoising from it (a training image, then a drawing), the nearest training image, the four
 // families compared (/tmp/diffusion_tab.png). Then the Transformer tab: the GPT writes seeded text
 // (the same seed twice the same, another seed other text), shows its ten likeliest next
 // characters, an attention heatmap and its speed, stops when told and explains bad settings;
-// its screenshot is /tmp/gpt_tab.png. Then the chat model (SmolLM2-135M-Instruct): a missing
+// its screenshot is /tmp/gpt_tab.png. Then the image GPT writes an image code by code, top to
+// bottom, with its bars and codebook sheet, and stops when told. Then the chat model (SmolLM2-135M-Instruct): a missing
 // file is explained, the real one downloads with a progress bar, answers "What is the capital
 // of France?" greedily with "Paris", shows its speed and candidates, refuses bad settings, and
 // after a reload loads from the browser's cache without a download; its screenshot is
 // /tmp/chat_tab.png. Then every export of the wasm package is called with bad arguments (each
 // must throw a readable Error, never trap); Chromium without WebGPU runs the GAN (and a
-// training step of one), the VAE, the diffusion model and the GPT on the CPU (the GPT writing the same text as on WebGPU) and explains the chat model; and a
+// training step of one), the VAE, the diffusion model, the GPT and the image GPT on the CPU (each writing the same text or codes as on WebGPU) and explains the chat model; and a
 // model file altered on its way is refused (its SHA-256 differs from the package's).
 // Throughout, no Content-Security-Policy violation happens and no request leaves the page's
 // origin. Last, with the network off (and the server stopped), a reload comes up from the
@@ -524,8 +525,58 @@ async function checkDiffusionTab(page) {
   await page.click('#diff-compare');
   await page.waitForFunction(() => !document.getElementById('diff-compare-table').hidden, null, { timeout: 300_000 });
   const rows = await page.locator('#diff-compare-table tbody tr').evaluateAll((trs) => trs.map((tr) => tr.innerText));
-  check(rows.length === 3 && rows.every((r) => / ms/.test(r)), `the three families are compared: ${JSON.stringify(rows)}`);
+  check(rows.length === 4 && rows.every((r) => / ms/.test(r)), `the four families are compared: ${JSON.stringify(rows)}`);
   await page.screenshot({ path: '/tmp/diffusion_tab.png', fullPage: true });
+}
+
+// The image GPT writes an image code by code, row by row: returns the codes of its first image
+// (class 0, seed 1). `where` names the backend in the messages.
+async function checkImageGpt(page, where) {
+  await page.click('#tab-transformer');
+  // At every code: the position written, the brightest pixel two rows of cells or more below it
+  // (not yet written, so blank), and how many pixels are inked.
+  await page.evaluate(() => {
+    const canvas = document.getElementById('igpt-image');
+    window.igptSnapshots = [];
+    new MutationObserver(() => {
+      const position = Number(canvas.dataset.position);
+      if (position < 0) return; // a new image, before its first code
+      const grey = canvas.getContext('2d').getImageData(0, 0, 28, 28).data.filter((_, j) => j % 4 === 0);
+      const below = grey.slice(Math.min(28, (Math.floor(position / 7) + 2) * 4) * 28);
+      window.igptSnapshots.push({ position, below: below.reduce((m, v) => Math.max(m, v), 0), ink: grey.filter((v) => v > 40).length });
+    }).observe(canvas, { attributes: true, attributeFilter: ['data-position'] });
+  });
+  await page.check('#tf-model input[value="imagegpt"]');
+  await waitForData(page, '#igpt-image', 'runs', 0, 300_000);
+  const snapshots = await page.evaluate(() => window.igptSnapshots);
+  const codes = (await page.locator('#igpt-image').getAttribute('data-codes')).split(',').map(Number);
+  check(await page.locator('#igpt-image').getAttribute('data-state') === 'done' && codes.length === 49 &&
+    codes.every((c) => Number.isInteger(c) && c >= 0 && c < 256), `${where}, the image GPT wrote 49 codes: ${codes.join(' ')}`);
+  const early = snapshots.filter((s) => s.position < 35);
+  check(snapshots.map((s) => s.position).join() === [...Array(49).keys()].join() && early.every((s) => s.below < 60) &&
+    snapshots[48].ink > 40 && snapshots[48].ink > snapshots[6].ink,
+    `${where}, it drew the image a code at a time, top to bottom (ink after each row: ${snapshots.filter((s) => s.position % 7 === 6).map((s) => s.ink).join(' ')}; ` +
+    `brightest pixel below the rows written: ${Math.max(...early.map((s) => s.below))})`);
+  const bars = await page.locator('#igpt-bars .igpt-bar').evaluateAll((rows) => rows.map((row) => ({
+    p: Number.parseFloat(row.querySelector('.gpt-percent').textContent) || 0, chosen: row.classList.contains('chosen'),
+    code: Number(row.querySelector('.igpt-code').textContent.slice(1)),
+  })));
+  check(bars.length === 8 && bars.filter((b) => b.chosen).length === 1 && bars.find((b) => b.chosen).code === codes[48] &&
+    bars.reduce((sum, b) => sum + b.p, 0) <= 100.5, `${where}, the bars show the last cell's likeliest patches: ${JSON.stringify(bars)}`);
+  const used = Number(await page.locator('#igpt-codebook').getAttribute('data-used'));
+  check(used === new Set(codes).size && !(await canvasBlank(page, '#igpt-codebook')),
+    `${where}, the codebook sheet is drawn and marks the ${used} codes used`);
+  // Another image, stopped after a few codes.
+  const runs = await dataNumber(page, '#igpt-image', 'runs');
+  await page.click('#igpt-write');
+  await page.waitForFunction(() => Number(document.getElementById('igpt-image').dataset.position) >= 3 &&
+    document.getElementById('igpt-image').dataset.state === 'writing', null, { timeout: 120_000 });
+  await page.click('#igpt-stop');
+  await waitForData(page, '#igpt-image', 'runs', runs, 120_000);
+  const stopped = (await page.locator('#igpt-image').getAttribute('data-codes')).split(',').length;
+  check(await page.locator('#igpt-image').getAttribute('data-state') === 'stopped' && stopped < 49 &&
+    await page.inputValue('#igpt-seed') === '2', `${where}, Write another takes the next seed, and Stop ends it after ${stopped} codes`);
+  return codes;
 }
 
 // Fills the Transformer's settings, clicks Generate and waits until the run ends ('done' or
@@ -666,6 +717,22 @@ async function checkBadArguments() {
     await refused('Gpt.start: length 1e12', () => gpt.start('a', 0.8, 0, 0.95, 7, 1e12));
     await refused('Gpt.start: strings for numbers', () => gpt.start('a', 'hot', 'k', 'p', 's', 'l'));
 
+    const igptCard = await text('models/imagegpt_mnist.json');
+    const igptBytes = await bytes('models/imagegpt_mnist.safetensors');
+    const vqCard = await text('models/vqvae_mnist.json');
+    const vqBytes = await bytes('models/vqvae_mnist.safetensors');
+    await refused('loadImageGpt: the two models swapped', () => lab.loadImageGpt(vqCard, vqBytes, igptCard, igptBytes));
+    await refused('loadImageGpt: the character GPT', () => lab.loadImageGpt(gptCard, gptBytes, vqCard, vqBytes));
+    await refused('loadImageGpt: a cut VQ-VAE', () => lab.loadImageGpt(igptCard, igptBytes, vqCard, vqBytes.subarray(0, 500)));
+    const imageGpt = lab.loadImageGpt(igptCard, igptBytes, vqCard, vqBytes);
+    await refused('ImageGpt.step before start', () => imageGpt.step());
+    await refused('ImageGpt.start: class 10', () => imageGpt.start(10, 1, 0, 1, 1));
+    await refused('ImageGpt.start: class -1', () => imageGpt.start(-1, 1, 0, 1, 1));
+    await refused('ImageGpt.start: temperature -1', () => imageGpt.start(1, -1, 0, 1, 1));
+    await refused('ImageGpt.start: top-k past the codebook', () => imageGpt.start(1, 1, 300, 1, 1));
+    await refused('ImageGpt.start: seed 1.5', () => imageGpt.start(1, 1, 0, 1, 1.5));
+    await refused('ImageGpt.start: strings', () => imageGpt.start('a', 'b', 'c', 'd', 'e'));
+
     const chat = lab.loadChat(await bytes('models/SmolLM2-135M-Instruct.Q4_1.gguf'));
     const user = JSON.stringify([{ role: 'user', content: 'Hi' }]);
     await refused('Chat.step before start', () => chat.step());
@@ -684,9 +751,12 @@ async function checkBadArguments() {
     const step = await gpt.step();
     chat.start(user, 0, 0, 1, 1, 2);
     const answer = await chat.step();
+    imageGpt.start(3, 1, 0, 1, 1);
+    const code = await imageGpt.step();
     results.push({ what: 'every model still works afterwards',
-      ok: out.pixels.length === 784 && vaeOut.length === 784 && step.text.length >= 1 && answer.text.length >= 1,
-      message: `${out.pixels.length} pixels, ${vaeOut.length} pixels, "${step.text}", "${answer.text}"` });
+      ok: out.pixels.length === 784 && vaeOut.length === 784 && step.text.length >= 1 && answer.text.length >= 1 &&
+        code.pixels.length === 784 && code.remaining === 48,
+      message: `${out.pixels.length} pixels, ${vaeOut.length} pixels, "${step.text}", "${answer.text}", image GPT code ${code.code}` });
     results.push({ what: 'the device reported no error', ok: lab.error === undefined, message: String(lab.error) });
     window.models = { lab, gan, vae, gpt, chat, z, user };
     return results;
@@ -735,7 +805,7 @@ async function checkBadArguments() {
 // Chromium launched without WebGPU (no --enable-unsafe-webgpu: navigator.gpu is missing): the
 // page says so, and the GAN, the VAE and the GPT run on the reference device in plain Rust; the
 // GPT writes with the seed the same characters as on WebGPU. The chat model is explained only.
-async function checkWithoutWebGPU(gptText) {
+async function checkWithoutWebGPU(gptText, imageCodes) {
   const bare = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   try {
     const page = await bare.newPage();
@@ -780,6 +850,8 @@ async function checkWithoutWebGPU(gptText) {
     const settings = { prompt: 'KING HENRY:\nWhat', length: 100, temperature: 0.8, 'top-p': 0.95, seed: 7 };
     const text = await writeWatched(page, settings, 'on the CPU backend');
     check(text === gptText, `without WebGPU the GPT writes the same 100 characters as on WebGPU ("${text.slice(0, 30)}…")`);
+    const codes = await checkImageGpt(page, 'without WebGPU');
+    check(codes.join() === imageCodes.join(), 'without WebGPU the image GPT writes the same codes as on WebGPU');
     await page.check('#tf-model input[value="chat"]');
     check(await page.locator('#tf-chat .chat-explain').isVisible() && await page.locator('#chat-lab').isHidden(),
       'without WebGPU the chat model shows its explanation and no controls');
@@ -1219,11 +1291,15 @@ try {
   const gptText = await timed('checkTransformerTab', () => checkTransformerTab(page));
   check(consoleErrors.length === 0, `no console errors after the Transformer tab ${JSON.stringify(consoleErrors)}`);
 
+  const imageCodes = await timed('checkImageGpt', () => checkImageGpt(page, 'on WebGPU'));
+  check(consoleErrors.length === 0, `no console errors after the image GPT ${JSON.stringify(consoleErrors)}`);
+  await page.check('#tf-model input[value="gpt"]');
+
   await timed('checkChatTab', () => checkChatTab(page, consoleErrors));
   check(consoleErrors.length === 0, `no console errors after the chat model ${JSON.stringify(consoleErrors)}`);
 
   await timed('checkBadArguments', () => checkBadArguments());
-  await timed('checkWithoutWebGPU', () => checkWithoutWebGPU(gptText));
+  await timed('checkWithoutWebGPU', () => checkWithoutWebGPU(gptText, imageCodes));
 
   await timed('checkTampered', () => checkTampered());
   await timed('checkOffline', () => checkOffline());

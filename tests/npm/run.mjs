@@ -4,7 +4,7 @@
 // from the package README's examples (the blocks marked <!-- example: html|js -->), builds it
 // with Vite, serves it (with the chat model's GGUF beside it) and opens it in Chromium with
 // WebGPU. Checks that the lab runs on WebGPU (no adapter fails the test), that the GAN drew ten
-// images with scores in [0, 1], that the VAE redrew them, that the Stop button aborted the GPT's
+// images with scores in [0, 1], that the VAE redrew them, that the image GPT drew its codebook and wrote 49 codes, that the Stop button aborted the GPT's
 // stream, that SmolLM2 answered, that through the worker the GAN drew and a stream was aborted,
 // that dispose() freed every buffer (main thread and worker), and that no page error happened.
 // Then visits again: no model file is requested (all from the Cache API), and a cache an older
@@ -149,6 +149,18 @@ async function visit(label, backend) {
   check(trained.length === 10 && trained.every(Boolean), `${label}: its exported weights loaded from files and drew ten images`);
   const film = await tilesDrawn(page, '#film');
   check(film.length === 10 && film.every(Boolean), `${label}: the diffusion model drew its ten noisy steps`);
+  // The codebook sheet: most of its 256 patches show something, and they differ from one another.
+  const sheet = await page.locator('#codebook').evaluate((c) => {
+    const grey = c.getContext('2d').getImageData(0, 0, 64, 64).data.filter((_, j) => j % 4 === 0);
+    const patch = (i) => Array.from({ length: 16 }, (_, p) => grey[(4 * Math.floor(i / 16) + (p >> 2)) * 64 + 4 * (i % 16) + (p & 3)]).join();
+    const all = Array.from({ length: 256 }, (_, i) => patch(i));
+    return { inked: all.filter((p) => p.split(',').some((v) => v > 40)).length, distinct: new Set(all).size };
+  });
+  check(sheet.inked > 128 && sheet.distinct > 128, `${label}: the image GPT's codebook sheet: ${sheet.inked} of 256 patches inked, ${sheet.distinct} distinct`);
+  const codes = (await text(page, '#codes')).split(' ').map(Number);
+  const [written] = await tilesDrawn(page, '#written');
+  check(codes.length === 49 && codes.every((c) => Number.isInteger(c) && c >= 0 && c < 256) && written,
+    `${label}: the image GPT wrote 49 codes and drew the image: ${codes.join(' ')}`);
   await waitFor(() => document.querySelector('#story').textContent.length >= 20);
   await page.click('#stop');
   await waitFor(() => document.querySelector('#story').textContent.endsWith('[stopped]'));

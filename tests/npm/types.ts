@@ -37,6 +37,13 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
   for await (const step of diffusion.denoise(pixels, { t: 10, labels: [1], steps: 2, watch: 'all' })) film += `${step.t}`;
   const { images: noisy, signalToNoise } = await diffusion.noise(pixels, { t: 500, seed: 2 });
   film += `${noisy.length}${signalToNoise}`;
+  const imageGpt = await lab.loadImageGpt({ dataset: 'fashion', onProgress, signal });
+  const sheet: { patches: Float32Array; images: ImageData[] } = await imageGpt.codebook();
+  film += `${imageGpt.classes[0]}${imageGpt.codes}${imageGpt.grid}${imageGpt.card.vqvae.name}${sheet.patches[0]}${sheet.images.length}`;
+  for await (const step of imageGpt.generate({ label: 2, temperature: 0.8, topK: 10, topP: 0.9, seed: 1, signal })) {
+    film += `${step.code}${step.position}${step.row}${step.column}${step.probabilities[0]}${step.pixels[0]}${step.image.width}${step.remaining}${step.done}`;
+  }
+  await imageGpt.dispose();
   const trainer = await lab.trainGan({ dataset: 'mnist', images: pixels, labels: [1], batch: 1, lrG: 1e-4, lrD: 1e-4, dSteps: 2, seed: 1, signal });
   const settings: { batch: number; lrG: number; lrD: number; dSteps: number } = await trainer.configure({ batch: 1 });
   const taken = await trainer.step(2);
