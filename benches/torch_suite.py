@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "training"))
 from common import FIXTURES, MODELS, load_safetensors  # noqa: E402
-from models import Discriminator, Generator, Gpt, UNet, Vae  # noqa: E402
+from models import Discriminator, Generator, Gpt, UNet, Vae, VqVae  # noqa: E402
 import diffusion as process  # noqa: E402
 
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -276,6 +276,41 @@ def generate(s: Suite, model, prompt, caches):
           context - start_len, ms, ms, 1, "tokens/s", max(gaps), TOLERANCE)
 
 
+def image_gpt(s: Suite):
+    """16 MNIST images written as the page does: one at a time, each greedy code read back
+    (Gpt.step, KV-cached) and the picture so far (the rest one code) decoded and read back."""
+    arch = json.loads((MODELS / "imagegpt_mnist.json").read_text())["architecture"]
+    model = load(Gpt(arch["vocab_size"], arch["block_size"], arch["n_layer"], arch["n_head"], arch["n_embd"],
+                     outputs=arch["outputs"]), "imagegpt_mnist", s.device)
+    vq = load(VqVae(), "vqvae_mnist", s.device)
+    cells, n = arch["block_size"], 16
+
+    def write(label):
+        cache, codes = [], []
+        token = torch.tensor([arch["outputs"] + label], device=s.device)
+        for _ in range(cells):
+            code = model.step(token, cache)[0].argmax().item()
+            codes.append(code)
+            grid = torch.tensor(codes + [0] * (cells - len(codes)), device=s.device).view(1, 7, 7)
+            vq.decode(grid).cpu()
+            token = torch.tensor([code], device=s.device)
+        return codes
+
+    write(0)  # warm-up
+    s.sync()
+    start = time.perf_counter()
+    images = [write(i % 10) for i in range(n)]
+    ms = (time.perf_counter() - start) * 1e3 / n
+    gaps = []
+    for i, codes in enumerate(images):
+        logits = model(torch.tensor([[arch["outputs"] + i % 10] + codes[:-1]], device=s.device))[0]
+        gaps += [(logits[j].max() - logits[j][c]).item() for j, c in enumerate(codes)]
+    if not max(gaps) <= TOLERANCE:
+        raise SystemExit(f"imagegpt.generate: a greedy code is {max(gaps)} below the largest logit")
+    s.add("imagegpt.generate/16", "16 images of 49 greedy codes, each code and picture read back",
+          n, ms, ms, 1, "images/s", max(gaps), TOLERANCE)
+
+
 def compare(ours_path, records):
     ours = json.loads(Path(ours_path).read_text())
     theirs = {r["name"]: r for r in records}
@@ -312,6 +347,7 @@ def main():
         vae(s)
         diffusion(s)
         gpt(s)
+        image_gpt(s)
     training(s)  # with autograd
     if args.json:
         Path(args.json).write_text(json.dumps({"device": name, "torch": torch.__version__,

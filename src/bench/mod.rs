@@ -33,6 +33,10 @@ pub const FILES: &[&str] = &[
     "www/models/gpt_shakespeare.json",
     "www/models/gpt_shakespeare.safetensors",
     "tests/fixtures/gpt_shakespeare.safetensors",
+    "www/models/imagegpt_mnist.json",
+    "www/models/imagegpt_mnist.safetensors",
+    "www/models/vqvae_mnist.json",
+    "www/models/vqvae_mnist.safetensors",
 ];
 
 /// The most runs timed per case (the timer holds one span per run).
@@ -138,6 +142,7 @@ pub async fn run(
     models::training(&mut bench, files).await?;
     models::diffusion(&mut bench, files).await?;
     models::gpt(&mut bench, files).await?;
+    models::image_gpt(&mut bench, files).await?;
     Ok(bench.records)
 }
 

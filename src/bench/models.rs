@@ -7,6 +7,7 @@ use crate::formats::SafeTensors;
 use crate::models::diffusion::{SampleOptions, Sampler, SamplingRun, UNet};
 use crate::models::gan::{Discriminator, Generator};
 use crate::models::gpt::Gpt;
+use crate::models::image_gpt::{ImageGpt, CODES_PER_IMAGE};
 use crate::models::vae::Vae;
 use crate::models::{LanguageModel, Watch};
 use crate::text::generation::Generation;
@@ -380,4 +381,83 @@ async fn generate(b: &mut Bench<'_>, gpt: &mut Gpt, prompt: &[u32], name: String
         stats,
     });
     Ok(())
+}
+
+/// The MNIST image GPT writing 16 images as the page does: one at a time, each code drawn
+/// (greedily, for the check) and read back, and the picture so far decoded and read back after
+/// it. Every code must be a largest logit of a one-pass forward over its finished image.
+pub(super) async fn image_gpt(b: &mut Bench<'_>, files: &Files) -> Result<()> {
+    let name = "imagegpt.generate/16".to_string();
+    if !b.wants(&name) {
+        return Ok(());
+    }
+    let gpu = b.gpu;
+    let (gpt_card, gpt_weights) = (
+        files.text("www/models/imagegpt_mnist.json")?,
+        files.bytes("www/models/imagegpt_mnist.safetensors")?,
+    );
+    let vq = (
+        files.text("www/models/vqvae_mnist.json")?,
+        files.bytes("www/models/vqvae_mnist.safetensors")?,
+    );
+    let mut model = ImageGpt::load(gpu, (&gpt_card, gpt_weights), (&vq.0, vq.1))?;
+    let greedy = Sampling { temperature: 0.0, top_k: 0, top_p: 1.0 };
+    let (n, classes) = (16, model.classes().len());
+    write_image(b, &mut model, 0, greedy).await?; // the warm-up: pipelines made outside the timing
+    let (start, counted) = (now_ms(), gpu.stats());
+    let mut images = Vec::with_capacity(n);
+    for i in 0..n {
+        images.push(write_image(b, &mut model, i % classes, greedy).await?);
+    }
+    let wall_ms = (now_ms() - start) / n as f64;
+    let stats = gpu.stats() - counted;
+    let mut reference = Gpt::load(gpu, &gpt_card, gpt_weights)?;
+    let outputs = reference.vocab_size();
+    let mut worst = 0.0f64;
+    for (i, codes) in images.iter().enumerate() {
+        let mut tokens = vec![(outputs + i % classes) as u32];
+        tokens.extend_from_slice(&codes[..CODES_PER_IMAGE - 1]);
+        let logits = reference.forward(gpu, &tokens, 0, Watch::NOTHING)?.logits.read(gpu).await?;
+        for (row, &code) in logits.chunks(outputs).zip(codes) {
+            let top = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let gap = f64::from(top - row[code as usize]);
+            if gap.is_nan() || gap > TOLERANCE {
+                return Err(Error::Gpu(format!(
+                    "{name}: image {i}'s code is {gap} below the largest logit"
+                )));
+            }
+            worst = worst.max(gap);
+        }
+    }
+    b.push(Record {
+        name,
+        what: format!(
+            "{n} images of {CODES_PER_IMAGE} greedy codes, each code and picture read back"
+        ),
+        runs: n,
+        gpu_ms: None,
+        wall_ms,
+        work: 1.0,
+        unit: "images/s",
+        max_error: worst,
+        tolerance: TOLERANCE,
+        stats,
+    });
+    Ok(())
+}
+
+/// One image's codes of `class`, each step followed by the picture so far, as the page draws it.
+async fn write_image(
+    b: &Bench<'_>,
+    model: &mut ImageGpt,
+    class: usize,
+    sampling: Sampling,
+) -> Result<Vec<u32>> {
+    let mut generation = model.start(class, sampling, 0)?;
+    let mut codes = Vec::with_capacity(CODES_PER_IMAGE);
+    for _ in 0..CODES_PER_IMAGE {
+        codes.push(model.step(b.gpu, &mut generation).await?.id);
+        model.draw(b.gpu, &codes).await?;
+    }
+    Ok(codes)
 }

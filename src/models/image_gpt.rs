@@ -83,10 +83,11 @@ impl ImageGpt {
             let patches = self.vqvae.patches(gpu).await?;
             let area = patches.len() / self.vqvae.codes();
             let darkness = |p: &[f32]| p.iter().sum::<f32>();
-            let (blank, _) = patches.chunks(area).map(darkness).enumerate().fold(
-                (0, f32::INFINITY),
-                |best, (c, d)| if d < best.1 { (c, d) } else { best },
-            );
+            let (blank, _) = patches
+                .chunks(area)
+                .map(darkness)
+                .enumerate()
+                .fold((0, f32::INFINITY), |best, (c, d)| if d < best.1 { (c, d) } else { best });
             self.looks = Some(Looks { patches, blank: blank as u32 });
         }
         Ok(self.looks.as_ref().unwrap_or_else(|| unreachable!("found above")))
@@ -132,7 +133,8 @@ mod tests {
         let codes = model.vqvae().codes();
         let want = fixture.f32("logits", &[1, CODES_PER_IMAGE, codes]).unwrap();
         let gpt = &mut model.gpt;
-        let full = gpt.forward(gpu, &ids, 0, Watch::NOTHING).unwrap().logits.read(gpu).await.unwrap();
+        let full =
+            gpt.forward(gpu, &ids, 0, Watch::NOTHING).unwrap().logits.read(gpu).await.unwrap();
         assert_close("image GPT logits, one pass", &full, &want, 6e-5, 1e-5);
         let mut stepped = Vec::new();
         for p in 0..ids.len() {

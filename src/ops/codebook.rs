@@ -80,7 +80,10 @@ pub fn nearest_code_ref(map: &[f32], hw: usize, codebook: &[f32], d: usize) -> V
         .map(|i| {
             let at = (i / hw) * d * hw + i % hw;
             let distance = |row: &[f32]| -> f64 {
-                row.iter().enumerate().map(|(j, &c)| (map[at + j * hw] as f64 - c as f64).powi(2)).sum()
+                row.iter()
+                    .enumerate()
+                    .map(|(j, &c)| (map[at + j * hw] as f64 - c as f64).powi(2))
+                    .sum()
             };
             let (best, _) = codebook.chunks(d).map(distance).enumerate().fold(
                 (0, f64::INFINITY),

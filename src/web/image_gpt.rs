@@ -22,7 +22,8 @@ impl Lab {
         #[wasm_bindgen(unchecked_param_type = "string")] vq_card: JsValue,
         vq_weights: &[u8],
     ) -> Result<ImageGptModel, JsValue> {
-        let (gpt_card, vq_card) = (string("the GPT card", gpt_card), string("the VQ-VAE card", vq_card));
+        let (gpt_card, vq_card) =
+            (string("the GPT card", gpt_card), string("the VQ-VAE card", vq_card));
         let (gpt_card, vq_card) = (gpt_card.map_err(js_error)?, vq_card.map_err(js_error)?);
         let (gpt_weights, vq_weights) = (gpt_weights.to_vec(), vq_weights.to_vec());
         let model = OnDevice::new(&self.device, move |gpu| {
