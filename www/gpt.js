@@ -5,7 +5,7 @@
 // logit lens). The model is the
 // genai-lab package's; its text comes as a stream that Stop aborts, and the page redraws at most
 // once per animation frame.
-import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion, percent, lensTable } from './ui.js';
+import { plural, showMessage, inputNumber, frameRenderer, whenShown, reducedMotion, percent, lensTable, likeliest } from './ui.js';
 import { shareFields, changed } from './route.js';
 
 const TOP = 10; // probability bars
@@ -58,9 +58,6 @@ function model() {
 
 // Newline and space drawn so they can be seen.
 const shown = (c) => ({ '\n': '↵', ' ': '␣' }[c] ?? c);
-
-// The ids of the n largest probabilities, largest first.
-const likeliest = (p, n) => [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, n);
 
 function setStatus(text, kind = 'ready') {
   els.status.textContent = text;

@@ -4,7 +4,7 @@
 // patches for that cell with their probabilities; and the codebook as a sheet of patches, the
 // ones the image used marked. The model is the genai-lab package's; every call goes through the
 // page's one queue (`serial`).
-import { serial, once, drawPixels, classNames, percent, reducedMotion, inputNumber, showMessage } from './ui.js';
+import { serial, once, drawPixels, classNames, percent, reducedMotion, inputNumber, showMessage, likeliest } from './ui.js';
 import { share, changed } from './route.js';
 
 const TOP = 8; // probability bars
@@ -40,7 +40,6 @@ function setStatus(text, kind = 'ready') {
   els.status.dataset.state = kind;
 }
 
-const likeliest = (p, n) => [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, n);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- Drawing -----------------------------------------------------------------------------

@@ -20,6 +20,9 @@ export function showMessage(el, text) {
 
 export const percent = (p) => (p >= 0.001 ? `${(p * 100).toFixed(1)}%` : '<0.1%');
 
+// The indices of the n largest probabilities in `p`, largest first.
+export const likeliest = (p, n) => [...p.keys()].sort((a, b) => p[b] - p[a]).slice(0, n);
+
 // The logit-lens table of a text model of `layers` blocks, made in `table`: a row per read-out,
 // after the embedding and after each layer's attention and MLP, with a bar of how much that part
 // changed the residual stream and its `guesses` likeliest next `units` (tokens). Returns
