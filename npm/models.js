@@ -202,12 +202,16 @@ export class Chat extends TextModel {
     super(lab, raw, 'Chat');
     this.name = raw.name;
     this.context = raw.context;
+    this.layers = raw.layers;
+    this.heads = raw.heads;
   }
 
-  async* chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), lens = false, signal } = {}) {
+  async* chat(messages, { maxTokens = 256, temperature = 0.7, topK = 40, topP = 0.9, seed = randomSeed(), lens = false, attention = false, signal } = {}) {
     trueOrFalse('lens', lens);
-    yield* this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens, lens),
-      ['text', 'token', 'done', 'promptTokens', 'topTokens', 'topIds', 'topProbabilities', 'lensTokens', 'lensProbabilities', 'changes'],
+    trueOrFalse('attention', attention);
+    yield* this._stream((raw) => raw.start(JSON.stringify(messages), temperature, topK, topP, seed, maxTokens, lens, attention),
+      ['text', 'token', 'done', 'promptTokens', 'topTokens', 'topIds', 'topProbabilities', 'lensTokens', 'lensProbabilities', 'changes',
+        'keyTokens', 'attention', 'scores'],
       (s) => s.done, signal);
   }
 }

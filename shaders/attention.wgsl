@@ -1,10 +1,11 @@
 // Causal scaled-dot-product attention over a KV cache, with grouped-query heads.
 // q and out are [t, n_heads, head_dim]: the t newest tokens, at positions past..past+t.
 // k and v are [capacity, n_kv_heads, head_dim] with rows 0..past+t filled; query head h reads
-// kv head h / group. Query i sees keys 0..=past+i. When has_scores is 1, scores
-// [n_heads, t, capacity] receives the raw scaled scores q.k * scale over every cache row, 0 for
-// the rows it cannot see (future or unfilled): one shape for any past, so its buffer is reused.
-// (The softmax weights follow from them; the page shows both.)
+// kv head h / group. Query i sees keys 0..=past+i. When score_rows is not 0, scores
+// [n_heads, score_rows, capacity] receives the raw scaled scores q.k * scale of the last
+// score_rows queries over every cache row, 0 for the rows they cannot see (future or unfilled):
+// one shape for any past, so its buffer is reused. (The softmax weights follow from them; the
+// page shows both.)
 // One workgroup per (head, query). Keys are walked in chunks with an online softmax (running
 // max and denominator, accumulators rescaled when the max grows), so any context length fits
 // in workgroup memory; thread lid owns output dims lid, lid + 64, ...
@@ -17,7 +18,7 @@ struct Params {
     head_dim: u32,
     group: u32, // n_heads / n_kv_heads
     scale: f32,
-    has_scores: u32,
+    score_rows: u32,
     capacity: u32,
 }
 
@@ -106,8 +107,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
             out[q_base + d] = acc[r] / total;
         }
     }
-    if (p.has_scores == 1u) {
-        let s_base = (h * p.t + i) * p.capacity;
+    if (i + p.score_rows >= p.t) {
+        let s_base = (h * p.score_rows + i + p.score_rows - p.t) * p.capacity;
         for (var j = lid; j < p.capacity; j += REDUCE_THREADS) {
             var s = 0.0;
             if (j < n_keys) {

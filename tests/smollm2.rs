@@ -226,7 +226,7 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let mut model = Llama::load(&gpu, &bytes, 64).unwrap();
     let chat = Sampling { temperature: 0.7, top_k: 40, top_p: 0.9 };
     let prompt: Vec<u32> = (0..9).map(|i| 200 + i * 31).collect();
-    let mut generation = Generation::new(&model, &prompt, chat, 1, 6).unwrap();
+    let mut generation = Generation::new(&model, &prompt, chat, 1, 8).unwrap();
     let (blocks, width) = (model.config().n_layer as u64, model.config().n_embd);
     let mut step = |watch| pollster::block_on(generation.step(&gpu, &mut model, watch)).unwrap();
     // The prompt's pass. Then, for each kind of step, a first one that makes its buffers, and a
@@ -272,6 +272,53 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     let want: Vec<f32> = order[..5].iter().map(|&i| p[i]).collect();
     close("the lens's last row", &last.probabilities(), &want, 1e-5, 1e-4);
     assert_ne!(watched.lens_candidates[0].ids, last.ids, "the layers change the prediction");
+
+    // Watching attention adds no dispatch (each layer's scores are copied out), and reads back
+    // the newest token's scores, one row per layer and head over the 64 positions.
+    let (watched, step) = counted(Watch::ATTENTION);
+    assert_eq!(step.dispatches, 6 * blocks + 3, "{step:?}");
+    let heads = model.config().n_head;
+    let scores = blocks as usize * heads * 64;
+    assert_eq!(step.bytes_read_back, (130 * 4 + scores * 4) as u64, "{step:?}");
+    assert_eq!((watched.rows, watched.scores.len(), watched.attention.len()), (1, scores, scores));
+    for (r, row) in watched.attention.chunks(64).enumerate() {
+        let sum: f32 = row[..watched.window].iter().sum();
+        assert!((sum - 1.0).abs() < 1e-5, "row {r} sums to {sum}");
+        assert!(row[watched.window..].iter().all(|&w| w == 0.0), "row {r} weighs the future");
+    }
+}
+
+/// The newest token's attention scores, read in a prompt's pass and in a decode step: causal,
+/// the same in both, and different for each layer and head.
+#[test]
+fn attention_scores_are_causal_and_agree_between_prompt_and_step() {
+    let bytes = gguf_bytes();
+    let gpu = pollster::block_on(Gpu::new()).unwrap();
+    let (context, n) = (48, 21);
+    let mut model = Llama::load(&gpu, &bytes, context).unwrap();
+    let (layers, heads) = (model.config().n_layer, model.config().n_head);
+    let prompt: Vec<u32> = (0..n as u32).map(|i| 300 + i * 97).collect();
+    let read = |t: &genai_lab::Tensor| pollster::block_on(t.read(&gpu)).unwrap();
+    let plain = read(model.forward_last(&gpu, &prompt, 0, Watch::NOTHING).unwrap().logits);
+    let out = model.forward_last(&gpu, &prompt, 0, Watch::ATTENTION).unwrap();
+    assert_eq!(read(out.logits), plain, "watching attention changes the logits");
+    let scores = out.attention.unwrap();
+    assert_eq!(scores.shape(), [layers, heads, 1, context]);
+    let in_prompt = read(scores);
+    for (r, row) in in_prompt.chunks(context).enumerate() {
+        assert!(row[..n].iter().all(|s| s.is_finite() && *s != 0.0), "row {r} misses its keys");
+        assert!(row[n..].iter().all(|&s| s == 0.0), "row {r} sees the future");
+    }
+    let row = |l: usize, h: usize| &in_prompt[(l * heads + h) * context..][..n];
+    assert_ne!(row(0, 0), row(0, 1), "two heads of a layer score alike");
+    assert_ne!(row(0, 0), row(1, 0), "two layers score alike");
+
+    // The last prompt token again, as a decode step after the others: the same scores, up to
+    // the order of the sums (the prompt's q, k and v come from a 21-row product).
+    model.forward(&gpu, &prompt[..n - 1], 0, Watch::NOTHING).unwrap();
+    let step = model.forward_last(&gpu, &prompt[n - 1..], n - 1, Watch::ATTENTION).unwrap();
+    let in_step = read(step.attention.unwrap());
+    close("the newest token's scores, prompt and step", &in_step, &in_prompt, 2e-3, 1e-3);
 }
 
 #[test]

@@ -3,10 +3,11 @@
 // asks, with a progress bar, checked against the SHA-256 in the page's manifest and kept in the
 // browser's cache by the package, so a reload does not fetch them again. The conversation is a
 // list of { role, content }; each turn hands the whole list to the model, which renders its chat
-// template and answers one token per step, as a stream that Stop aborts. The page redraws at most
-// once per animation frame.
+// template and answers one token per step, as a stream that Stop aborts. On request, each step
+// also reads the prediction out after every layer (the logit lens) or what the newest token
+// attends to in a chosen layer and head. The page redraws at most once per animation frame.
 import { isCached } from './genai-lab/worker.js';
-import { plural, showMessage, inputNumber, frameRenderer, percent, lensTable } from './ui.js';
+import { plural, showMessage, inputNumber, frameRenderer, percent, lensTable, likeliest } from './ui.js';
 import { manifestEntry } from './integrity.js';
 import { shareFields, changed } from './route.js';
 
@@ -14,6 +15,7 @@ const FILE = 'SmolLM2-135M-Instruct.Q4_1.gguf';
 const URL_PATH = `models/${FILE}`;
 const TITLE = 'SmolLM2-135M-Instruct'; // the file's own name ("smollm2 135M") says less
 const TOP = 5; // probability bars, and guesses per row of the layer-by-layer table
+const ATTENDED = 8; // rows of the attention table: the tokens weighed most
 
 const els = {};
 const state = {
@@ -205,6 +207,8 @@ function record(turn, step, ms) {
   turn.top = { tokens: step.topTokens, probabilities: step.topProbabilities, text: step.text };
   const { lensTokens: tokens, lensProbabilities: probabilities, changes } = step;
   turn.lens = tokens.length ? { tokens, probabilities, changes, text: step.text } : null;
+  const { keyTokens: keys, attention: weights, scores } = step;
+  turn.attention = keys.length ? { keys, weights, scores } : null;
   turn.ended = step.done;
 }
 
@@ -243,7 +247,7 @@ async function send() {
   let outcome = 'done';
   try {
     let begin = performance.now();
-    const options = { ...settings, lens: els.lensOn.checked, signal: stop.signal };
+    const options = { ...settings, lens: els.lensOn.checked, attention: els.attentionOn.checked, signal: stop.signal };
     for await (const step of m.chat.chat(messages, options)) {
       record(turn, step, performance.now() - begin);
       renderer.request();
@@ -292,6 +296,7 @@ function reset() {
   els.barsCaption.textContent = 'Send a message to see what the model chooses between.';
   clearBars();
   els.lensScroll.hidden = true;
+  els.attention.hidden = true;
   els.input.focus();
 }
 
@@ -309,6 +314,44 @@ function render() {
   drawSpeed(turn);
   drawBars(turn);
   drawLens(turn);
+  drawAttention(turn);
+}
+
+// For the chosen layer and head, the tokens the newest token weighs most: each one's raw score
+// beside its softmax weight.
+function drawAttention(turn) {
+  const seen = turn.attention;
+  els.attention.hidden = !seen;
+  if (!seen) return;
+  const { layers, heads } = state.model.chat;
+  const pick = (input, n) => Math.min(n, Math.max(1, Math.round(Number(input.value)) || 1));
+  const [layer, head] = [pick(els.layer, layers), pick(els.head, heads)];
+  const keys = seen.keys.length;
+  const at = ((layer - 1) * heads + (head - 1)) * keys;
+  const weights = seen.weights.subarray(at, at + keys);
+  const scores = seen.scores.subarray(at, at + keys);
+  const heaviest = likeliest(weights, ATTENDED);
+  const query = seen.keys[keys - 1];
+  els.attentionCaption.textContent = `Layer ${layer}, head ${head}: what “${shown(query)}”, the token read ` +
+    `last, weighs most among the ${plural(keys, 'token')} so far (position 1 is the first).`;
+  els.attentionTable.dataset.layer = String(layer);
+  els.attentionTable.dataset.head = String(head);
+  els.attentionTable.tBodies[0].replaceChildren(...heaviest.map((j) => {
+    const row = document.createElement('tr');
+    const cells = [shown(seen.keys[j]), String(j + 1), scores[j].toFixed(2)].map((text) => {
+      const cell = document.createElement('td');
+      cell.textContent = text;
+      return cell;
+    });
+    const weight = document.createElement('td');
+    weight.innerHTML = '<span class="gpt-lens-change" aria-hidden="true"><span class="gpt-fill"></span></span> ';
+    weight.querySelector('.gpt-fill').style.width = `${weights[j] * 100}%`;
+    weight.append(percent(weights[j]));
+    row.dataset.weight = String(weights[j]);
+    row.dataset.score = String(scores[j]);
+    row.append(...cells, weight);
+    return row;
+  }));
 }
 
 // The likeliest tokens after each part of the model, when this answer reads the lens.
@@ -398,7 +441,9 @@ function findElements() {
     messages: 'chat-messages', form: 'chat-form', input: 'chat-input', send: 'chat-send',
     stop: 'chat-stop', reset: 'chat-reset', speed: 'chat-speed', bars: 'chat-bars',
     barsCaption: 'chat-bars-caption', lensOn: 'chat-lens-on', lens: 'chat-lens',
-    lensScroll: 'chat-lens-scroll',
+    lensScroll: 'chat-lens-scroll', attentionOn: 'chat-attention-on', attention: 'chat-attention',
+    layer: 'chat-layer', head: 'chat-head', attentionCaption: 'chat-attention-caption',
+    attentionTable: 'chat-attention-table',
   };
   for (const [name, id] of Object.entries(ids)) els[name] = document.getElementById(id);
 }
@@ -433,5 +478,6 @@ export async function initChatTab(lab) {
     els.stop.disabled = true;
   });
   els.reset.addEventListener('click', reset);
+  for (const input of [els.layer, els.head]) input.addEventListener('input', () => renderer.request());
   await showCached();
 }

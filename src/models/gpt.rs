@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::Weights;
-use super::{LanguageModel, LastRow, LensBuffers, Output, Watch};
+use super::{AttentionBuffers, LanguageModel, LastRow, LensBuffers, Output, Watch};
 use crate::formats::json::Json;
 use crate::ops::activation::Activation;
 use crate::ops::attention::{attention, KvCache};
@@ -85,27 +85,6 @@ struct Buffers {
     attention: Option<AttentionBuffers>,
     /// Made on the first pass of this size that asks for the logit lens.
     lens: Option<LensBuffers>,
-}
-
-/// One layer's attention scores `[n_head, t, block_size]`, and the last rows of every layer's
-/// gathered into `[n_layer, n_head, rows, block_size]`.
-struct AttentionBuffers {
-    layer: Tensor,
-    recent: Tensor,
-}
-
-impl AttentionBuffers {
-    /// Copies the last rows of each head of layer `l`'s scores into `recent`.
-    fn keep_last_rows(&self, gpu: &Gpu, l: usize) -> Result<()> {
-        let (shape, rows) = (self.layer.shape(), self.recent.shape()[2]);
-        let (n_head, t, row) = (shape[0], shape[1], shape[2]);
-        for head in 0..n_head {
-            let from = (head * t + t - rows) * row;
-            let at = (l * n_head + head) * rows * row;
-            self.recent.copy_range(gpu, &self.layer, from..from + rows * row, at)?;
-        }
-        Ok(())
-    }
 }
 
 impl Buffers {
@@ -256,11 +235,9 @@ impl Gpt {
         }
         let b = self.buffers.get(t, || Buffers::new(gpu, t, c, v))?;
         if watch.attention && b.attention.is_none() {
-            let rows = t.min(ATTENTION_ROWS);
-            b.attention = Some(AttentionBuffers {
-                layer: Tensor::zeros(gpu, &[self.n_head, t, self.block_size])?,
-                recent: Tensor::zeros(gpu, &[self.h.len(), self.n_head, rows, self.block_size])?,
-            });
+            let (layers, rows) = (self.h.len(), t.min(ATTENTION_ROWS));
+            b.attention =
+                Some(AttentionBuffers::new(gpu, layers, self.n_head, rows, self.block_size)?);
         }
         if watch.lens && b.lens.is_none() {
             b.lens = Some(LensBuffers::new(gpu, self.h.len(), c, v)?);
@@ -291,7 +268,7 @@ impl Gpt {
                 &b.att.view(&heads)?,
             )?;
             if let Some(w) = watched {
-                w.keep_last_rows(gpu, l)?;
+                w.keep(gpu, l)?;
             }
             let plus_x = Fused { residual: Some(&b.x), ..Fused::default() };
             block.attn_c_proj.forward(gpu, &b.att, plus_x, &b.y)?;

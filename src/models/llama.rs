@@ -5,7 +5,7 @@
 
 use super::scratch::Scratch;
 use super::weights::finite;
-use super::{LanguageModel, LastRow, LensBuffers, Output, Watch};
+use super::{AttentionBuffers, LanguageModel, LastRow, LensBuffers, Output, Watch};
 use crate::error::invalid;
 use crate::formats::gguf::{dequantize, GgmlType, Gguf};
 use crate::ops::activation::{glu, Activation};
@@ -17,6 +17,10 @@ use crate::ops::quant::{
 };
 use crate::ops::rope::{rope_qkv, RopeStyle};
 use crate::{Gpu, Result, Tensor};
+
+/// How many of a pass's last queries keep their attention scores: the newest token's, which the
+/// page shows (30 layers of 9 heads over the whole context already make 2.2 MB a step).
+pub const ATTENTION_ROWS: usize = 1;
 
 /// The hyperparameters, from the file's `llama.*` metadata.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +118,8 @@ struct Buffers {
     last: Option<LastRow>,
     /// For passes over more than `FEW_TOKENS`.
     dequantized: Option<Dequantized>,
+    /// Made on the first pass of this size that asks for attention scores.
+    attention: Option<AttentionBuffers>,
     /// Made on the first pass of this size that asks for the logit lens.
     lens: Option<LensBuffers>,
 }
@@ -156,6 +162,7 @@ impl Buffers {
             } else {
                 None
             },
+            attention: None,
             lens: None,
         })
     }
@@ -280,7 +287,8 @@ impl LanguageModel for Llama {
         self.context
     }
 
-    /// Watched, also the lens; the attention is not kept (`None`).
+    /// Watched, also the attention scores of the last query, `[n_layer, n_head, 1, context]`,
+    /// each row over the cache positions, and the lens.
     fn forward(&mut self, gpu: &Gpu, ids: &[u32], past: usize, watch: Watch) -> Result<Output<'_>> {
         self.pass(gpu, ids, past, watch, true)
     }
@@ -311,10 +319,16 @@ impl Llama {
             invalid!("{t} tokens after {past} do not fit the context of {}", self.context);
         }
         let b = self.buffers.get(t, || Buffers::new(gpu, t, c))?;
+        if watch.attention && b.attention.is_none() {
+            let (layers, heads) = (c.n_layer, c.n_head);
+            b.attention =
+                Some(AttentionBuffers::new(gpu, layers, heads, ATTENTION_ROWS, self.context)?);
+        }
         if watch.lens && b.lens.is_none() {
             b.lens = Some(LensBuffers::new(gpu, c.n_layer, c.n_embd, c.vocab)?);
         }
         let b = &*b;
+        let watched = b.attention.as_ref().filter(|_| watch.attention);
         let lens = b.lens.as_ref().filter(|_| watch.lens);
         let keep = |x: &Tensor, row: usize| lens.map_or(Ok(()), |lens| lens.keep(gpu, x, row));
         let flat = |x: &Tensor| x.view(&[t, x.numel() / t]);
@@ -328,7 +342,10 @@ impl Llama {
             // y = x + o_proj(attention(rope(q), rope(k), v)), q, k, v from attn_norm(x).
             b.linear(gpu, &b.x, &block.attn_qkv, normed(&block.attn_norm), &flat(&b.qkv)?)?;
             rope_qkv(gpu, &b.qkv, past, c.rope_theta, RopeStyle::Adjacent, &b.q, &block.cache)?;
-            attention(gpu, &b.q, &block.cache, past, scale, None, &b.att)?;
+            attention(gpu, &b.q, &block.cache, past, scale, watched.map(|w| &w.layer), &b.att)?;
+            if let Some(w) = watched {
+                w.keep(gpu, l)?;
+            }
             b.linear(gpu, &flat(&b.att)?, &block.attn_output, plus(&b.x), &b.y)?;
             keep(&b.y, 2 * l + 1)?;
             // x = y + down(silu(gate(h)) * up(h)), h = ffn_norm(y).
@@ -347,6 +364,10 @@ impl Llama {
             // 61 rows: few enough for the quantized product (FEW_TOKENS).
             matmul_quant_fused(gpu, &lens.stream, head, &normed(&self.output_norm), &lens.logits)?;
         }
-        Ok(Output { logits, attention: None, lens: lens.map(LensBuffers::lens) })
+        Ok(Output {
+            logits,
+            attention: watched.map(|w| &w.recent),
+            lens: lens.map(LensBuffers::lens),
+        })
     }
 }

@@ -119,6 +119,34 @@ impl LensBuffers {
     }
 }
 
+/// One layer's attention scores of a pass's last `rows` queries `[n_head, rows, capacity]`, as
+/// the attention kernel writes them, and every layer's gathered into
+/// `[n_layer, n_head, rows, capacity]`.
+struct AttentionBuffers {
+    layer: Tensor,
+    recent: Tensor,
+}
+
+impl AttentionBuffers {
+    fn new(
+        gpu: &Gpu,
+        layers: usize,
+        heads: usize,
+        rows: usize,
+        capacity: usize,
+    ) -> Result<AttentionBuffers> {
+        Ok(AttentionBuffers {
+            layer: Tensor::zeros(gpu, &[heads, rows, capacity])?,
+            recent: Tensor::zeros(gpu, &[layers, heads, rows, capacity])?,
+        })
+    }
+
+    /// Copies layer `l`'s scores, just written into `layer`, into `recent`.
+    fn keep(&self, gpu: &Gpu, l: usize) -> Result<()> {
+        self.recent.copy_from(gpu, &self.layer, l * self.layer.numel())
+    }
+}
+
 /// Scratch for a head that reads one position: the last row of the residual stream, normed,
 /// and its logits.
 struct LastRow {

@@ -83,10 +83,10 @@ impl AttentionDims {
         self.past + self.tokens
     }
 
-    /// Shape of the optional attention scores: one row per head and query, over every row of
-    /// a cache of `capacity`.
-    pub fn scores_shape(&self, capacity: usize) -> [usize; 3] {
-        [self.n_heads, self.tokens, capacity]
+    /// Shape of the optional attention scores of the last `rows` queries: one row per head and
+    /// query, over every row of a cache of `capacity`.
+    pub fn scores_shape(&self, rows: usize, capacity: usize) -> [usize; 3] {
+        [self.n_heads, rows, capacity]
     }
 }
 
@@ -99,15 +99,17 @@ params! {
         head_dim: u32,
         group: u32,
         scale: f32,
-        has_scores: u32,
+        /// How many of the last queries write their scores: 0 for none.
+        score_rows: u32,
         capacity: u32,
     }
 }
 
 /// `out = softmax(scale * q k^T, causal) v` for the new tokens in `q`, whose keys and values the
-/// caller has already written into `cache` at rows `past..past + tokens`. `scores`, when given,
-/// receives the raw scores `scale * q.k` `[n_heads, tokens, capacity]` (0 for rows a query
-/// cannot see); `weights_from_scores` turns them into the softmax weights.
+/// caller has already written into `cache` at rows `past..past + tokens`. `scores`, when given
+/// as `[n_heads, rows, capacity]` (`rows` from 1 to `tokens`), receives the raw scores
+/// `scale * q.k` of the last `rows` queries (0 for rows a query cannot see);
+/// `weights_from_scores` turns them into the softmax weights.
 pub fn attention(
     gpu: &Gpu,
     q: &Tensor,
@@ -120,11 +122,15 @@ pub fn attention(
     let d = AttentionDims::new(q.shape(), cache.k.shape(), past)?;
     expect_shape("attention values", &cache.v, cache.k.shape())?;
     expect_output("attention output", out, q.shape(), [q, &cache.k, &cache.v])?;
+    let score_rows = scores.map_or(0, |s| s.shape().get(1).copied().unwrap_or(0));
     if let Some(scores) = scores {
+        if !(1..=d.tokens).contains(&score_rows) {
+            invalid!("attention scores {:?} need 1 to {} rows per head", scores.shape(), d.tokens);
+        }
         expect_output(
             "attention scores",
             scores,
-            &d.scores_shape(cache.capacity()),
+            &d.scores_shape(score_rows, cache.capacity()),
             [q, &cache.k, &cache.v, out],
         )?;
     }
@@ -135,10 +141,15 @@ pub fn attention(
         let (values, seen) =
             attention_ref(&d, &q.host()?, &cache.k.host()?, &cache.v.host()?, scale);
         if let Some(scores) = scores {
-            // Rows as wide as the cache, 0 where a query cannot see, as the kernel writes them.
+            // The last rows of each head, as wide as the cache, 0 where a query cannot see, as
+            // the kernel writes them.
             let (keys, capacity) = (d.keys(), cache.capacity());
-            let mut wide = vec![0.0; d.n_heads * d.tokens * capacity];
-            for (row, s) in wide.chunks_mut(capacity).zip(seen.chunks(keys)) {
+            let mut wide = vec![0.0; d.n_heads * score_rows * capacity];
+            let last = seen
+                .chunks(keys)
+                .enumerate()
+                .filter(|(r, _)| r % d.tokens >= d.tokens - score_rows);
+            for (row, (_, s)) in wide.chunks_mut(capacity).zip(last) {
                 row[..keys].copy_from_slice(s);
             }
             scores.set_host(wide)?;
@@ -153,7 +164,7 @@ pub fn attention(
         head_dim: to_u32("head_dim", d.head_dim)?,
         group: to_u32("group", d.n_heads / d.n_kv_heads)?,
         scale,
-        has_scores: scores.is_some() as u32,
+        score_rows: to_u32("score rows", score_rows)?,
         capacity: to_u32("capacity", cache.capacity())?,
     };
     let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
@@ -283,7 +294,7 @@ mod tests {
         attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
 
-        let scores = poisoned(gpu, &d.scores_shape(capacity));
+        let scores = poisoned(gpu, &d.scores_shape(c.tokens, capacity));
         let out = poisoned(gpu, &q_shape);
         attention(gpu, &q, &cache, c.past, scale, Some(&scores), &out).unwrap();
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
@@ -313,6 +324,21 @@ mod tests {
             }
         }
         assert_close(&format!("{what}: weights from scores, times v"), &mixed, &want, tol, 0.0);
+
+        // Only the last queries' scores: the same rows of each head, computed the same way.
+        let rows = c.tokens.div_ceil(3);
+        let last = poisoned(gpu, &d.scores_shape(rows, capacity));
+        attention(gpu, &q, &cache, c.past, scale, Some(&last), &out).unwrap();
+        let want_last: Vec<f32> = got_scores
+            .chunks(c.tokens * capacity)
+            .flat_map(|head| &head[(c.tokens - rows) * capacity..])
+            .copied()
+            .collect();
+        assert_eq!(
+            last.read(gpu).await.unwrap(),
+            want_last,
+            "{what}: the last {rows} rows' scores"
+        );
     }
 
     gpu_tests! {
@@ -386,6 +412,9 @@ mod tests {
             bad(attention(gpu, &q, &cache, 0, 0.5, None, &Tensor::zeros(gpu, &[2, 4, 4]).unwrap()));
             bad(attention(gpu, &q, &cache, 0, f32::NAN, None, &out));
             bad(attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 2, 2]).unwrap()), &out));
+            // Scores for more queries than the pass has.
+            bad(attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 3, 10]).unwrap()), &out));
+            attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 1, 10]).unwrap()), &out).unwrap();
             let mismatched = KvCache { k: Tensor::zeros(gpu, &[10, 2, 8]).unwrap(), v: Tensor::zeros(gpu, &[9, 2, 8]).unwrap() };
             bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
             let wide = Tensor::zeros(gpu, &[1, 1, 257]).unwrap();

@@ -161,6 +161,11 @@ impl Generation {
         self.remaining
     }
 
+    /// The tokens the next step reads, oldest first (what its attention rows are over).
+    pub fn window(&self) -> &[u32] {
+        &self.window
+    }
+
     /// Reads what the caches lack (the prompt, or the last token), draws the next token and
     /// appends it. The step carries what `watch` asked the pass to keep, where the model has it.
     pub async fn step(

@@ -79,6 +79,16 @@ impl ChatModel {
         self.name.clone()
     }
 
+    #[wasm_bindgen(getter)]
+    pub fn layers(&self) -> usize {
+        self.model.model().config().n_layer
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn heads(&self) -> usize {
+        self.model.model().config().n_head
+    }
+
     /// How many tokens of conversation the model can read.
     #[wasm_bindgen(getter)]
     pub fn context(&self) -> usize {
@@ -89,7 +99,8 @@ impl ChatModel {
     /// of at most `max_tokens` tokens. The start it shares with the last conversation (the
     /// earlier turns) is not read again: the caches still hold it. Throws for bad messages or
     /// settings, and for a conversation longer than the context. With `lens`, each step also
-    /// reads out the prediction after every layer (see `ChatStep::lens_tokens`).
+    /// reads out the prediction after every layer (see `ChatStep::lens_tokens`); with
+    /// `attention`, what the newest token attends to (see `ChatStep::attention`).
     // JavaScript passes them by position; the package's `chat` names them.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
@@ -101,9 +112,10 @@ impl ChatModel {
         seed: f64,
         max_tokens: f64,
         lens: bool,
+        attention: bool,
     ) -> Result<(), JsValue> {
         let previous = self.generation.take();
-        self.watch = Watch { lens, ..Watch::NOTHING };
+        self.watch = Watch { attention, lens };
         self.pending.clear();
         let started = (|| {
             let s = Settings::new(
@@ -142,6 +154,8 @@ impl ChatModel {
             js_error(Error::Invalid("no answer in progress: call start() first".into()))
         })?;
         let (gpu, model, _) = self.model.get().await.map_err(js_error)?;
+        // The tokens this step reads, for its attention rows (the window may slide after it).
+        let read = if self.watch.attention { generation.window().to_vec() } else { vec![] };
         let step = generation.step(gpu, model, self.watch).await.map_err(js_error)?;
         let done = step.remaining == 0;
         if Some(step.id) != self.tokenizer.eos {
@@ -169,6 +183,11 @@ impl ChatModel {
         let lens_tokens = decode(&lens_ids);
         let lens_probabilities =
             step.lens_candidates.iter().flat_map(|c| c.probabilities()).collect();
+        // Each row over the tokens read, not the whole context.
+        let over_window = |rows: &[f32]| -> Vec<f32> {
+            let width = model.context();
+            rows.chunks(width).flat_map(|row| &row[..step.window]).copied().collect()
+        };
         Ok(ChatStep {
             text,
             token: step.id,
@@ -180,6 +199,9 @@ impl ChatModel {
             lens_tokens,
             lens_probabilities,
             changes: step.changes,
+            attention: over_window(&step.attention),
+            scores: over_window(&step.scores),
+            key_tokens: decode(&read),
         })
     }
 }
@@ -197,6 +219,9 @@ pub struct ChatStep {
     lens_tokens: Vec<String>,
     lens_probabilities: Vec<f32>,
     changes: Vec<f32>,
+    attention: Vec<f32>,
+    scores: Vec<f32>,
+    key_tokens: Vec<String>,
 }
 
 #[wasm_bindgen]
@@ -263,5 +288,25 @@ impl ChatStep {
     #[wasm_bindgen(getter)]
     pub fn changes(&self) -> Vec<f32> {
         self.changes.clone()
+    }
+
+    /// With `attention`: the tokens this step read, oldest first, as text: what `attention`'s
+    /// entries are over; empty without.
+    #[wasm_bindgen(getter, js_name = keyTokens)]
+    pub fn key_tokens(&self) -> Vec<String> {
+        self.key_tokens.clone()
+    }
+
+    /// With `attention`: the newest token's attention weights `[layers, heads, keyTokens.length]`,
+    /// entry j the weight on token j of `keyTokens`; empty without.
+    #[wasm_bindgen(getter)]
+    pub fn attention(&self) -> Vec<f32> {
+        self.attention.clone()
+    }
+
+    /// The raw scores q.k / sqrt(head size) that `attention` is the softmax of, in its layout.
+    #[wasm_bindgen(getter)]
+    pub fn scores(&self) -> Vec<f32> {
+        self.scores.clone()
     }
 }

@@ -1102,13 +1102,43 @@ async function checkChatTab(page, consoleErrors) {
     JSON.stringify(lens[60].guesses) === JSON.stringify(barsTop) && JSON.stringify(lens[0].guesses) !== JSON.stringify(barsTop),
     `the chat model's layer-by-layer table: 61 read-outs, the last the prediction (${JSON.stringify(lens[60])}, bars ${JSON.stringify(barsTop)})`);
   await page.uncheck('#chat-lens-on');
+  // What the newest token attends to, asked for: the chosen layer and head's eight heaviest
+  // tokens, their raw scores beside their weights, which are the scores' softmax.
+  check(await page.locator('#chat-attention').isHidden(), 'the attention table waits to be asked for');
+  await page.check('#chat-attention-on');
+  const attentionStart = performance.now();
+  await ask(page, 'And of Germany?', { temperature: 0, max: 2 });
+  console.log(`chat with attention: 2 tokens in ${((performance.now() - attentionStart) / 1000).toFixed(1)} s ` +
+    `(${await page.locator('#chat-speed').textContent()})`);
+  const attended = () => page.locator('#chat-attention-table tbody tr').evaluateAll((rows) => rows.map((row) => ({
+    token: row.cells[0].textContent,
+    position: Number(row.cells[1].textContent),
+    score: Number(row.dataset.score),
+    weight: Number(row.dataset.weight),
+  })));
+  const heaviest = await attended();
+  const ratio = heaviest.length > 1 ? heaviest[1].weight / heaviest[0].weight : NaN;
+  const softmax = heaviest.length > 1 ? Math.exp(heaviest[1].score - heaviest[0].score) : NaN;
+  check(await page.locator('#chat-attention').isVisible() && heaviest.length === 8 &&
+    heaviest.every((h, i) => h.token !== '' && Number.isInteger(h.position) && h.position >= 1 && h.weight > 0 &&
+      (i === 0 || (h.weight <= heaviest[i - 1].weight && h.score <= heaviest[i - 1].score))) &&
+    new Set(heaviest.map((h) => h.position)).size === 8 &&
+    heaviest.reduce((sum, h) => sum + h.weight, 0) <= 1.0001 && Math.abs(ratio - softmax) < 1e-3 * softmax + 1e-6,
+    `what the newest token attends to in layer 30, head 1: ${JSON.stringify(heaviest.slice(0, 3))} ` +
+    `(weight ratio ${ratio}, exp of the score difference ${softmax})`);
+  await page.fill('#chat-layer', '1');
+  await page.waitForFunction(() => document.getElementById('chat-attention-table').dataset.layer === '1');
+  const firstLayer = await attended();
+  check(firstLayer.length === 8 && JSON.stringify(firstLayer) !== JSON.stringify(heaviest),
+    `layer 1 attends elsewhere: ${JSON.stringify(firstLayer.slice(0, 3))}`);
+  await page.uncheck('#chat-attention-on');
   await page.locator('#panel-transformer h2').scrollIntoViewIfNeeded();
   await page.screenshot({ path: '/tmp/chat_tab.png', fullPage: true });
 
   await ask(page, 'Thanks', { temperature: -1 });
   const refusal = await page.locator('#chat-error').textContent();
   check(await page.locator('#chat-error').isVisible() && /temperature/i.test(refusal) &&
-    await page.locator('#chat-messages .chat-msg').count() === 6 &&
+    await page.locator('#chat-messages .chat-msg').count() === 8 &&
     await page.inputValue('#chat-input') === 'Thanks',
     `a bad setting is refused and the message kept to send again ("${refusal}")`);
   await page.click('#chat-reset');

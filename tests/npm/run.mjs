@@ -177,6 +177,15 @@ async function visit(label, backend) {
   check(tokens(embedding).length === 5 && tokens(last).length === 5 && answer.startsWith(tokens(last)[0]) &&
     tokens(embedding).join() !== tokens(last).join(),
     `${label}: SmolLM2's lens, after the embedding and after the last layer: ${layers}`);
+  // What the prompt's last token attends to in the last layer's first head: three tokens of
+  // the conversation, heaviest first, with weights that could be a softmax's.
+  const attends = await text(page, '#attends');
+  const heaviest = [...attends.matchAll(/("(?:[^"\\]|\\.)*") (\d\.\d+) \(score (-?\d+\.\d+)\)/g)]
+    .map(([, token, weight, score]) => ({ token: JSON.parse(token), weight: Number(weight), score: Number(score) }));
+  const sum = heaviest.reduce((s, h) => s + h.weight, 0);
+  check(heaviest.length === 3 && heaviest.every((h, i) => h.token !== '' && h.weight > 0 &&
+    (i === 0 || (h.weight <= heaviest[i - 1].weight && h.score <= heaviest[i - 1].score))) && sum <= 1.001,
+    `${label}: what SmolLM2's last prompt token attends to: ${attends}`);
   const workerTiles = await tilesDrawn(page, '#worker-samples');
   check(workerTiles.length === 10 && workerTiles.every(Boolean), `${label}: the worker's GAN drew ten images`);
   await page.click('#worker-stop');

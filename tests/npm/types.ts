@@ -64,8 +64,9 @@ async function use(lab: Lab, signal: AbortSignal): Promise<string> {
     text += `${step.text}${step.token}${step.probabilities[0]}${step.attention.length}${step.scores.length}${step.window}${step.rows}${step.slid}${step.remaining}`;
   }
   const chat = await lab.loadChat({ url: '/chat.gguf', sha256: '00', onProgress, signal });
-  for await (const step of chat.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 4, lens: false })) {
+  for await (const step of chat.chat([{ role: 'user', content: 'Hi' }], { maxTokens: 4, lens: false, attention: true })) {
     text += `${step.text}${step.token}${step.done}${step.promptTokens}${step.topTokens[0]}${step.topIds[0]}${step.topProbabilities[0]}${step.lensTokens.length}${step.changes.length}`;
+    text += `${step.keyTokens[0]}${step.attention[0]}${step.scores[0]}${chat.layers}${chat.heads}`;
   }
   const index = await lab.createImageIndex(pixels, 784);
   const { index: nearest, distance } = await index.nearest(pixels);
