@@ -1,9 +1,15 @@
 // 2-D convolution and transposed convolution with PyTorch's semantics (no groups, no
-// dilation), one thread per output element, both as gathers (no atomics). Row-major NCHW:
+// dilation), both as gathers (no atomics). Row-major NCHW:
 //   x: [batch, in_channels, in_h, in_w]      y: [batch, out_channels, out_h, out_w]
 //   w: [out_channels, in_channels, kernel_h, kernel_w] for conv2d,
 //      [in_channels, out_channels, kernel_h, kernel_w] for conv_transpose2d (PyTorch's layouts)
 //   bias: [out_channels] (read only when has_bias == 1)
+// Each thread computes CO_BLOCK consecutive output channels of one output pixel: every input
+// value it reads meets CO_BLOCK weights, so x is read CO_BLOCK times less often than with one
+// thread per output element; neighbouring threads take neighbouring pixels (coalesced reads of
+// x, and the same weights: one fetch serves the workgroup). CO_BLOCK comes from the file
+// prefixed to this one: conv_block4.wgsl, or conv_block1.wgsl for layers of fewer channels
+// (an image's 1 or 3), where a block of 4 would mostly compute channels that do not exist.
 //
 // conv2d: y[b, co, oy, ox] = bias[co] + sum over ci, ky, kx of
 //   x[b, ci, oy * stride_h + ky - pad_h, ox * stride_w + kx - pad_w] * w[co, ci, ky, kx],
@@ -16,7 +22,7 @@
 // out_w larger, so the shader never sees it.
 
 struct Params {
-    total: u32,
+    total: u32, // threads: batch * ceil(out_channels / CO_BLOCK) * out_h * out_w
     in_channels: u32,
     out_channels: u32,
     in_h: u32,
@@ -40,43 +46,58 @@ struct Params {
 
 const WORKGROUP_SIZE: u32 = 256u;
 
-// The output element this thread computes: its index, and that as (batch, channel, row, column).
+// The output pixel and channels this thread computes: (batch, first channel, row, column).
 struct Output {
-    i: u32,
     b: u32,
     co: u32,
     oy: u32,
     ox: u32,
 }
 
+// Threads run over the pixels of one channel block of one image, then the blocks, then the batch.
 fn output_of(gid: vec3<u32>, groups: vec3<u32>) -> Output {
     let i = gid.x + gid.y * groups.x * WORKGROUP_SIZE;
+    let blocks = (p.out_channels + CO_BLOCK - 1u) / CO_BLOCK;
     let ox = i % p.out_w;
     let oy = (i / p.out_w) % p.out_h;
-    let co = (i / (p.out_w * p.out_h)) % p.out_channels;
-    let b = i / (p.out_w * p.out_h * p.out_channels);
-    return Output(i, b, co, oy, ox);
+    let block = (i / (p.out_w * p.out_h)) % blocks;
+    let b = i / (p.out_w * p.out_h * blocks);
+    return Output(b, block * CO_BLOCK, oy, ox);
 }
 
-fn write(o: Output, acc: f32) {
-    var v = acc;
-    if (p.has_bias == 1u) {
-        v += bias[o.co];
+// The weights of the block's channels past out_channels are read from the last channel (in
+// bounds) and never written.
+fn channel(o: Output, r: u32) -> u32 {
+    return min(o.co + r, p.out_channels - 1u);
+}
+
+fn write(o: Output, acc: array<f32, CO_BLOCK>) {
+    for (var r = 0u; r < CO_BLOCK; r++) {
+        let co = o.co + r;
+        if (co < p.out_channels) {
+            var v = acc[r];
+            if (p.has_bias == 1u) {
+                v += bias[co];
+            }
+            y[((o.b * p.out_channels + co) * p.out_h + o.oy) * p.out_w + o.ox] = v;
+        }
     }
-    y[o.i] = v;
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let o = output_of(gid, groups);
-    if (o.i >= p.total) {
+    if (gid.x + gid.y * groups.x * WORKGROUP_SIZE >= p.total) {
         return;
     }
+    let o = output_of(gid, groups);
     let plane = p.in_h * p.in_w;
     let taps = p.kernel_h * p.kernel_w;
     let x_base = o.b * p.in_channels * plane;
-    let w_base = o.co * p.in_channels * taps;
-    var acc = 0.0;
+    var w_base: array<u32, CO_BLOCK>;
+    for (var r = 0u; r < CO_BLOCK; r++) {
+        w_base[r] = channel(o, r) * p.in_channels * taps;
+    }
+    var acc: array<f32, CO_BLOCK>;
     for (var ky = 0u; ky < p.kernel_h; ky++) {
         // Coordinates in the padded image stay unsigned: a tap reads the image when
         // pad <= coordinate < size + pad.
@@ -90,9 +111,13 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
                 continue;
             }
             let x_at = x_base + (py - p.pad_h) * p.in_w + (px - p.pad_w);
-            let w_at = w_base + ky * p.kernel_w + kx;
+            let tap = ky * p.kernel_w + kx;
             for (var ci = 0u; ci < p.in_channels; ci++) {
-                acc = fma(x[x_at + ci * plane], w[w_at + ci * taps], acc);
+                let xv = x[x_at + ci * plane];
+                let w_at = tap + ci * taps;
+                for (var r = 0u; r < CO_BLOCK; r++) {
+                    acc[r] = fma(xv, w[w_base[r] + w_at], acc[r]);
+                }
             }
         }
     }
@@ -104,21 +129,24 @@ fn conv_transpose2d(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let o = output_of(gid, groups);
-    if (o.i >= p.total) {
+    if (gid.x + gid.y * groups.x * WORKGROUP_SIZE >= p.total) {
         return;
     }
+    let o = output_of(gid, groups);
     let plane = p.in_h * p.in_w;
     let taps = p.kernel_h * p.kernel_w;
     // Consecutive input channels of w[ci, co, ky, kx] lie one [out_channels, kh, kw] block apart.
     let w_step = p.out_channels * taps;
     let x_base = o.b * p.in_channels * plane;
-    let w_base = o.co * taps;
+    var w_base: array<u32, CO_BLOCK>;
+    for (var r = 0u; r < CO_BLOCK; r++) {
+        w_base[r] = channel(o, r) * taps;
+    }
     // Unsigned: oy + pad_h - ky must be >= 0, so ky <= ty, and only the taps congruent to ty
     // modulo the stride divide exactly; start at the first and step by the stride.
     let ty = o.oy + p.pad_h;
     let tx = o.ox + p.pad_w;
-    var acc = 0.0;
+    var acc: array<f32, CO_BLOCK>;
     for (var ky = ty % p.stride_h; ky < p.kernel_h && ky <= ty; ky += p.stride_h) {
         let iy = (ty - ky) / p.stride_h;
         if (iy >= p.in_h) {
@@ -130,9 +158,13 @@ fn conv_transpose2d(
                 continue;
             }
             let x_at = x_base + iy * p.in_w + ix;
-            let w_at = w_base + ky * p.kernel_w + kx;
+            let tap = ky * p.kernel_w + kx;
             for (var ci = 0u; ci < p.in_channels; ci++) {
-                acc = fma(x[x_at + ci * plane], w[w_at + ci * w_step], acc);
+                let xv = x[x_at + ci * plane];
+                let w_at = tap + ci * w_step;
+                for (var r = 0u; r < CO_BLOCK; r++) {
+                    acc[r] = fma(xv, w[w_base[r] + w_at], acc[r]);
+                }
             }
         }
     }
