@@ -7,9 +7,11 @@
 // Each thread computes CO_BLOCK consecutive output channels of one output pixel: every input
 // value it reads meets CO_BLOCK weights, so x is read CO_BLOCK times less often than with one
 // thread per output element; neighbouring threads take neighbouring pixels (coalesced reads of
-// x, and the same weights: one fetch serves the workgroup). CO_BLOCK comes from the file
-// prefixed to this one: conv_block4.wgsl, or conv_block1.wgsl for layers of fewer channels
-// (an image's 1 or 3), where a block of 4 would mostly compute channels that do not exist.
+// x, and the same weights: one fetch serves the workgroup). The block comes from the file
+// prefixed to this one: conv_block4.wgsl (a vec4 of channels), or conv_block1.wgsl for layers of
+// fewer channels (an image's 1 or 3), where a block of 4 would mostly compute channels that do
+// not exist. Each gives CO_BLOCK, the accumulator type Block, the weight offsets of the block's
+// channels (Offsets, from offsets()), weights() to read a block's weights and lane() one value.
 //
 // conv2d: y[b, co, oy, ox] = bias[co] + sum over ci, ky, kx of
 //   x[b, ci, oy * stride_h + ky - pad_h, ox * stride_w + kx - pad_w] * w[co, ci, ky, kx],
@@ -65,17 +67,11 @@ fn output_of(gid: vec3<u32>, groups: vec3<u32>) -> Output {
     return Output(b, block * CO_BLOCK, oy, ox);
 }
 
-// The weights of the block's channels past out_channels are read from the last channel (in
-// bounds) and never written.
-fn channel(o: Output, r: u32) -> u32 {
-    return min(o.co + r, p.out_channels - 1u);
-}
-
-fn write(o: Output, acc: array<f32, CO_BLOCK>) {
+fn write(o: Output, acc: Block) {
     for (var r = 0u; r < CO_BLOCK; r++) {
         let co = o.co + r;
         if (co < p.out_channels) {
-            var v = acc[r];
+            var v = lane(acc, r);
             if (p.has_bias == 1u) {
                 v += bias[co];
             }
@@ -93,11 +89,8 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     let plane = p.in_h * p.in_w;
     let taps = p.kernel_h * p.kernel_w;
     let x_base = o.b * p.in_channels * plane;
-    var w_base: array<u32, CO_BLOCK>;
-    for (var r = 0u; r < CO_BLOCK; r++) {
-        w_base[r] = channel(o, r) * p.in_channels * taps;
-    }
-    var acc: array<f32, CO_BLOCK>;
+    let w_base = offsets(o.co, p.in_channels * taps);
+    var acc = Block(0.0);
     for (var ky = 0u; ky < p.kernel_h; ky++) {
         // Coordinates in the padded image stay unsigned: a tap reads the image when
         // pad <= coordinate < size + pad.
@@ -115,9 +108,7 @@ fn conv2d(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
             for (var ci = 0u; ci < p.in_channels; ci++) {
                 let xv = x[x_at + ci * plane];
                 let w_at = tap + ci * taps;
-                for (var r = 0u; r < CO_BLOCK; r++) {
-                    acc[r] = fma(xv, w[w_base[r] + w_at], acc[r]);
-                }
+                acc = fma(Block(xv), weights(w_base, w_at), acc);
             }
         }
     }
@@ -138,15 +129,12 @@ fn conv_transpose2d(
     // Consecutive input channels of w[ci, co, ky, kx] lie one [out_channels, kh, kw] block apart.
     let w_step = p.out_channels * taps;
     let x_base = o.b * p.in_channels * plane;
-    var w_base: array<u32, CO_BLOCK>;
-    for (var r = 0u; r < CO_BLOCK; r++) {
-        w_base[r] = channel(o, r) * taps;
-    }
+    let w_base = offsets(o.co, taps);
     // Unsigned: oy + pad_h - ky must be >= 0, so ky <= ty, and only the taps congruent to ty
     // modulo the stride divide exactly; start at the first and step by the stride.
     let ty = o.oy + p.pad_h;
     let tx = o.ox + p.pad_w;
-    var acc: array<f32, CO_BLOCK>;
+    var acc = Block(0.0);
     for (var ky = ty % p.stride_h; ky < p.kernel_h && ky <= ty; ky += p.stride_h) {
         let iy = (ty - ky) / p.stride_h;
         if (iy >= p.in_h) {
@@ -162,9 +150,7 @@ fn conv_transpose2d(
             for (var ci = 0u; ci < p.in_channels; ci++) {
                 let xv = x[x_at + ci * plane];
                 let w_at = tap + ci * w_step;
-                for (var r = 0u; r < CO_BLOCK; r++) {
-                    acc[r] = fma(xv, w[w_base[r] + w_at], acc[r]);
-                }
+                acc = fma(Block(xv), weights(w_base, w_at), acc);
             }
         }
     }

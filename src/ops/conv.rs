@@ -19,8 +19,9 @@ pub(super) const TRANSPOSED: [Kernel<Params>; 2] = [
 ];
 const WORKGROUP_SIZE: u32 = 256;
 /// Output channels per thread: `CO_BLOCK` in conv_block4.wgsl, and where a layer has fewer, in
-/// conv_block1.wgsl. On lavapipe, blocks of 4 took the GAN's and the VAE's batch of 64 1.3-2.4x
-/// faster than one channel a thread, but its 1-channel last layer 2-3x slower.
+/// conv_block1.wgsl. Blocks of 4 (in a vec4) took the GAN's and the VAE's batch of 64 1.4-2.1x
+/// faster than one channel a thread on lavapipe and SwiftShader, but a 1-channel layer 2-3x
+/// slower (BENCH.md).
 const CO_BLOCKS: [usize; 2] = [4, 1];
 
 /// How the kernel slides, as `[along height, along width]`, like PyTorch's arguments of the same
