@@ -1,7 +1,8 @@
 // The same product as matmul_tiled.wgsl, one thread per output element reading straight from
 // global memory: the baseline the tiled kernel is measured against (`main`, 16 x 16 threads),
 // and the kernel for a few rows (`rows`, 64 x 1 threads), such as one token's decode step,
-// where a 128-row tile would compute mostly padding. Parameters, bindings, the norm and the
+// where a 128-row tile would compute mostly padding (on a hardware GPU, against a transposed B,
+// matmul_vector.wgsl instead). Parameters, bindings, the norm and the
 // epilogue: matmul_common.wgsl.
 
 @compute @workgroup_size(16, 16, 1)

@@ -200,6 +200,12 @@ impl Gpu {
         &self.adapter
     }
 
+    /// A software adapter (lavapipe, SwiftShader): the kernels run on the CPU's cores, where
+    /// what suits a GPU may not pay.
+    pub fn is_software(&self) -> bool {
+        !self.is_reference() && self.adapter.device_type == "Cpu"
+    }
+
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
     }

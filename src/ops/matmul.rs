@@ -15,10 +15,15 @@ pub(super) const NAIVE: Kernel<Params> =
     kernel!("matmul_naive.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl");
 pub(super) const ROWS: Kernel<Params> =
     kernel!("matmul_naive.wgsl", "rows", uses "act.wgsl", uses "matmul_common.wgsl");
+pub(super) const VECTOR: Kernel<Params> = kernel!(
+    "matmul_vector.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl", uses "reduce.wgsl"
+);
 /// Output elements per workgroup, [columns, rows], of each kernel.
 const TILE: [usize; 2] = [128, 128];
 const NAIVE_WORKGROUP: [usize; 2] = [16, 16];
 const ROWS_WORKGROUP: [usize; 2] = [64, 1];
+/// The vector kernel's workgroup makes 8 output elements of a row.
+const VECTOR_WORKGROUP: [usize; 2] = [8, 1];
 /// Up to this many rows, a 128 x 128 tile is mostly padding and the row kernel is faster: a
 /// decode step (one row) of the GPT went from 199 to 12.5 ms on lavapipe.
 const FEW_ROWS: usize = 8;
@@ -109,7 +114,8 @@ pub struct Split<'a> {
     pub row: usize,
 }
 
-/// `out = a x b (+ bias)` with the tiled kernel, or for a few rows one thread per output.
+/// `out = a x b (+ bias)` with the tiled kernel, or for a few rows one of the vector and row
+/// kernels (see `few_rows_kernel`).
 pub fn matmul(
     gpu: &Gpu,
     a: &Tensor,
@@ -130,9 +136,22 @@ pub fn matmul_fused(
     fused: &Fused,
     out: &Tensor,
 ) -> Result<()> {
-    let few_rows = a.shape().len() >= 2 && a.shape()[a.shape().len() - 2] <= FEW_ROWS;
-    let (kernel, tile) = if few_rows { (&ROWS, ROWS_WORKGROUP) } else { (&TILED, TILE) };
+    let d = MatmulDims::new(a.shape(), b.shape(), b_transposed)?;
+    let (kernel, tile) = if d.m <= FEW_ROWS { few_rows_kernel(gpu, &d) } else { (&TILED, TILE) };
     run(gpu, kernel, tile, a, b, b_transposed, fused, out)
+}
+
+/// For a few rows against a transposed B (a linear layer's weight) on a hardware GPU, the
+/// vector kernel, whose neighbouring threads read neighbouring weights (reads a GPU coalesces);
+/// otherwise one thread per output, which on a software adapter ran the GPT's decode step 2x
+/// faster than the vector kernel (lavapipe: 28 against 55 ms), each core reading its own rows.
+fn few_rows_kernel(gpu: &Gpu, d: &MatmulDims) -> (&'static Kernel<Params>, [usize; 2]) {
+    let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if d.b_transposed && !gpu.is_software() && d.n.div_ceil(VECTOR_WORKGROUP[0]) <= max_groups {
+        (&VECTOR, VECTOR_WORKGROUP)
+    } else {
+        (&ROWS, ROWS_WORKGROUP)
+    }
 }
 
 /// `out = a x b (+ bias)` with one thread per output element; the benchmark's baseline.
@@ -314,6 +333,42 @@ mod tests {
 
     type MatmulFn = fn(&Gpu, &Tensor, &Tensor, Option<&Tensor>, bool, &Tensor) -> Result<()>;
 
+    type FusedFn = fn(&Gpu, &Tensor, &Tensor, bool, &Fused, &Tensor) -> Result<()>;
+
+    /// The vector kernel, which `matmul` takes for a few rows on a hardware GPU only: run here
+    /// on any adapter.
+    fn vector_fused(
+        gpu: &Gpu,
+        a: &Tensor,
+        b: &Tensor,
+        t: bool,
+        f: &Fused,
+        out: &Tensor,
+    ) -> Result<()> {
+        run(gpu, &VECTOR, VECTOR_WORKGROUP, a, b, t, f, out)
+    }
+
+    fn matmul_vector(
+        gpu: &Gpu,
+        a: &Tensor,
+        b: &Tensor,
+        bias: Option<&Tensor>,
+        t: bool,
+        out: &Tensor,
+    ) -> Result<()> {
+        vector_fused(gpu, a, b, t, &Fused { bias, ..Fused::default() }, out)
+    }
+
+    /// The kernels to check for `m` rows: the one `matmul` chooses here, and for a few rows the
+    /// vector kernel too.
+    fn ways(m: usize) -> Vec<(&'static str, FusedFn)> {
+        let mut ways: Vec<(&'static str, FusedFn)> = vec![("as chosen", matmul_fused)];
+        if m <= FEW_ROWS {
+            ways.push(("vector kernel", vector_fused));
+        }
+        ways
+    }
+
     /// Products of K terms in [-1, 1]: rounding grows with K, so the tolerance does too.
     fn tolerance(k: usize) -> f32 {
         2e-6 * k as f32 + 1e-6
@@ -341,12 +396,16 @@ mod tests {
     }
 
     gpu_tests! {
-        // m = 1 and 7 take the row kernel, the others the tiled one.
+        // m = 1 and 7 take the vector kernel (B transposed, on a hardware GPU; checked here on
+        // any) or the row kernel, the others the tiled one.
         async fn matches_reference_on_awkward_sizes() {
             for (i, &m) in AWKWARD.iter().enumerate() {
                 let (k, n) = (AWKWARD[(i + 2) % 5], AWKWARD[(i + 3) % 5]);
                 check(matmul, i as u64, &[m, k], &[k, n], false, false).await;
                 check(matmul, i as u64, &[m, k], &[n, k], true, true).await;
+                if m <= FEW_ROWS {
+                    check(matmul_vector, i as u64, &[m, k], &[n, k], true, true).await;
+                }
             }
         }
 
@@ -356,14 +415,20 @@ mod tests {
             check(matmul, 12, &[5, 65, 33], &[5, 257, 33], true, true).await;
             check(matmul, 13, &[3, 8, 65], &[3, 65, 257], true, false).await;
             check(matmul, 14, &[2, 9, 33], &[65, 33], true, true).await;
+            // A few rows against a transposed B, per batch and shared.
+            for f in [matmul, matmul_vector] {
+                check(f, 15, &[2, 3, 5, 300], &[2, 3, 33, 300], false, true).await;
+                check(f, 16, &[4, 1, 70], &[9, 70], true, true).await;
+            }
         }
 
         async fn fused_work_matches_the_references_one_after_another() {
             use crate::ops::activation::{activation_ref, Activation};
             use crate::ops::norm::layer_norm_ref;
             let gpu = gpu().await;
-            // m = 1 and 7 take the row kernel, 33 and 257 the tiled one; k = 300 spans two of
-            // the row kernel's 256-value chunks.
+            // m = 1 and 7 take a few-row kernel (and the vector kernel is checked too), 33 and
+            // 257 the tiled one; k = 300 leaves the vector kernel's 8 threads an output 37 or 38
+            // values each.
             for (seed, m, k) in [(30, 1, 300), (31, 7, 65), (32, 33, 65), (33, 257, 300)] {
                 let part = 33;
                 let n = 3 * part;
@@ -387,25 +452,27 @@ mod tests {
                     ("norm, bias, SiLU, residual", Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), activation: Some(Activation::Silu), residual: Some(&residual), ..Fused::default() },
                         add(activation_ref(Activation::Silu, &product(&normed)))),
                 ];
-                for (what, fused, want) in cases {
-                    let out = poisoned(gpu, &[m, n]);
-                    matmul_fused(gpu, &a, &b, true, &fused, &out).unwrap();
-                    assert_close(&format!("{what}, m = {m}"), &out.read(gpu).await.unwrap(), &want, tolerance, 1e-5);
-                }
+                for (way, run_with) in ways(m) {
+                    for (what, fused, want) in &cases {
+                        let out = poisoned(gpu, &[m, n]);
+                        run_with(gpu, &a, &b, true, fused, &out).unwrap();
+                        assert_close(&format!("{what}, m = {m}, {way}"), &out.read(gpu).await.unwrap(), want, tolerance, 1e-5);
+                    }
 
-                // Split: the query to `out`, keys and values to rows 5.. of caches, nothing else.
-                let (keys, values) = (poisoned(gpu, &[m + 9, part]), poisoned(gpu, &[m + 9, part]));
-                let query = poisoned(gpu, &[m, part]);
-                let split = Some(Split { k: &keys, v: &values, row: 5 });
-                let fused = Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), split, ..Fused::default() };
-                matmul_fused(gpu, &a, &b, true, &fused, &query).unwrap();
-                let want = product(&normed);
-                let column = |p: usize| want.chunks(n).flat_map(|row| &row[p * part..(p + 1) * part]).copied().collect::<Vec<f32>>();
-                assert_close(&format!("split query, m = {m}"), &query.read(gpu).await.unwrap(), &column(0), tolerance, 1e-5);
-                for (p, cache) in [(1, &keys), (2, &values)] {
-                    let got = cache.read(gpu).await.unwrap();
-                    assert_close(&format!("split part {p}, m = {m}"), &got[5 * part..(5 + m) * part], &column(p), tolerance, 1e-5);
-                    assert!(got[..5 * part].iter().chain(&got[(5 + m) * part..]).all(|v| v.is_nan()), "wrote outside its rows");
+                    // Split: the query to `out`, keys and values to rows 5.. of caches, nothing else.
+                    let (keys, values) = (poisoned(gpu, &[m + 9, part]), poisoned(gpu, &[m + 9, part]));
+                    let query = poisoned(gpu, &[m, part]);
+                    let split = Some(Split { k: &keys, v: &values, row: 5 });
+                    let fused = Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), split, ..Fused::default() };
+                    run_with(gpu, &a, &b, true, &fused, &query).unwrap();
+                    let want = product(&normed);
+                    let column = |p: usize| want.chunks(n).flat_map(|row| &row[p * part..(p + 1) * part]).copied().collect::<Vec<f32>>();
+                    assert_close(&format!("split query, m = {m}, {way}"), &query.read(gpu).await.unwrap(), &column(0), tolerance, 1e-5);
+                    for (p, cache) in [(1, &keys), (2, &values)] {
+                        let got = cache.read(gpu).await.unwrap();
+                        assert_close(&format!("split part {p}, m = {m}, {way}"), &got[5 * part..(5 + m) * part], &column(p), tolerance, 1e-5);
+                        assert!(got[..5 * part].iter().chain(&got[(5 + m) * part..]).all(|v| v.is_nan()), "wrote outside its rows");
+                    }
                 }
             }
         }

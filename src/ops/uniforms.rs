@@ -43,6 +43,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&matmul::TILED),
         layout(&matmul::NAIVE),
         layout(&matmul::ROWS),
+        layout(&matmul::VECTOR),
         layout(&norm::ROW_NORM),
         layout(&norm::GROUP_NORM),
         layout(&norm::BATCH_NORM),

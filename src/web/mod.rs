@@ -113,10 +113,6 @@ pub struct Lab {
 }
 
 /// A software adapter (such as SwiftShader): correct, but no measure of GPU speed.
-fn is_software(gpu: &Gpu) -> bool {
-    !gpu.is_reference() && gpu.adapter().device_type == "Cpu"
-}
-
 /// Where `Lab::create` puts the small models.
 #[derive(Clone, Copy, PartialEq)]
 enum Backend {
@@ -184,7 +180,7 @@ impl Lab {
             Err(e) => return Err(js_error(e)),
         };
         let webgpu = Device::new(gpu);
-        if backend == Backend::Auto && is_software(&webgpu.current()) {
+        if backend == Backend::Auto && webgpu.current().is_software() {
             return Ok(on_cpu(None, Some(webgpu), SOFTWARE_ADAPTER.into()));
         }
         let reason = match backend {
@@ -277,7 +273,7 @@ impl Lab {
     /// True for a software adapter (such as SwiftShader): correct, but no measure of GPU speed.
     #[wasm_bindgen(getter, js_name = isFallbackAdapter)]
     pub fn is_fallback_adapter(&self) -> bool {
-        is_software(&self.adapter_device())
+        self.adapter_device().is_software()
     }
 
     /// Multiplies two 65 x 33 x 47 matrices on the GPU and on the CPU and returns the largest
