@@ -105,10 +105,13 @@ def kernels(s: Suite, sizes):
         s.time(f"conv_transpose2d/{layer}/{shape[0]}", f"{list(shape)}, kernel {wshape[2]}",
                2 * shape[0] * shape[1] * shape[2] * shape[3] * wshape[1] * wshape[2] * wshape[3],
                "GFLOP/s", worst(run(), want), 2e-6 * taps + 1e-6, run)
-    context, heads, head_dim = 256, 6, 30
-    for kind, tokens in (("prefill", context), ("decode", 1)):
+    # The character GPT's shapes, and SmolLM2's decode step (9 query heads over 3 kv heads).
+    for kind, context, tokens, heads, kv_heads, head_dim in (
+            ("prefill", 256, 256, 6, 6, 30), ("decode", 256, 1, 6, 6, 30),
+            ("decode", 2048, 1, 9, 3, 64)):
         q = s.uniform(1, heads, tokens, head_dim)
-        k, v = s.uniform(1, heads, context, head_dim), s.uniform(1, heads, context, head_dim)
+        k, v = s.uniform(1, kv_heads, context, head_dim), s.uniform(1, kv_heads, context, head_dim)
+        k, v = (t.repeat_interleave(heads // kv_heads, dim=1) for t in (k, v))
         causal = tokens > 1  # one query at the last position sees every key
         run = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # noqa: E731
         want = F.scaled_dot_product_attention(q.double(), k.double(), v.double(), is_causal=causal)

@@ -9,6 +9,10 @@
 // One workgroup per (head, query). Keys are walked in chunks with an online softmax (running
 // max and denominator, accumulators rescaled when the max grows), so any context length fits
 // in workgroup memory; thread lid owns output dims lid, lid + 64, ...
+// With p.segment (one query over many keys: a decode step late in a long context), workgroup
+// (h, s) takes keys s * segment.. of the query instead, and leaves its max, denominator and
+// unnormalised output in `partials` [n_heads, segments, 2 + head_dim] for
+// attention_combine.wgsl: a head's work then spreads over many workgroups, not one.
 
 struct Params {
     t: u32,
@@ -20,6 +24,7 @@ struct Params {
     scale: f32,
     score_rows: u32,
     capacity: u32,
+    segment: u32, // keys per workgroup; 0: all of the query's
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,6 +33,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read> v: array<f32>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
+@group(0) @binding(6) var<storage, read_write> partials: array<f32>;
 
 const CHUNK: u32 = 256u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -50,8 +56,12 @@ fn score(key: u32, kv_offset: u32) -> f32 {
 @compute @workgroup_size(REDUCE_THREADS)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let h = wg.x;
-    let i = wg.y;
+    let split = p.segment != 0u;
+    let i = select(wg.y, 0u, split);
     let n_keys = p.past + i + 1u;
+    // This workgroup's keys: first..end.
+    let first = select(0u, wg.y * p.segment, split);
+    let end = select(n_keys, min(n_keys, first + p.segment), split);
     let kv_offset = (h / p.group) * p.head_dim;
     let q_base = (i * p.n_heads + h) * p.head_dim;
     for (var d = lid; d < p.head_dim; d += REDUCE_THREADS) {
@@ -62,8 +72,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     var m = NEG_BIG; // running max of the scores, the same in every thread
     var l = 0.0; // this thread's share of the denominator, relative to m
     var acc: array<f32, PER_THREAD>; // output dims lid + r * REDUCE_THREADS, relative to m
-    for (var c0 = 0u; c0 < n_keys; c0 += CHUNK) {
-        let len = min(CHUNK, n_keys - c0);
+    for (var c0 = first; c0 < end; c0 += CHUNK) {
+        let len = min(CHUNK, end - c0);
         var s: array<f32, PER_THREAD>;
         var chunk_max = NEG_BIG;
         for (var r = 0u; r < PER_THREAD; r++) {
@@ -101,15 +111,27 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     }
 
     let total = workgroup_reduce(lid, l, false);
+    let segments = (n_keys + p.segment - 1u) / max(p.segment, 1u);
+    let at = (h * segments + wg.y) * (2u + p.head_dim);
+    if (split && lid == 0u) {
+        partials[at] = m;
+        partials[at + 1u] = total;
+    }
     for (var r = 0u; r < PER_THREAD; r++) {
         let d = lid + r * REDUCE_THREADS;
         if (d < p.head_dim) {
-            out[q_base + d] = acc[r] / total;
+            if (split) {
+                partials[at + 2u + d] = acc[r];
+            } else {
+                out[q_base + d] = acc[r] / total;
+            }
         }
     }
     if (i + p.score_rows >= p.t) {
+        // The workgroup with the last keys also writes the 0s past them.
+        let score_end = select(end, p.capacity, end == n_keys);
         let s_base = (h * p.score_rows + i + p.score_rows - p.t) * p.capacity;
-        for (var j = lid; j < p.capacity; j += REDUCE_THREADS) {
+        for (var j = first + lid; j < score_end; j += REDUCE_THREADS) {
             var s = 0.0;
             if (j < n_keys) {
                 s = score(j, kv_offset);

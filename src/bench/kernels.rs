@@ -140,11 +140,16 @@ pub(super) async fn conv_transpose2d(b: &mut Bench<'_>) -> Result<()> {
 }
 
 /// The character GPT's attention (6 heads of 30, context 256): a whole 256-token prompt, and
-/// one token at the last position.
+/// one token at the last position; and SmolLM2's (9 query heads sharing 3 kv heads of 64) for
+/// one token after 2047, split over the keys on a hardware GPU.
 pub(super) async fn attention(b: &mut Bench<'_>) -> Result<()> {
     let gpu = b.gpu;
-    let (context, heads, head_dim) = (256, 6, 30);
-    for (kind, tokens) in [("prefill", context), ("decode", 1)] {
+    let cases = [
+        ("prefill", 256, 256, 6, 6, 30),
+        ("decode", 256, 1, 6, 6, 30),
+        ("decode", 2048, 1, 9, 3, 64),
+    ];
+    for (kind, context, tokens, heads, kv_heads, head_dim) in cases {
         let name = format!("attention/{kind}/{context}");
         if !b.wants(&name) {
             continue;
@@ -152,10 +157,10 @@ pub(super) async fn attention(b: &mut Bench<'_>) -> Result<()> {
         let past = context - tokens;
         let mut rng = Rng::new(3);
         let q_host = uniform(&mut rng, tokens * heads * head_dim);
-        let k_host = uniform(&mut rng, context * heads * head_dim);
-        let v_host = uniform(&mut rng, context * heads * head_dim);
+        let k_host = uniform(&mut rng, context * kv_heads * head_dim);
+        let v_host = uniform(&mut rng, context * kv_heads * head_dim);
         let q = Tensor::from_slice(gpu, &[tokens, heads, head_dim], &q_host)?;
-        let cache = KvCache::new(gpu, context, heads, head_dim)?;
+        let cache = KvCache::new(gpu, context, heads, kv_heads, head_dim)?;
         cache.k.write(gpu, &k_host)?;
         cache.v.write(gpu, &v_host)?;
         let out = Tensor::full(gpu, &[tokens, heads, head_dim], f32::NAN)?;
@@ -169,7 +174,7 @@ pub(super) async fn attention(b: &mut Bench<'_>) -> Result<()> {
         b.time(Case {
             name,
             what: format!(
-                "{tokens} queries over {context} keys, {heads} heads of {head_dim}, causal"
+                "{tokens} queries over {context} keys, {heads} heads ({kv_heads} kv) of {head_dim}, causal"
             ),
             work: 4.0 * (heads * head_dim * pairs) as f64,
             unit: "GFLOP/s",

@@ -154,7 +154,7 @@ impl Gpt {
                 ln_2: norm(&format!("{p}.ln_2"))?,
                 mlp_c_fc: linear(&format!("{p}.mlp.c_fc"), 4 * c, c)?,
                 mlp_c_proj: linear(&format!("{p}.mlp.c_proj"), c, 4 * c)?,
-                cache: KvCache::new(gpu, block_size, n_head, c / n_head)?,
+                cache: KvCache::new(gpu, block_size, n_head, n_head, c / n_head)?,
             });
         }
         Ok(Gpt {

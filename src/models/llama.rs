@@ -255,7 +255,7 @@ impl Llama {
                 ffn_norm: vector(&name("ffn_norm"))?,
                 ffn_gate_up: stacked(&[(&gate, c.n_ff), (&up, c.n_ff)])?,
                 ffn_down: matrix(&name("ffn_down"), [d, c.n_ff])?,
-                cache: KvCache::new(gpu, context, c.n_kv_head, c.head_dim())?,
+                cache: KvCache::new(gpu, context, c.n_head, c.n_kv_head, c.head_dim())?,
             });
         }
         let output = match file.tensor("output.weight") {

@@ -8,21 +8,38 @@ use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
 pub(super) const ATTENTION: Kernel<Params> = kernel!("attention.wgsl", "main", uses "reduce.wgsl");
+pub(super) const COMBINE: Kernel<CombineParams> = kernel!("attention_combine.wgsl", "main");
 /// The kernel keeps the query in workgroup memory and gives each of its 64 threads 4 dims.
 pub const MAX_HEAD_DIM: usize = 256;
+/// A decode step over more keys than this, on a hardware GPU, spreads each head over
+/// workgroups of `SEGMENT` keys and adds their parts in a second dispatch (see `attention`).
+pub const SPLIT_PAST: usize = 256;
+const SEGMENT: usize = 128;
 
 /// One layer's cached keys and values, each `[capacity, n_kv_heads, head_dim]`; row `j` holds
 /// the token at position `j`.
 pub struct KvCache {
     pub k: Tensor,
     pub v: Tensor,
+    /// Where a decode step split over the keys leaves each segment's part: `[n_heads,
+    /// segments, 2 + head_dim]`, for caches of more than `SPLIT_PAST` rows.
+    partials: Option<Tensor>,
 }
 
 impl KvCache {
-    /// An empty (zero-filled) cache for `capacity` tokens.
-    pub fn new(gpu: &Gpu, capacity: usize, n_kv_heads: usize, head_dim: usize) -> Result<KvCache> {
+    /// An empty (zero-filled) cache for `capacity` tokens, read by `n_heads` query heads.
+    pub fn new(
+        gpu: &Gpu,
+        capacity: usize,
+        n_heads: usize,
+        n_kv_heads: usize,
+        head_dim: usize,
+    ) -> Result<KvCache> {
         let shape = [capacity, n_kv_heads, head_dim];
-        Ok(KvCache { k: Tensor::zeros(gpu, &shape)?, v: Tensor::zeros(gpu, &shape)? })
+        let partials = (capacity > SPLIT_PAST)
+            .then(|| Tensor::zeros(gpu, &[n_heads, capacity.div_ceil(SEGMENT), 2 + head_dim]))
+            .transpose()?;
+        Ok(KvCache { k: Tensor::zeros(gpu, &shape)?, v: Tensor::zeros(gpu, &shape)?, partials })
     }
 
     pub fn capacity(&self) -> usize {
@@ -102,6 +119,15 @@ params! {
         /// How many of the last queries write their scores: 0 for none.
         score_rows: u32,
         capacity: u32,
+        /// Keys per workgroup when split; 0 for all of a query's.
+        segment: u32,
+    }
+}
+
+params! {
+    pub(super) struct CombineParams {
+        head_dim: u32,
+        segments: u32,
     }
 }
 
@@ -110,6 +136,11 @@ params! {
 /// as `[n_heads, rows, capacity]` (`rows` from 1 to `tokens`), receives the raw scores
 /// `scale * q.k` of the last `rows` queries (0 for rows a query cannot see);
 /// `weights_from_scores` turns them into the softmax weights.
+///
+/// A decode step (one token) over more than `SPLIT_PAST` keys, on a hardware GPU, gives each
+/// head a workgroup per `SEGMENT` keys rather than one for them all (a GPU has far more cores
+/// than a model has heads), and combines their parts in a second dispatch. On a software
+/// adapter the cores are few and one workgroup per head keeps them all busy.
 pub fn attention(
     gpu: &Gpu,
     q: &Tensor,
@@ -118,6 +149,21 @@ pub fn attention(
     scale: f32,
     scores: Option<&Tensor>,
     out: &Tensor,
+) -> Result<()> {
+    attend(gpu, q, cache, past, scale, scores, out, !gpu.is_software())
+}
+
+/// `attention`, which splits a long decode step over the keys only where `may_split`.
+#[allow(clippy::too_many_arguments)]
+fn attend(
+    gpu: &Gpu,
+    q: &Tensor,
+    cache: &KvCache,
+    past: usize,
+    scale: f32,
+    scores: Option<&Tensor>,
+    out: &Tensor,
+    may_split: bool,
 ) -> Result<()> {
     let d = AttentionDims::new(q.shape(), cache.k.shape(), past)?;
     expect_shape("attention values", &cache.v, cache.k.shape())?;
@@ -166,11 +212,40 @@ pub fn attention(
         scale,
         score_rows: to_u32("score rows", score_rows)?,
         capacity: to_u32("capacity", cache.capacity())?,
+        segment: 0,
     };
-    let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
     let scores = gpu.optional(scores)?;
+    let split = split_partials(&d, cache, may_split)?;
     let buffers = [q.buffer()?, cache.k.buffer()?, cache.v.buffer()?, scores, out.buffer()?];
-    gpu.dispatch(&ATTENTION, &params, &buffers, groups, out)
+    let Some(partials) = split else {
+        let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
+        let buffers = [&buffers[..], &[gpu.optional_out(None, 0)?]].concat();
+        return gpu.dispatch(&ATTENTION, &params, &buffers, groups, out);
+    };
+    let segments = d.keys().div_ceil(SEGMENT);
+    let params = Params { segment: SEGMENT as u32, ..params };
+    let groups = Workgroups::grid(gpu, [d.n_heads, segments, 1])?;
+    let buffers = [&buffers[..], &[partials.buffer()?]].concat();
+    gpu.dispatch(&ATTENTION, &params, &buffers, groups, out)?;
+    let combine =
+        CombineParams { head_dim: params.head_dim, segments: to_u32("segments", segments)? };
+    let groups = Workgroups::grid(gpu, [d.n_heads, 1, 1])?;
+    gpu.dispatch(&COMBINE, &combine, &[partials.buffer()?, out.buffer()?], groups, out)
+}
+
+/// The cache's partials when this pass splits over the keys (see `attention`), checked against
+/// the query's heads.
+fn split_partials<'a>(
+    d: &AttentionDims,
+    cache: &'a KvCache,
+    may_split: bool,
+) -> Result<Option<&'a Tensor>> {
+    let Some(partials) = &cache.partials else { return Ok(None) };
+    if partials.shape()[0] != d.n_heads {
+        invalid!("the cache was made for {} query heads, not {}", partials.shape()[0], d.n_heads);
+    }
+    let split = may_split && d.tokens == 1 && d.keys() > SPLIT_PAST;
+    Ok(split.then_some(partials))
 }
 
 /// The softmax weights of rows of scores as `attention` writes them, `capacity` wide: row `r`,
@@ -263,7 +338,8 @@ mod tests {
         Case { tokens, past, n_heads, n_kv_heads, head_dim, q_gain: 1.0 }
     }
 
-    /// Runs one case with and without weights and compares both runs with the reference.
+    /// Runs one case with and without weights and compares both runs with the reference; a
+    /// decode step over many keys both in one workgroup per head and split over the keys.
     async fn check(seed: u64, c: Case) {
         let gpu = gpu().await;
         let mut rng = Rng::new(seed);
@@ -274,9 +350,11 @@ mod tests {
         let q_host: Vec<f32> =
             rng.vec(c.tokens * c.n_heads * c.head_dim).iter().map(|x| x * c.q_gain).collect();
         let q = Tensor::from_slice(gpu, &q_shape, &q_host).unwrap();
-        let (k, k_host) = random(gpu, &mut rng, &kv_shape);
-        let (v, v_host) = random(gpu, &mut rng, &kv_shape);
-        let cache = KvCache { k, v };
+        let (k_host, v_host) =
+            (rng.vec(kv_shape.iter().product()), rng.vec(kv_shape.iter().product()));
+        let cache = KvCache::new(gpu, capacity, c.n_heads, c.n_kv_heads, c.head_dim).unwrap();
+        cache.k.write(gpu, &k_host).unwrap();
+        cache.v.write(gpu, &v_host).unwrap();
         let scale = 1.0 / (c.head_dim as f32).sqrt();
         let (want, want_scores) = attention_ref(&d, &q_host, &k_host, &v_host, scale);
 
@@ -286,59 +364,68 @@ mod tests {
         // exp's f32 range: only subtracting the running max keeps that case finite). Measured
         // on lavapipe: 1.5e-7 at q_gain 1, 5.1e-6 at q_gain 100.
         let tol = 1e-6 + 2e-7 * c.q_gain;
-        let what = format!(
-            "attention tokens {} past {} heads {}/{} head_dim {} q x{}",
-            c.tokens, c.past, c.n_heads, c.n_kv_heads, c.head_dim, c.q_gain
-        );
-        let out = poisoned(gpu, &q_shape);
-        attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
-        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
+        let splits = c.tokens == 1 && d.keys() > SPLIT_PAST;
+        for may_split in if splits { vec![false, true] } else { vec![false] } {
+            let what = format!(
+                "attention tokens {} past {} heads {}/{} head_dim {} q x{}, split {may_split}",
+                c.tokens, c.past, c.n_heads, c.n_kv_heads, c.head_dim, c.q_gain
+            );
+            let out = poisoned(gpu, &q_shape);
+            attend(gpu, &q, &cache, c.past, scale, None, &out, may_split).unwrap();
+            assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
 
-        let scores = poisoned(gpu, &d.scores_shape(c.tokens, capacity));
-        let out = poisoned(gpu, &q_shape);
-        attention(gpu, &q, &cache, c.past, scale, Some(&scores), &out).unwrap();
-        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
-        let got_scores = scores.read(gpu).await.unwrap();
-        let seen: Vec<f32> =
-            got_scores.chunks(capacity).flat_map(|row| &row[..d.keys()]).copied().collect();
-        // A score is a sum of head_dim products in another order than the reference's.
-        assert_close(&format!("{what} scores"), &seen, &want_scores, 1e-6 * c.q_gain, 1e-5);
-        let visible = |r: usize| c.past + r % c.tokens + 1;
-        for (r, row) in got_scores.chunks(capacity).enumerate() {
-            assert!(row[visible(r)..].iter().all(|&s| s == 0.0), "{what}: row {r} sees the future");
-        }
-        // The weights made from the scores, times the values, give the kernel's output back.
-        let weights = weights_from_scores(&got_scores, capacity, visible);
-        let mut mixed = vec![0.0f32; want.len()];
-        for (r, w) in weights.chunks(capacity).enumerate() {
-            let (h, i) = (r / c.tokens, r % c.tokens);
-            let sum: f32 = w.iter().sum();
-            // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.
-            assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
-            assert!(w[visible(r)..].iter().all(|&w| w == 0.0), "{what}: row {r} weighs the future");
-            let kv_head = h / (c.n_heads / c.n_kv_heads);
-            let o = &mut mixed[(i * c.n_heads + h) * c.head_dim..][..c.head_dim];
-            for (j, &wj) in w.iter().enumerate() {
-                let row = &v_host[(j * c.n_kv_heads + kv_head) * c.head_dim..][..c.head_dim];
-                o.iter_mut().zip(row).for_each(|(o, &v)| *o += wj * v);
+            let scores = poisoned(gpu, &d.scores_shape(c.tokens, capacity));
+            let out = poisoned(gpu, &q_shape);
+            attend(gpu, &q, &cache, c.past, scale, Some(&scores), &out, may_split).unwrap();
+            assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
+            let got_scores = scores.read(gpu).await.unwrap();
+            let seen: Vec<f32> =
+                got_scores.chunks(capacity).flat_map(|row| &row[..d.keys()]).copied().collect();
+            // A score is a sum of head_dim products in another order than the reference's.
+            assert_close(&format!("{what} scores"), &seen, &want_scores, 1e-6 * c.q_gain, 1e-5);
+            let visible = |r: usize| c.past + r % c.tokens + 1;
+            for (r, row) in got_scores.chunks(capacity).enumerate() {
+                assert!(
+                    row[visible(r)..].iter().all(|&s| s == 0.0),
+                    "{what}: row {r} sees the future"
+                );
             }
-        }
-        assert_close(&format!("{what}: weights from scores, times v"), &mixed, &want, tol, 0.0);
+            // The weights made from the scores, times the values, give the kernel's output back.
+            let weights = weights_from_scores(&got_scores, capacity, visible);
+            let mut mixed = vec![0.0f32; want.len()];
+            for (r, w) in weights.chunks(capacity).enumerate() {
+                let (h, i) = (r / c.tokens, r % c.tokens);
+                let sum: f32 = w.iter().sum();
+                // An f32 sum of up to 700 probabilities: a few 1e-6 of rounding at most.
+                assert!((sum - 1.0).abs() < 1e-5, "{what}: row {r} sums to {sum}");
+                assert!(
+                    w[visible(r)..].iter().all(|&w| w == 0.0),
+                    "{what}: row {r} weighs the future"
+                );
+                let kv_head = h / (c.n_heads / c.n_kv_heads);
+                let o = &mut mixed[(i * c.n_heads + h) * c.head_dim..][..c.head_dim];
+                for (j, &wj) in w.iter().enumerate() {
+                    let row = &v_host[(j * c.n_kv_heads + kv_head) * c.head_dim..][..c.head_dim];
+                    o.iter_mut().zip(row).for_each(|(o, &v)| *o += wj * v);
+                }
+            }
+            assert_close(&format!("{what}: weights from scores, times v"), &mixed, &want, tol, 0.0);
 
-        // Only the last queries' scores: the same rows of each head, computed the same way.
-        let rows = c.tokens.div_ceil(3);
-        let last = poisoned(gpu, &d.scores_shape(rows, capacity));
-        attention(gpu, &q, &cache, c.past, scale, Some(&last), &out).unwrap();
-        let want_last: Vec<f32> = got_scores
-            .chunks(c.tokens * capacity)
-            .flat_map(|head| &head[(c.tokens - rows) * capacity..])
-            .copied()
-            .collect();
-        assert_eq!(
-            last.read(gpu).await.unwrap(),
-            want_last,
-            "{what}: the last {rows} rows' scores"
-        );
+            // Only the last queries' scores: the same rows of each head, computed the same way.
+            let rows = c.tokens.div_ceil(3);
+            let last = poisoned(gpu, &d.scores_shape(rows, capacity));
+            attend(gpu, &q, &cache, c.past, scale, Some(&last), &out, may_split).unwrap();
+            let want_last: Vec<f32> = got_scores
+                .chunks(c.tokens * capacity)
+                .flat_map(|head| &head[(c.tokens - rows) * capacity..])
+                .copied()
+                .collect();
+            assert_eq!(
+                last.read(gpu).await.unwrap(),
+                want_last,
+                "{what}: the last {rows} rows' scores"
+            );
+        }
     }
 
     gpu_tests! {
@@ -349,7 +436,6 @@ mod tests {
         }
 
         async fn decode_and_continued_prompt_match_reference() {
-            check(4, case(1, 256, 4, 2, 64)).await;
             check(5, case(7, 33, 2, 2, 33)).await;
         }
 
@@ -361,11 +447,37 @@ mod tests {
 
         async fn long_context_spans_several_chunks() {
             check(9, case(3, 600, 2, 1, 64)).await;
+            // Decode steps over 701 and 257 keys split into segments of 128: the last holds 61
+            // keys, or 1.
             check(10, case(1, 700, 1, 1, 256)).await;
+            check(4, case(1, 256, 4, 2, 64)).await;
+        }
+
+        async fn a_second_split_step_makes_nothing() {
+            // A device of its own, so that only this test's work is counted.
+            let gpu = &Gpu::new().await.unwrap();
+            let mut rng = Rng::new(14);
+            let (q, _) = random(gpu, &mut rng, &[1, 9, 64]);
+            let cache = KvCache::new(gpu, 2048, 9, 3, 64).unwrap();
+            let out = poisoned(gpu, &[1, 9, 64]);
+            for step in 0..2 {
+                let before = gpu.stats();
+                attend(gpu, &q, &cache, 600, 0.125, None, &out, true).unwrap();
+                let spent = gpu.stats() - before;
+                if step == 1 {
+                    assert_made_nothing("a split decode step's attention", spent);
+                    // The segments' pass and their combination.
+                    assert_eq!(spent.dispatches, 2, "{spent:?}");
+                }
+            }
+            assert!(out.read(gpu).await.unwrap().iter().all(|v| v.is_finite()));
         }
 
         async fn large_scores_stay_stable() {
             check(11, Case { q_gain: 100.0, ..case(7, 300, 2, 1, 64) }).await;
+            // Split over the keys: the segments' maxima differ widely, and the combined sum
+            // must rescale each to the largest.
+            check(13, Case { q_gain: 100.0, ..case(1, 600, 6, 2, 33) }).await;
         }
 
         async fn appending_token_by_token_matches_one_prompt() {
@@ -375,7 +487,7 @@ mod tests {
             let mut rng = Rng::new(12);
             let (prompt, total, n_heads, n_kv, dim) = (9, 13, 4, 2, 16);
             let (q_all, k_all, v_all) = (rng.vec(total * n_heads * dim), rng.vec(total * n_kv * dim), rng.vec(total * n_kv * dim));
-            let cache = KvCache::new(gpu, 16, n_kv, dim).unwrap();
+            let cache = KvCache::new(gpu, 16, n_heads, n_kv, dim).unwrap();
             let kv_shape = [total, n_kv, dim];
             let d = AttentionDims::new(&[total, n_heads, dim], &kv_shape, 0).unwrap();
             let (want, _) = attention_ref(&d, &q_all, &k_all, &v_all, 0.25);
@@ -402,23 +514,27 @@ mod tests {
             let gpu = gpu().await;
             let q = Tensor::zeros(gpu, &[2, 4, 8]).unwrap();
             let out = Tensor::zeros(gpu, &[2, 4, 8]).unwrap();
-            let cache = KvCache::new(gpu, 10, 2, 8).unwrap();
+            let cache = KvCache::new(gpu, 10, 4, 2, 8).unwrap();
             let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
             attention(gpu, &q, &cache, 8, 0.5, None, &out).unwrap();
             bad(attention(gpu, &q, &cache, 9, 0.5, None, &out));
             bad(attention(gpu, &q, &cache, usize::MAX, 0.5, None, &out));
-            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 3, 8).unwrap(), 0, 0.5, None, &out));
-            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 2, 4).unwrap(), 0, 0.5, None, &out));
+            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 4, 3, 8).unwrap(), 0, 0.5, None, &out));
+            bad(attention(gpu, &q, &KvCache::new(gpu, 10, 4, 2, 4).unwrap(), 0, 0.5, None, &out));
             bad(attention(gpu, &q, &cache, 0, 0.5, None, &Tensor::zeros(gpu, &[2, 4, 4]).unwrap()));
             bad(attention(gpu, &q, &cache, 0, f32::NAN, None, &out));
             bad(attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 2, 2]).unwrap()), &out));
             // Scores for more queries than the pass has.
             bad(attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 3, 10]).unwrap()), &out));
             attention(gpu, &q, &cache, 1, 0.5, Some(&Tensor::zeros(gpu, &[4, 1, 10]).unwrap()), &out).unwrap();
-            let mismatched = KvCache { k: Tensor::zeros(gpu, &[10, 2, 8]).unwrap(), v: Tensor::zeros(gpu, &[9, 2, 8]).unwrap() };
+            let mut mismatched = KvCache::new(gpu, 10, 4, 2, 8).unwrap();
+            mismatched.v = Tensor::zeros(gpu, &[9, 2, 8]).unwrap();
+            bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
+            // A cache long enough to split, made for 2 query heads, not the 4 of q.
+            let mismatched = KvCache::new(gpu, 300, 2, 2, 8).unwrap();
             bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
             let wide = Tensor::zeros(gpu, &[1, 1, 257]).unwrap();
-            bad(attention(gpu, &wide, &KvCache::new(gpu, 4, 1, 257).unwrap(), 0, 0.5, None, &wide));
+            bad(attention(gpu, &wide, &KvCache::new(gpu, 4, 1, 1, 257).unwrap(), 0, 0.5, None, &wide));
             bad(attention(gpu, &Tensor::zeros(gpu, &[8, 8]).unwrap(), &cache, 0, 0.5, None, &out));
             gpu.check().unwrap();
         }

@@ -199,7 +199,7 @@ mod tests {
         let mut rng = Rng::new(seed);
         let heads = q_heads + 2 * kv_heads;
         let (qkv, host) = random(gpu, &mut rng, &[tokens, heads, head_dim]);
-        let cache = KvCache::new(gpu, capacity, kv_heads, head_dim).unwrap();
+        let cache = KvCache::new(gpu, capacity, q_heads, kv_heads, head_dim).unwrap();
         let (k0, k0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
         let (v0, v0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
         let part = |from: usize, count: usize| -> Vec<f32> {
@@ -248,7 +248,7 @@ mod tests {
 
         async fn qkv_split_rejects_what_does_not_fit() {
             let gpu = gpu().await;
-            let cache = KvCache::new(gpu, 8, 2, 4).unwrap();
+            let cache = KvCache::new(gpu, 8, 4, 2, 4).unwrap();
             let z = |shape: &[usize]| Tensor::zeros(gpu, shape).unwrap();
             let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
             let (qkv, q) = (z(&[3, 7, 4]), z(&[3, 3, 4]));

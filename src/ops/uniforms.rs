@@ -26,6 +26,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&activation::BACKWARD),
         layout(&activation::GLU),
         layout(&attention::ATTENTION),
+        layout(&attention::COMBINE),
         layout(&binary::KERNEL),
         layout(&codebook::NEAREST),
         layout(&codebook::LOOKUP),
