@@ -1,15 +1,18 @@
 // C[batch] = A[batch] x B[batch] (+ bias), tiled through workgroup memory.
 // A is M x K; B is K x N, or N x K when transposed (a PyTorch Linear weight); C is M x N.
 //
-// Each workgroup of 16 x 16 threads computes a 128 x 128 tile of C, walking K 8 at a time.
+// Each workgroup of 16 x 16 threads computes a TILE_M x 128 tile of C, walking K 8 at a time;
+// TILE_M (128, or 64 for matrices of a few dozen rows, which a 128-row tile would mostly pad)
+// comes from the file put in front (matmul_tile_m128.wgsl or matmul_tile_m64.wgsl).
 // Thread (tx, ty) owns an 8 x 8 block: rows ty*4 + 0..3 and 64 + ty*4 + 0..3, columns tx*4 + 0..3
-// and 64 + tx*4 + 0..3 of the tile. Splitting each thread's block in two halves 64 apart lets
-// neighbouring threads read neighbouring vec4s of the tiles (no bank conflicts), and every
-// step of K costs 4 vec4 reads of workgroup memory for 64 fused multiply-adds.
+// and 64 + tx*4 + 0..3 of the tile (a 4 x 8 block, the top rows only, in a 64-row tile).
+// Splitting each thread's block in halves 64 apart lets neighbouring threads read
+// neighbouring vec4s of the tiles (no bank conflicts), and every step of K costs 4 vec4 reads
+// of workgroup memory for 64 fused multiply-adds (3 for 32 in a 64-row tile).
 // The accumulators are indexed by constants only, so they stay in registers. Parameters,
 // bindings, the norm and the epilogue: matmul_common.wgsl.
 
-const TILE: u32 = 128u;
+const TILE: u32 = 128u; // columns, and the most rows
 const TILE_K: u32 = 8u;
 const THREADS: u32 = 256u;
 // 32 vec4 per row of K, plus one: writes that walk K then land in different banks.
@@ -95,7 +98,7 @@ fn main(
     @builtin(local_invocation_index) li: u32,
 ) {
     let batch = wg.z;
-    let row0 = wg.y * TILE;
+    let row0 = wg.y * TILE_M;
     let col0 = wg.x * TILE;
     let a_base = batch * p.a_batch_stride;
     let b_base = batch * p.b_batch_stride;
@@ -107,13 +110,16 @@ fn main(
     }
     var acc: array<vec4<f32>, 16>; // acc[2 r + h]: row r of the block, column half h
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
-        // Each tile holds 1024 elements: four per thread, consecutive threads reading
-        // consecutive addresses of A (along K) and of B (along N, or K when transposed).
-        for (var r = 0u; r < 4u; r++) {
+        // B's tile holds 1024 elements, four per thread, A's TILE_M x 8; consecutive threads
+        // read consecutive addresses of A (along K) and of B (along N, or K when transposed).
+        for (var r = 0u; r < TILE_M * TILE_K / THREADS; r++) {
             let e = li + r * THREADS;
             let am = e / TILE_K;
             let ak = e % TILE_K;
             a_tile[ak][am / 4u][am % 4u] = load_a(a_base, row0, am, k0 + ak);
+        }
+        for (var r = 0u; r < 4u; r++) {
+            let e = li + r * THREADS;
             var bk = e / TILE;
             var bn = e % TILE;
             if (p.b_transposed == 1u) {
@@ -126,7 +132,6 @@ fn main(
 
         for (var k = 0u; k < TILE_K; k++) {
             let a0 = a_tile[k][ty];
-            let a1 = a_tile[k][ty + 16u];
             let b0 = b_tile[k][tx];
             let b1 = b_tile[k][tx + 16u];
             acc[0] = fma(vec4(a0.x), b0, acc[0]);
@@ -137,6 +142,10 @@ fn main(
             acc[5] = fma(vec4(a0.z), b1, acc[5]);
             acc[6] = fma(vec4(a0.w), b0, acc[6]);
             acc[7] = fma(vec4(a0.w), b1, acc[7]);
+            if (TILE_M == 64u) {
+                continue;
+            }
+            let a1 = a_tile[k][ty + 16u];
             acc[8] = fma(vec4(a1.x), b0, acc[8]);
             acc[9] = fma(vec4(a1.x), b1, acc[9]);
             acc[10] = fma(vec4(a1.y), b0, acc[10]);
@@ -161,6 +170,9 @@ fn main(
     store(batch, top + 2u, right, acc[5]);
     store(batch, top + 3u, left, acc[6]);
     store(batch, top + 3u, right, acc[7]);
+    if (TILE_M == 64u) {
+        return;
+    }
     store(batch, bottom, left, acc[8]);
     store(batch, bottom, right, acc[9]);
     store(batch, bottom + 1u, left, acc[10]);

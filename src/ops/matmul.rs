@@ -9,8 +9,14 @@ use crate::error::invalid;
 use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::{Gpu, Result, Tensor};
 
-pub(super) const TILED: Kernel<Params> =
-    kernel!("matmul_tiled.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl");
+pub(super) const TILED: Kernel<Params> = kernel!(
+    "matmul_tiled.wgsl", "main",
+    uses "act.wgsl", uses "matmul_common.wgsl", uses "matmul_tile_m128.wgsl"
+);
+pub(super) const TILED_SHORT: Kernel<Params> = kernel!(
+    "matmul_tiled.wgsl", "main",
+    uses "act.wgsl", uses "matmul_common.wgsl", uses "matmul_tile_m64.wgsl"
+);
 pub(super) const NAIVE: Kernel<Params> =
     kernel!("matmul_naive.wgsl", "main", uses "act.wgsl", uses "matmul_common.wgsl");
 pub(super) const ROWS: Kernel<Params> =
@@ -20,6 +26,7 @@ pub(super) const VECTOR: Kernel<Params> = kernel!(
 );
 /// Output elements per workgroup, [columns, rows], of each kernel.
 const TILE: [usize; 2] = [128, 128];
+const SHORT_TILE: [usize; 2] = [128, 64];
 const NAIVE_WORKGROUP: [usize; 2] = [16, 16];
 const ROWS_WORKGROUP: [usize; 2] = [64, 1];
 /// The vector kernel's workgroup makes 8 output elements of a row.
@@ -114,8 +121,8 @@ pub struct Split<'a> {
     pub row: usize,
 }
 
-/// `out = a x b (+ bias)` with the tiled kernel, or for a few rows one of the vector and row
-/// kernels (see `few_rows_kernel`).
+/// `out = a x b (+ bias)` with the tiled kernel (tiles of 64 rows for up to 64 rows, else 128),
+/// or for a few rows one of the vector and row kernels (see `few_rows_kernel`).
 pub fn matmul(
     gpu: &Gpu,
     a: &Tensor,
@@ -137,7 +144,11 @@ pub fn matmul_fused(
     out: &Tensor,
 ) -> Result<()> {
     let d = MatmulDims::new(a.shape(), b.shape(), b_transposed)?;
-    let (kernel, tile) = if d.m <= FEW_ROWS { few_rows_kernel(gpu, &d) } else { (&TILED, TILE) };
+    let (kernel, tile) = match d.m {
+        m if m <= FEW_ROWS => few_rows_kernel(gpu, &d),
+        m if m <= SHORT_TILE[1] => (&TILED_SHORT, SHORT_TILE),
+        _ => (&TILED, TILE),
+    };
     run(gpu, kernel, tile, a, b, b_transposed, fused, out)
 }
 
@@ -397,7 +408,7 @@ mod tests {
 
     gpu_tests! {
         // m = 1 and 7 take the vector kernel (B transposed, on a hardware GPU; checked here on
-        // any) or the row kernel, the others the tiled one.
+        // any) or the row kernel, 33 the 64-row tile, 65 and 257 the 128-row tile.
         async fn matches_reference_on_awkward_sizes() {
             for (i, &m) in AWKWARD.iter().enumerate() {
                 let (k, n) = (AWKWARD[(i + 2) % 5], AWKWARD[(i + 3) % 5]);
@@ -415,6 +426,9 @@ mod tests {
             check(matmul, 12, &[5, 65, 33], &[5, 257, 33], true, true).await;
             check(matmul, 13, &[3, 8, 65], &[3, 65, 257], true, false).await;
             check(matmul, 14, &[2, 9, 33], &[65, 33], true, true).await;
+            // Exactly one 64-row tile, and one row more: the two tile heights' edges.
+            check(matmul, 17, &[2, 64, 65], &[65, 130], true, false).await;
+            check(matmul, 18, &[65, 33], &[130, 33], true, true).await;
             // A few rows against a transposed B, per batch and shared.
             for f in [matmul, matmul_vector] {
                 check(f, 15, &[2, 3, 5, 300], &[2, 3, 33, 300], false, true).await;
@@ -426,8 +440,8 @@ mod tests {
             use crate::ops::activation::{activation_ref, Activation};
             use crate::ops::norm::layer_norm_ref;
             let gpu = gpu().await;
-            // m = 1 and 7 take a few-row kernel (and the vector kernel is checked too), 33 and
-            // 257 the tiled one; k = 300 leaves the vector kernel's 8 threads an output 37 or 38
+            // m = 1 and 7 take a few-row kernel (and the vector kernel is checked too), 33 the
+            // 64-row tile (its norm's statistics too), 257 the 128-row one; k = 300 leaves the vector kernel's 8 threads an output 37 or 38
             // values each.
             for (seed, m, k) in [(30, 1, 300), (31, 7, 65), (32, 33, 65), (33, 257, 300)] {
                 let part = 33;

@@ -42,6 +42,7 @@ fn every_kernel() -> Vec<Layout> {
         layout(&latent::BACKWARD),
         layout(&loss::BCE_WITH_LOGITS),
         layout(&matmul::TILED),
+        layout(&matmul::TILED_SHORT),
         layout(&matmul::NAIVE),
         layout(&matmul::ROWS),
         layout(&matmul::VECTOR),
