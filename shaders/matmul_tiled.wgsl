@@ -38,12 +38,15 @@ fn load_a(base: u32, row0: u32, r: u32, col: u32) -> f32 {
     return 0.0;
 }
 
-// A sum over half of row `row` of A (the even or the odd columns), minus `mean`, squared when
-// `squares`; 0 past A's last row.
-fn half_row_sum(base: u32, row: u32, half: u32, mean: f32, squares: bool) -> f32 {
+// Threads a row for the norm's statistics: 2 in a 128-row tile, 4 in a 64-row one.
+const ROW_THREADS: u32 = THREADS / TILE_M;
+
+// A sum over every ROW_THREADS-th column of row `row` of A from column `first`, minus `mean`,
+// squared when `squares`; 0 past A's last row.
+fn strided_row_sum(base: u32, row: u32, first: u32, mean: f32, squares: bool) -> f32 {
     var s = 0.0;
     if (row < p.m) {
-        for (var k = half; k < p.k; k += 2u) {
+        for (var k = first; k < p.k; k += ROW_THREADS) {
             let d = a[base + row * p.k + k] - mean;
             s += select(d, d * d, squares);
         }
@@ -51,20 +54,29 @@ fn half_row_sum(base: u32, row: u32, half: u32, mean: f32, squares: bool) -> f32
     return s;
 }
 
-// The layer-norm statistics of the tile's 128 rows, two threads a row, two passes.
+// The sum of the ROW_THREADS partial sums from thread `li` on.
+fn row_total(li: u32) -> f32 {
+    var s = 0.0;
+    for (var t = 0u; t < ROW_THREADS; t++) {
+        s += partial[li + t];
+    }
+    return s;
+}
+
+// The layer-norm statistics of the tile's TILE_M rows, ROW_THREADS threads a row, two passes.
 fn row_statistics(base: u32, row0: u32, li: u32) {
-    let r = li / 2u;
-    let half = li % 2u;
-    partial[li] = half_row_sum(base, row0 + r, half, 0.0, false);
+    let r = li / ROW_THREADS;
+    let first = li % ROW_THREADS;
+    partial[li] = strided_row_sum(base, row0 + r, first, 0.0, false);
     workgroupBarrier();
-    if (half == 0u) {
-        row_mean[r] = (partial[li] + partial[li + 1u]) / f32(p.k);
+    if (first == 0u) {
+        row_mean[r] = row_total(li) / f32(p.k);
     }
     workgroupBarrier();
-    partial[li] = half_row_sum(base, row0 + r, half, row_mean[r], true);
+    partial[li] = strided_row_sum(base, row0 + r, first, row_mean[r], true);
     workgroupBarrier();
-    if (half == 0u) {
-        row_rstd[r] = inverseSqrt((partial[li] + partial[li + 1u]) / f32(p.k) + p.eps);
+    if (first == 0u) {
+        row_rstd[r] = inverseSqrt(row_total(li) / f32(p.k) + p.eps);
     }
     workgroupBarrier();
 }

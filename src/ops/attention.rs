@@ -21,8 +21,10 @@ const SEGMENT: usize = 128;
 pub struct KvCache {
     pub k: Tensor,
     pub v: Tensor,
+    /// The query heads that read it.
+    n_heads: usize,
     /// Where a decode step split over the keys leaves each segment's part: `[n_heads,
-    /// segments, 2 + head_dim]`, for caches of more than `SPLIT_PAST` rows.
+    /// segments, 2 + head_dim]`, for caches of more than `SPLIT_PAST` rows on a hardware GPU.
     partials: Option<Tensor>,
 }
 
@@ -35,11 +37,20 @@ impl KvCache {
         n_kv_heads: usize,
         head_dim: usize,
     ) -> Result<KvCache> {
+        let split = !gpu.is_software();
+        KvCache::made(gpu, [capacity, n_heads, n_kv_heads, head_dim], split)
+    }
+
+    /// `new`, with the partials of a split decode step (see `attention`) where `split` and the
+    /// capacity passes `SPLIT_PAST`.
+    fn made(gpu: &Gpu, size: [usize; 4], split: bool) -> Result<KvCache> {
+        let [capacity, n_heads, n_kv_heads, head_dim] = size;
         let shape = [capacity, n_kv_heads, head_dim];
-        let partials = (capacity > SPLIT_PAST)
+        let partials = (split && capacity > SPLIT_PAST)
             .then(|| Tensor::zeros(gpu, &[n_heads, capacity.div_ceil(SEGMENT), 2 + head_dim]))
             .transpose()?;
-        Ok(KvCache { k: Tensor::zeros(gpu, &shape)?, v: Tensor::zeros(gpu, &shape)?, partials })
+        let (k, v) = (Tensor::zeros(gpu, &shape)?, Tensor::zeros(gpu, &shape)?);
+        Ok(KvCache { k, v, n_heads, partials })
     }
 
     pub fn capacity(&self) -> usize {
@@ -150,24 +161,12 @@ pub fn attention(
     scores: Option<&Tensor>,
     out: &Tensor,
 ) -> Result<()> {
-    attend(gpu, q, cache, past, scale, scores, out, !gpu.is_software())
-}
-
-/// `attention`, which splits a long decode step over the keys only where `may_split`.
-#[allow(clippy::too_many_arguments)]
-fn attend(
-    gpu: &Gpu,
-    q: &Tensor,
-    cache: &KvCache,
-    past: usize,
-    scale: f32,
-    scores: Option<&Tensor>,
-    out: &Tensor,
-    may_split: bool,
-) -> Result<()> {
     let d = AttentionDims::new(q.shape(), cache.k.shape(), past)?;
     expect_shape("attention values", &cache.v, cache.k.shape())?;
     expect_output("attention output", out, q.shape(), [q, &cache.k, &cache.v])?;
+    if cache.n_heads != d.n_heads {
+        invalid!("the cache was made for {} query heads, not {}", cache.n_heads, d.n_heads);
+    }
     let score_rows = scores.map_or(0, |s| s.shape().get(1).copied().unwrap_or(0));
     if let Some(scores) = scores {
         if !(1..=d.tokens).contains(&score_rows) {
@@ -215,7 +214,7 @@ fn attend(
         segment: 0,
     };
     let scores = gpu.optional(scores)?;
-    let split = split_partials(&d, cache, may_split)?;
+    let split = cache.partials.as_ref().filter(|_| d.tokens == 1 && d.keys() > SPLIT_PAST);
     let buffers = [q.buffer()?, cache.k.buffer()?, cache.v.buffer()?, scores, out.buffer()?];
     let Some(partials) = split else {
         let groups = Workgroups::grid(gpu, [d.n_heads, d.tokens, 1])?;
@@ -231,21 +230,6 @@ fn attend(
         CombineParams { head_dim: params.head_dim, segments: to_u32("segments", segments)? };
     let groups = Workgroups::grid(gpu, [d.n_heads, 1, 1])?;
     gpu.dispatch(&COMBINE, &combine, &[partials.buffer()?, out.buffer()?], groups, out)
-}
-
-/// The cache's partials when this pass splits over the keys (see `attention`), checked against
-/// the query's heads.
-fn split_partials<'a>(
-    d: &AttentionDims,
-    cache: &'a KvCache,
-    may_split: bool,
-) -> Result<Option<&'a Tensor>> {
-    let Some(partials) = &cache.partials else { return Ok(None) };
-    if partials.shape()[0] != d.n_heads {
-        invalid!("the cache was made for {} query heads, not {}", partials.shape()[0], d.n_heads);
-    }
-    let split = may_split && d.tokens == 1 && d.keys() > SPLIT_PAST;
-    Ok(split.then_some(partials))
 }
 
 /// The softmax weights of rows of scores as `attention` writes them, `capacity` wide: row `r`,
@@ -352,9 +336,7 @@ mod tests {
         let q = Tensor::from_slice(gpu, &q_shape, &q_host).unwrap();
         let (k_host, v_host) =
             (rng.vec(kv_shape.iter().product()), rng.vec(kv_shape.iter().product()));
-        let cache = KvCache::new(gpu, capacity, c.n_heads, c.n_kv_heads, c.head_dim).unwrap();
-        cache.k.write(gpu, &k_host).unwrap();
-        cache.v.write(gpu, &v_host).unwrap();
+        let size = [capacity, c.n_heads, c.n_kv_heads, c.head_dim];
         let scale = 1.0 / (c.head_dim as f32).sqrt();
         let (want, want_scores) = attention_ref(&d, &q_host, &k_host, &v_host, scale);
 
@@ -365,18 +347,21 @@ mod tests {
         // on lavapipe: 1.5e-7 at q_gain 1, 5.1e-6 at q_gain 100.
         let tol = 1e-6 + 2e-7 * c.q_gain;
         let splits = c.tokens == 1 && d.keys() > SPLIT_PAST;
-        for may_split in if splits { vec![false, true] } else { vec![false] } {
+        for split in if splits { vec![false, true] } else { vec![false] } {
+            let cache = KvCache::made(gpu, size, split).unwrap();
+            cache.k.write(gpu, &k_host).unwrap();
+            cache.v.write(gpu, &v_host).unwrap();
             let what = format!(
-                "attention tokens {} past {} heads {}/{} head_dim {} q x{}, split {may_split}",
+                "attention tokens {} past {} heads {}/{} head_dim {} q x{}, split {split}",
                 c.tokens, c.past, c.n_heads, c.n_kv_heads, c.head_dim, c.q_gain
             );
             let out = poisoned(gpu, &q_shape);
-            attend(gpu, &q, &cache, c.past, scale, None, &out, may_split).unwrap();
+            attention(gpu, &q, &cache, c.past, scale, None, &out).unwrap();
             assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
 
             let scores = poisoned(gpu, &d.scores_shape(c.tokens, capacity));
             let out = poisoned(gpu, &q_shape);
-            attend(gpu, &q, &cache, c.past, scale, Some(&scores), &out, may_split).unwrap();
+            attention(gpu, &q, &cache, c.past, scale, Some(&scores), &out).unwrap();
             assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 0.0);
             let got_scores = scores.read(gpu).await.unwrap();
             let seen: Vec<f32> =
@@ -414,7 +399,7 @@ mod tests {
             // Only the last queries' scores: the same rows of each head, computed the same way.
             let rows = c.tokens.div_ceil(3);
             let last = poisoned(gpu, &d.scores_shape(rows, capacity));
-            attend(gpu, &q, &cache, c.past, scale, Some(&last), &out, may_split).unwrap();
+            attention(gpu, &q, &cache, c.past, scale, Some(&last), &out).unwrap();
             let want_last: Vec<f32> = got_scores
                 .chunks(c.tokens * capacity)
                 .flat_map(|head| &head[(c.tokens - rows) * capacity..])
@@ -458,11 +443,11 @@ mod tests {
             let gpu = &Gpu::new().await.unwrap();
             let mut rng = Rng::new(14);
             let (q, _) = random(gpu, &mut rng, &[1, 9, 64]);
-            let cache = KvCache::new(gpu, 2048, 9, 3, 64).unwrap();
+            let cache = KvCache::made(gpu, [2048, 9, 3, 64], true).unwrap();
             let out = poisoned(gpu, &[1, 9, 64]);
             for step in 0..2 {
                 let before = gpu.stats();
-                attend(gpu, &q, &cache, 600, 0.125, None, &out, true).unwrap();
+                attention(gpu, &q, &cache, 600, 0.125, None, &out).unwrap();
                 let spent = gpu.stats() - before;
                 if step == 1 {
                     assert_made_nothing("a split decode step's attention", spent);
@@ -530,9 +515,11 @@ mod tests {
             let mut mismatched = KvCache::new(gpu, 10, 4, 2, 8).unwrap();
             mismatched.v = Tensor::zeros(gpu, &[9, 2, 8]).unwrap();
             bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
-            // A cache long enough to split, made for 2 query heads, not the 4 of q.
-            let mismatched = KvCache::new(gpu, 300, 2, 2, 8).unwrap();
-            bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
+            // A cache made for 2 query heads, not the 4 of q, split or not.
+            for split in [false, true] {
+                let mismatched = KvCache::made(gpu, [300, 2, 2, 8], split).unwrap();
+                bad(attention(gpu, &q, &mismatched, 0, 0.5, None, &out));
+            }
             let wide = Tensor::zeros(gpu, &[1, 1, 257]).unwrap();
             bad(attention(gpu, &wide, &KvCache::new(gpu, 4, 1, 1, 257).unwrap(), 0, 0.5, None, &wide));
             bad(attention(gpu, &Tensor::zeros(gpu, &[8, 8]).unwrap(), &cache, 0, 0.5, None, &out));
