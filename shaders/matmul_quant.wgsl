@@ -6,7 +6,11 @@
 // - p.glu (0: none, else an act.wgsl op + 1): w's rows are two halves, [gate; up], and the
 //   thread for column j < n / 2 writes act(gate_j) * up_j (SwiGLU with SiLU): out is [m, n / 2].
 // - p.has_residual: `residual` (out's shape) is added last.
-// Prefixed with act.wgsl and the block format's functions (q4_1.wgsl or q8_0.wgsl): binding 2
+// - p.has_rope: w is a fused q, k, v projection ([q_heads + 2 kv_heads] heads of 2 half rows),
+//   and the thread for rotary pair j takes its two columns and writes them as rope_turn.wgsl's
+//   write_qkv_pair does: the turned queries into out ([m, q_heads, head_dim]), the turned keys
+//   and the values into rows pos0.. of the KV cache (k_cache, v_cache).
+// Prefixed with act.wgsl, rope_turn.wgsl and the block format's functions (q4_1.wgsl or q8_0.wgsl): binding 2
 // `w`, block_scale and block_codes, over rows of k / 32 blocks. One thread per output element:
 // it adds d * (x . q) + m * sum(x) per block, reading x from workgroup memory. Neighbouring
 // threads take neighbouring weight rows, whose blocks the upload placed side by side. (Giving a
@@ -22,6 +26,12 @@ struct Params {
     glu: u32,
     alpha: f32,
     has_residual: u32,
+    has_rope: u32,
+    half: u32,
+    split_half: u32,
+    pos0: u32,
+    q_heads: u32,
+    kv_heads: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,6 +39,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> residual: array<f32>;
 @group(0) @binding(5) var<storage, read> norm_weight: array<f32>;
+@group(0) @binding(6) var<storage, read> freq: array<array<f32, 3>>;
+@group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
 
 // The workgroup's row of x, 256 values (8 blocks) at a time, scaled by norm_weight when normed.
 var<workgroup> chunk: array<vec4<f32>, 64>;
@@ -65,8 +78,18 @@ fn main(
 ) {
     let col = id.x;
     let row = group.y;
-    let cols = select(p.n, p.n / 2u, p.glu != 0u);
+    // A gated unit's thread takes columns col and col + n / 2; a rotary pair's, its two dims.
+    let pairs = p.glu != 0u || p.has_rope == 1u;
+    let cols = select(p.n, p.n / 2u, pairs);
     let writes = col < cols;
+    var first_col = col;
+    var second_col = col + cols;
+    if (p.has_rope == 1u) {
+        let head_row = col / p.half * 2u * p.half;
+        let dims = pair_dims(col % p.half);
+        first_col = head_row + dims.x;
+        second_col = head_row + dims.y;
+    }
     var first = 0.0;
     var second = 0.0;
     var sum_squares = 0.0;
@@ -85,9 +108,9 @@ fn main(
         workgroupBarrier();
         if (writes) {
             let blocks = min(8u, (p.k - c0) / 32u);
-            first += chunk_product(col, c0 / 32u, blocks);
-            if (p.glu != 0u) {
-                second += chunk_product(col + cols, c0 / 32u, blocks);
+            first += chunk_product(first_col, c0 / 32u, blocks);
+            if (pairs) {
+                second += chunk_product(second_col, c0 / 32u, blocks);
             }
         }
         workgroupBarrier();
@@ -103,6 +126,10 @@ fn main(
         scale = inverseSqrt(total / f32(p.k) + p.eps);
     }
     if (!writes) {
+        return;
+    }
+    if (p.has_rope == 1u) {
+        write_qkv_pair(row, col, first * scale, second * scale);
         return;
     }
     var v = first * scale;

@@ -213,10 +213,7 @@ fn bad_files_are_errors() {
     assert!(load(&other).contains("not supported"), "{}", load(&other));
 }
 
-/// Generations with prompts of varying lengths must not grow memory. 40 generations rather than
-/// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
-/// a second on lavapipe.
-/// A decode step with the chat page's sampling makes no buffer and no bind group, runs 183
+/// A decode step with the chat page's sampling makes no buffer and no bind group, runs 153
 /// dispatches (483 before the fused kernels), and reads back its 64 likeliest tokens (found on
 /// the GPU), not the 49,152 logits: at most 4 KB.
 #[test]
@@ -243,10 +240,11 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     };
     let (written, step) = counted(Watch::NOTHING);
     assert_eq!((step.submissions, step.read_backs), (1, 1), "{step:?}");
-    // Six a block (the qkv product with its RMS norm, RoPE with the cache write, attention, the
-    // output projection with its residual, gate and up with their norm and SwiGLU, the down
+    // Five a block (the q, k, v product with its RMS norm, RoPE and the cache write, attention,
+    // the output projection with its residual, gate and up with their norm and SwiGLU, the down
     // projection with its residual), then the embedding, the head with its norm, and top-k.
-    assert_eq!(step.dispatches, 6 * blocks + 3, "{step:?}");
+    // (Past 256 keys on a hardware GPU, attention adds a dispatch a block: 183.)
+    assert_eq!(step.dispatches, 5 * blocks + 3, "{step:?}");
     assert!(step.bytes_read_back <= 4096, "{step:?}");
     let kept = written.probabilities.iter().filter(|&&p| p > 0.0).count();
     assert!(kept == 64 && written.probabilities[written.id as usize] > 0.0, "{kept} candidates");
@@ -255,7 +253,7 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     // the head over 61 rows and their top-k: 2 dispatches, and reads back the stream's rows (for
     // the changes) and 5 candidates a row, not 61 rows of 49,152 logits.
     let (watched, step) = counted(Watch::LENS);
-    assert_eq!(step.dispatches, 6 * blocks + 5, "{step:?}");
+    assert_eq!(step.dispatches, 5 * blocks + 5, "{step:?}");
     let rows = 2 * blocks as usize + 1;
     let lens_bytes = (rows * width + rows * (2 * 5 + 2)) * 4;
     assert_eq!(step.bytes_read_back, (130 * 4 + lens_bytes) as u64, "{step:?}");
@@ -276,7 +274,7 @@ fn a_decode_step_makes_nothing_and_reads_back_its_candidates_only() {
     // Watching attention adds no dispatch (each layer's scores are copied out), and reads back
     // the newest token's scores, one row per layer and head over the 64 positions.
     let (watched, step) = counted(Watch::ATTENTION);
-    assert_eq!(step.dispatches, 6 * blocks + 3, "{step:?}");
+    assert_eq!(step.dispatches, 5 * blocks + 3, "{step:?}");
     let heads = model.config().n_head;
     let scores = blocks as usize * heads * 64;
     assert_eq!(step.bytes_read_back, (130 * 4 + scores * 4) as u64, "{step:?}");
@@ -321,6 +319,9 @@ fn attention_scores_are_causal_and_agree_between_prompt_and_step() {
     close("the newest token's scores, prompt and step", &in_step, &in_prompt, 2e-3, 1e-3);
 }
 
+/// Generations with prompts of varying lengths must not grow memory. 40 generations rather than
+/// the small models' 1,000 (`tests/leaks.rs`): one pass of this model takes about a quarter of
+/// a second on lavapipe.
 #[test]
 fn generations_do_not_leak() {
     let bytes = gguf_bytes();

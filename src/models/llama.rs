@@ -15,7 +15,7 @@ use crate::ops::norm::rms_norm;
 use crate::ops::quant::{
     dequantize_quant, embedding_quant, matmul_quant_fused, QuantFused, QuantTensor,
 };
-use crate::ops::rope::{rope_qkv, RopeStyle};
+use crate::ops::rope::{rope_qkv, QkvRope, RopeStyle};
 use crate::{Gpu, Result, Tensor};
 
 /// How many of a pass's last queries keep their attention scores: the newest token's, which the
@@ -109,7 +109,6 @@ pub struct Llama {
 struct Buffers {
     x: Tensor,
     y: Tensor,
-    qkv: Tensor,
     q: Tensor,
     att: Tensor,
     gated: Tensor,
@@ -125,11 +124,12 @@ struct Buffers {
 }
 
 /// What a pass over many tokens adds: f32 scratch copies of one weight of each shape a block
-/// uses, and the steps the quantized product fuses: the normed rows, and the gate and up
-/// halves before their SwiGLU.
+/// uses, and the steps the quantized product fuses: the normed rows, q, k and v before their
+/// rotation, and the gate and up halves before their SwiGLU.
 struct Dequantized {
     weights: Vec<Tensor>,
     normed: Tensor,
+    qkv: Tensor,
     gate_up: Tensor,
 }
 
@@ -146,7 +146,6 @@ impl Buffers {
         Ok(Buffers {
             x: z(&[t, d])?,
             y: z(&[t, d])?,
-            qkv: z(&[t, c.n_head + 2 * c.n_kv_head, hd])?,
             q: z(&[t, c.n_head, hd])?,
             att: z(&[t, c.n_head, hd])?,
             gated: z(&[t, c.n_ff])?,
@@ -157,6 +156,7 @@ impl Buffers {
                 Some(Dequantized {
                     weights: shapes.iter().map(|s| z(s)).collect::<Result<_>>()?,
                     normed: z(&[t, d])?,
+                    qkv: z(&[t, c.n_head + 2 * c.n_kv_head, hd])?,
                     gate_up: z(&[t, 2 * c.n_ff])?,
                 })
             } else {
@@ -168,8 +168,8 @@ impl Buffers {
     }
 
     /// `out = x w^T` with what `fused` adds: in one dispatch on the quantized `w` for a few
-    /// tokens; else the RMS norm, an f32 copy of `w`, the tiled matmul (with the residual) and
-    /// SwiGLU in turn.
+    /// tokens; else the RMS norm, an f32 copy of `w`, the tiled matmul (with the residual), and
+    /// SwiGLU or the rotation of q, k and v in turn.
     fn linear(
         &self,
         gpu: &Gpu,
@@ -192,15 +192,20 @@ impl Buffers {
             invalid!("no scratch copy for a {:?} weight", w.shape());
         };
         dequantize_quant(gpu, w, weight)?;
-        match (fused.glu, fused.residual) {
-            (None, residual) => {
+        match (fused.glu, fused.residual, fused.rope) {
+            (None, residual, None) => {
                 matmul_fused(gpu, input, weight, true, &Fused { residual, ..Fused::default() }, out)
             }
-            (Some(act), None) => {
+            (Some(act), None, None) => {
                 matmul(gpu, input, weight, None, true, &d.gate_up)?;
                 glu(gpu, act, &d.gate_up, out)
             }
-            (Some(_), Some(_)) => invalid!("a block never adds a residual to its SwiGLU"),
+            (None, None, Some(rope)) => {
+                let rows = d.qkv.view(&[x.shape()[0], w.shape()[0]])?;
+                matmul(gpu, input, weight, None, true, &rows)?;
+                rope_qkv(gpu, &d.qkv, &rope, out)
+            }
+            _ => invalid!("a block adds no residual to its SwiGLU or its q, k and v"),
         }
     }
 }
@@ -339,9 +344,16 @@ impl Llama {
         embedding_quant(gpu, &self.token_embd, ids, &b.x)?;
         keep(&b.x, 0)?;
         for (l, block) in self.blocks.iter().enumerate() {
-            // y = x + o_proj(attention(rope(q), rope(k), v)), q, k, v from attn_norm(x).
-            b.linear(gpu, &b.x, &block.attn_qkv, normed(&block.attn_norm), &flat(&b.qkv)?)?;
-            rope_qkv(gpu, &b.qkv, past, c.rope_theta, RopeStyle::Adjacent, &b.q, &block.cache)?;
+            // y = x + o_proj(attention(rope(q), rope(k), v)), q, k, v from attn_norm(x): rope(q)
+            // into b.q, rope(k) and v into the layer's cache.
+            let rope = QkvRope {
+                pos0: past,
+                theta: c.rope_theta,
+                style: RopeStyle::Adjacent,
+                cache: &block.cache,
+            };
+            let qkv = QuantFused { rope: Some(rope), ..normed(&block.attn_norm) };
+            b.linear(gpu, &b.x, &block.attn_qkv, qkv, &b.q)?;
             attention(gpu, &b.q, &block.cache, past, scale, watched.map(|w| &w.layer), &b.att)?;
             if let Some(w) = watched {
                 w.keep(gpu, l)?;

@@ -13,12 +13,13 @@ use crate::gpu::{kernel, params, Counted, Kernel, Workgroups};
 use crate::ops::activation::Activation;
 use crate::ops::matmul::{matmul_ref, MatmulDims};
 use crate::ops::norm::check_eps;
+use crate::ops::rope::QkvRope;
 use crate::{Error, Gpu, Result, Tensor};
 
 pub(super) const MATMUL_Q4_1: Kernel<MatmulParams> =
-    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "q4_1.wgsl");
+    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "rope_turn.wgsl", uses "q4_1.wgsl");
 pub(super) const MATMUL_Q8_0: Kernel<MatmulParams> =
-    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "q8_0.wgsl");
+    kernel!("matmul_quant.wgsl", "main", uses "act.wgsl", uses "rope_turn.wgsl", uses "q8_0.wgsl");
 pub(super) const DEQUANTIZE_Q4_1: Kernel<DequantizeParams> =
     kernel!("dequantize.wgsl", "main", uses "q4_1.wgsl");
 pub(super) const DEQUANTIZE_Q8_0: Kernel<DequantizeParams> =
@@ -114,6 +115,12 @@ params! {
         glu: u32,
         alpha: f32,
         has_residual: u32,
+        has_rope: u32,
+        half: u32,
+        split_half: u32,
+        pos0: u32,
+        q_heads: u32,
+        kv_heads: u32,
     }
 }
 
@@ -127,6 +134,9 @@ pub struct QuantFused<'a> {
     pub glu: Option<Activation>,
     /// Added last; the output's shape.
     pub residual: Option<&'a Tensor>,
+    /// `w` is a fused q, k, v projection, and its rows go where `rope` says: the queries
+    /// `[.., q_heads, head_dim]` into the output, the keys and values into the cache.
+    pub rope: Option<QkvRope<'a>>,
 }
 
 /// `out = x w^T` for `x` `[.., m, k]` and a quantized `w` `[n, k]`: a linear layer without
@@ -151,8 +161,12 @@ pub fn matmul_quant_fused(
     if fused.glu.is_some() && n % 2 != 0 {
         invalid!("a gated linear unit needs [gate; up] halves; the weight has {n} rows");
     }
+    if fused.rope.is_some() && (fused.glu.is_some() || fused.residual.is_some()) {
+        invalid!("a quantized q, k, v projection takes no gated unit and no residual");
+    }
     let m: usize = lead.iter().product();
-    let cols = if fused.glu.is_some() { n / 2 } else { n };
+    let pairs = fused.glu.is_some() || fused.rope.is_some();
+    let cols = if pairs { n / 2 } else { n };
     let out_shape: Vec<usize> = lead.iter().copied().chain([cols]).collect();
     if let Some((weight, eps)) = fused.rms_norm {
         check_eps("quantized matmul's RMS norm", eps)?;
@@ -162,11 +176,29 @@ pub fn matmul_quant_fused(
         expect_shape("quantized matmul residual", residual, &out_shape)?;
     }
     let inputs = [Some(x), fused.residual, fused.rms_norm.map(|(w, _)| w)];
-    expect_output("quantized matmul output", out, &out_shape, inputs.into_iter().flatten())?;
+    let inputs: Vec<&Tensor> = inputs.into_iter().flatten().collect();
+    let (rope, freq) = match &fused.rope {
+        Some(rope) => {
+            let head_dim = rope.cache.k.shape().get(2).copied().unwrap_or(0);
+            if head_dim == 0 || n % head_dim != 0 {
+                invalid!(
+                    "a q, k, v projection of {n} rows is no whole number of {head_dim}-dim heads"
+                );
+            }
+            let qkv = [m, n / head_dim, head_dim];
+            let (layout, freq) = rope.layout(gpu, &qkv, out, &inputs)?;
+            (Some(layout), Some(freq))
+        }
+        None => {
+            expect_output("quantized matmul output", out, &out_shape, inputs)?;
+            (None, None)
+        }
+    };
     let (glu, alpha) = fused.glu.map_or((0, 0.0), |act| {
         let (op, alpha) = act.code();
         (op + 1, alpha)
     });
+    let r = rope.unwrap_or_default();
     let params = MatmulParams {
         m: to_u32("m", m)?,
         n: to_u32("n", n)?,
@@ -176,13 +208,22 @@ pub fn matmul_quant_fused(
         glu,
         alpha,
         has_residual: fused.residual.is_some() as u32,
+        has_rope: rope.is_some() as u32,
+        half: r.half,
+        split_half: r.split_half,
+        pos0: r.pos0,
+        q_heads: r.q_heads,
+        kv_heads: r.kv_heads,
     };
     let groups = Workgroups::grid(gpu, [cols.div_ceil(WORKGROUP), m, 1])?;
     let kernel = if w.ty == GgmlType::Q8_0 { &MATMUL_Q8_0 } else { &MATMUL_Q4_1 };
     let placeholder = gpu.placeholder()?;
     let residual = fused.residual.map_or(Ok(placeholder), Tensor::buffer)?;
     let norm = fused.rms_norm.map_or(Ok(placeholder), |(w, _)| w.buffer())?;
-    let buffers = [x.buffer()?, &w.buffer, out.buffer()?, residual, norm];
+    let freq = freq.as_ref().unwrap_or(placeholder);
+    let k_cache = gpu.optional_out(fused.rope.map(|r| &r.cache.k), 0)?;
+    let v_cache = gpu.optional_out(fused.rope.map(|r| &r.cache.v), 1)?;
+    let buffers = [x.buffer()?, &w.buffer, out.buffer()?, residual, norm, freq, k_cache, v_cache];
     gpu.dispatch(kernel, &params, &buffers, groups, out)
 }
 
@@ -255,7 +296,9 @@ pub fn matmul_quant_ref(
 mod tests {
     use super::*;
     use crate::ops::activation::glu_ref;
+    use crate::ops::attention::KvCache;
     use crate::ops::norm::rms_norm_ref;
+    use crate::ops::rope::{rope_qkv_ref, RopeStyle};
     use crate::testing::*;
 
     /// Random blocks of `ty` for a `[rows, cols]` matrix, every code: f16 bits built directly,
@@ -324,6 +367,7 @@ mod tests {
             rms_norm: norm.then_some((&weight, eps)),
             glu: glu.then_some(Activation::Silu),
             residual: residual.then_some(&r),
+            rope: None,
         };
         let out = poisoned(gpu, &[m, cols]);
         matmul_quant_fused(gpu, &x, &w, &fused, &out).unwrap();
@@ -339,6 +383,58 @@ mod tests {
         // relative errors.
         let what = format!("fused {ty:?} matmul [{m}, {k}] x [{n}, {k}], norm {norm}, glu {glu}, residual {residual}");
         assert_close(&what, &out.read(gpu).await.unwrap(), &want, 1e-7 * k as f32 + 2e-6, 3e-5);
+    }
+
+    /// A fused q, k, v projection, normed or not, against the references of its product and
+    /// of `rope_qkv`, and the cache's rows outside the written ones (random) left alone.
+    async fn check_fused_rope(seed: u64, ty: GgmlType, sizes: [usize; 4], k: usize, pos0: usize) {
+        let [tokens, q_heads, kv_heads, head_dim] = sizes;
+        let gpu = gpu().await;
+        let mut rng = Rng::new(seed);
+        let n = (q_heads + 2 * kv_heads) * head_dim;
+        let (x, x_host) = random(gpu, &mut rng, &[tokens, k]);
+        let (weight, weight_host) = random(gpu, &mut rng, &[k]);
+        let blocks = random_blocks(&mut rng, ty, n, k);
+        let w = QuantTensor::new(gpu, ty, [n, k], &blocks).unwrap();
+        let capacity = pos0 + tokens + 2;
+        let cache = KvCache::new(gpu, capacity, q_heads, kv_heads, head_dim).unwrap();
+        let (k0, v0) = (rng.vec(cache.k.numel()), rng.vec(cache.v.numel()));
+        for (norm, style) in [(true, RopeStyle::Adjacent), (false, RopeStyle::SplitHalf)] {
+            cache.k.write(gpu, &k0).unwrap();
+            cache.v.write(gpu, &v0).unwrap();
+            let rope = QkvRope { pos0, theta: 10000.0, style, cache: &cache };
+            let fused = QuantFused {
+                rms_norm: norm.then_some((&weight, 1e-5)),
+                rope: Some(rope),
+                ..QuantFused::default()
+            };
+            let q = poisoned(gpu, &[tokens, q_heads, head_dim]);
+            matmul_quant_fused(gpu, &x, &w, &fused, &q).unwrap();
+            let input =
+                if norm { rms_norm_ref(&x_host, k, &weight_host, 1e-5) } else { x_host.clone() };
+            let qkv = matmul_quant_ref(ty, &input, &blocks, [n, k]).unwrap();
+            let (mut want_k, mut want_v) = (k0.clone(), v0.clone());
+            let want_q =
+                rope_qkv_ref(sizes, &qkv, (pos0, 10000.0, style), &mut want_k, &mut want_v);
+            // The product's error as in `check_fused`; turning adds about 5e-7.
+            let what = format!("fused {ty:?} q, k, v [{tokens}, {k}] to {sizes:?} at {pos0}, norm {norm}, {style:?}");
+            let tol = 1e-7 * k as f32 + 3e-6;
+            assert_close(&format!("{what}: q"), &q.read(gpu).await.unwrap(), &want_q, tol, 3e-5);
+            assert_close(
+                &format!("{what}: k"),
+                &cache.k.read(gpu).await.unwrap(),
+                &want_k,
+                tol,
+                3e-5,
+            );
+            assert_close(
+                &format!("{what}: v"),
+                &cache.v.read(gpu).await.unwrap(),
+                &want_v,
+                tol,
+                3e-5,
+            );
+        }
     }
 
     async fn check_embedding(seed: u64, ty: GgmlType) {
@@ -378,6 +474,14 @@ mod tests {
             check_fused(15, q8, [9, 2 * 33, 32], false, true, false).await;
         }
 
+        async fn fused_qkv_projection_matches_reference() {
+            // SmolLM2's heads (9 and 3 of 64) for one token; odd head counts and a head of 34
+            // dims for a few tokens far into the cache.
+            check_fused_rope(16, GgmlType::Q4_1, [1, 9, 3, 64], 576, 300).await;
+            check_fused_rope(17, GgmlType::Q8_0, [5, 3, 1, 34], 96, 2000).await;
+            check_fused_rope(18, GgmlType::Q4_1, [2, 2, 2, 8], 64, 0).await;
+        }
+
         async fn embedding_and_dequantization_match_reference() {
             check_embedding(5, GgmlType::Q4_1).await;
             check_embedding(6, GgmlType::Q8_0).await;
@@ -411,6 +515,20 @@ mod tests {
             fused(QuantFused { rms_norm: Some((&norm, -1.0)), ..QuantFused::default() }, &residual);
             fused(QuantFused { residual: Some(&z(&[2, 4])), ..QuantFused::default() }, &residual);
             fused(QuantFused { residual: Some(&residual), ..QuantFused::default() }, &residual);
+            // A projection to 3 heads of 1 dim (odd): no rotary pairs; to 1 + 2 heads of 2 dims
+            // (6 rows, not 3), or with a gated unit or a residual, or beyond the cache.
+            let (small, odd) = (KvCache::new(gpu, 4, 1, 1, 2).unwrap(), KvCache::new(gpu, 4, 1, 1, 1).unwrap());
+            let at = |pos0: usize, cache| Some(QkvRope { pos0, theta: 10000.0, style: RopeStyle::Adjacent, cache });
+            fused(QuantFused { rope: at(0, &odd), ..QuantFused::default() }, &z(&[2, 1, 1]));
+            fused(QuantFused { rope: at(0, &small), ..QuantFused::default() }, &z(&[2, 1, 2]));
+            let w6 = QuantTensor::new(gpu, q4, [6, 64], &[0; 6 * 2 * 20]).unwrap();
+            let rope = |f: QuantFused, out: &Tensor| bad(matmul_quant_fused(gpu, &x, &w6, &f, out));
+            let q = z(&[2, 1, 2]);
+            matmul_quant_fused(gpu, &x, &w6, &QuantFused { rope: at(2, &small), ..QuantFused::default() }, &q).unwrap();
+            rope(QuantFused { rope: at(3, &small), ..QuantFused::default() }, &q);
+            rope(QuantFused { rope: at(0, &small), glu: silu, ..QuantFused::default() }, &q);
+            rope(QuantFused { rope: at(0, &small), residual: Some(&z(&[2, 3])), ..QuantFused::default() }, &q);
+            rope(QuantFused { rope: at(0, &small), ..QuantFused::default() }, &z(&[2, 3]));
             gpu.check().unwrap();
         }
     }

@@ -9,8 +9,8 @@ use crate::gpu::{kernel, params, Kernel, Workgroups};
 use crate::ops::attention::KvCache;
 use crate::{Gpu, Result, Tensor};
 
-pub(super) const ROPE: Kernel<Params> = kernel!("rope.wgsl", "main");
-pub(super) const ROPE_QKV: Kernel<Params> = kernel!("rope.wgsl", "qkv");
+pub(super) const ROPE: Kernel<Params> = kernel!("rope.wgsl", "main", uses "rope_turn.wgsl");
+pub(super) const ROPE_QKV: Kernel<Params> = kernel!("rope.wgsl", "qkv", uses "rope_turn.wgsl");
 const WORKGROUP: u32 = 256;
 /// The kernel splits positions into two 12-bit halves for its angle reduction.
 pub const MAX_POSITION: usize = 1 << 24;
@@ -66,53 +66,90 @@ pub fn rope(
     out: &Tensor,
 ) -> Result<()> {
     expect_output("rope output", out, x.shape(), [x])?;
-    let params = check(x, pos0, theta, style, 0)?;
+    let params = check(x.shape(), pos0, theta, style, 0)?;
     let freq = gpu.input(out, &turns_per_position(x.shape()[2], theta))?;
     let groups = Workgroups::linear(gpu, x.numel() / 2, WORKGROUP)?;
     gpu.dispatch(&ROPE, &params, &[&freq, x.buffer()?, out.buffer()?], groups, out)
 }
 
-/// Splits a fused projection `qkv` `[tokens, q_heads + 2 kv_heads, head_dim]` at positions
-/// `pos0..`: its q heads rotated into `q` `[tokens, q_heads, head_dim]`, its k heads rotated and
-/// its v heads as they are into rows `pos0..` of `cache`, in one dispatch.
-pub fn rope_qkv(
-    gpu: &Gpu,
-    qkv: &Tensor,
-    pos0: usize,
-    theta: f32,
-    style: RopeStyle,
-    q: &Tensor,
-    cache: &KvCache,
-) -> Result<()> {
-    let &[capacity, kv_heads, head_dim] = cache.k.shape() else {
-        invalid!("a KV cache is [capacity, heads, head_dim]; got {:?}", cache.k.shape());
-    };
-    let &[tokens, heads, width] = qkv.shape() else {
-        invalid!("rope_qkv needs qkv [tokens, heads, head_dim]; got {:?}", qkv.shape());
-    };
-    if width != head_dim || heads <= 2 * kv_heads {
-        invalid!(
-            "qkv {:?} is not q heads and twice the cache's heads {:?}",
-            qkv.shape(),
-            cache.k.shape()
-        );
+/// Where a fused projection's rows `[tokens, q_heads + 2 kv_heads, head_dim]` at positions
+/// `pos0..` go: its q heads rotated into the queries `[tokens, q_heads, head_dim]`, its k heads
+/// rotated and its v heads as they are into rows `pos0..` of `cache`.
+#[derive(Clone, Copy)]
+pub struct QkvRope<'a> {
+    pub pos0: usize,
+    pub theta: f32,
+    pub style: RopeStyle,
+    pub cache: &'a KvCache,
+}
+
+/// What rope_turn.wgsl reads of a `QkvRope`.
+#[derive(Clone, Copy, Default)]
+pub(super) struct QkvLayout {
+    pub half: u32,
+    pub split_half: u32,
+    pub pos0: u32,
+    pub q_heads: u32,
+    pub kv_heads: u32,
+}
+
+impl QkvRope<'_> {
+    /// Checks rows `qkv` (the shape) against the cache and the queries `q`, which must not
+    /// alias `inputs`, and gives their layout and the turns-per-position table for a dispatch
+    /// that writes `q`.
+    pub(super) fn layout(
+        &self,
+        gpu: &Gpu,
+        qkv: &[usize],
+        q: &Tensor,
+        inputs: &[&Tensor],
+    ) -> Result<(QkvLayout, wgpu::Buffer)> {
+        let &[capacity, kv_heads, head_dim] = self.cache.k.shape() else {
+            invalid!("a KV cache is [capacity, heads, head_dim]; got {:?}", self.cache.k.shape());
+        };
+        let &[tokens, heads, width] = qkv else {
+            invalid!("rope_qkv needs qkv [tokens, heads, head_dim]; got {qkv:?}");
+        };
+        if width != head_dim || heads <= 2 * kv_heads {
+            let cache = self.cache.k.shape();
+            invalid!("qkv {qkv:?} is not q heads and twice the cache's heads {cache:?}");
+        }
+        if self.pos0 >= capacity || tokens > capacity - self.pos0 {
+            invalid!(
+                "{tokens} tokens from position {} do not fit a cache of {capacity}",
+                self.pos0
+            );
+        }
+        let q_heads = heads - 2 * kv_heads;
+        let caches = [&self.cache.k, &self.cache.v];
+        let sources = inputs.iter().copied().chain(caches);
+        expect_output("rope_qkv queries", q, &[tokens, q_heads, head_dim], sources)?;
+        let p = check(qkv, self.pos0, self.theta, self.style, q_heads)?;
+        let layout = QkvLayout {
+            half: p.half,
+            split_half: p.split_half,
+            pos0: p.pos0,
+            q_heads: p.q_heads,
+            kv_heads: p.kv_heads,
+        };
+        Ok((layout, gpu.input(q, &turns_per_position(head_dim, self.theta))?))
     }
-    if pos0 >= capacity || tokens > capacity - pos0 {
-        invalid!("{tokens} tokens from position {pos0} do not fit a cache of {capacity}");
-    }
-    let q_heads = heads - 2 * kv_heads;
-    expect_output("rope_qkv queries", q, &[tokens, q_heads, head_dim], [qkv, &cache.k, &cache.v])?;
-    let params = check(qkv, pos0, theta, style, q_heads)?;
-    let freq = gpu.input(q, &turns_per_position(head_dim, theta))?;
+}
+
+/// Splits a fused projection `qkv` `[tokens, q_heads + 2 kv_heads, head_dim]` as `rope` says,
+/// the queries into `q`, in one dispatch.
+pub fn rope_qkv(gpu: &Gpu, qkv: &Tensor, rope: &QkvRope, q: &Tensor) -> Result<()> {
+    let (_, freq) = rope.layout(gpu, qkv.shape(), q, &[qkv])?;
+    let params = check(qkv.shape(), rope.pos0, rope.theta, rope.style, q.shape()[1])?;
     let groups = Workgroups::linear(gpu, qkv.numel() / 2, WORKGROUP)?;
-    let buffers = [&freq, qkv.buffer()?, q.buffer()?, cache.k.buffer()?, cache.v.buffer()?];
-    gpu.dispatch(&ROPE_QKV, &params, &buffers, groups, q)
+    let (k, v) = (rope.cache.k.buffer()?, rope.cache.v.buffer()?);
+    gpu.dispatch(&ROPE_QKV, &params, &[&freq, qkv.buffer()?, q.buffer()?, k, v], groups, q)
 }
 
 /// Checks `x` `[tokens, n_heads, head_dim]` and the positions, and builds the parameters.
-fn check(x: &Tensor, pos0: usize, theta: f32, style: RopeStyle, q_heads: usize) -> Result<Params> {
-    let &[tokens, n_heads, head_dim] = x.shape() else {
-        invalid!("rope needs x [tokens, heads, head_dim]; got {:?}", x.shape());
+fn check(x: &[usize], pos0: usize, theta: f32, style: RopeStyle, q_heads: usize) -> Result<Params> {
+    let &[tokens, n_heads, head_dim] = x else {
+        invalid!("rope needs x [tokens, heads, head_dim]; got {x:?}");
     };
     if head_dim % 2 != 0 {
         invalid!("rope needs an even head_dim; got {head_dim}");
@@ -124,7 +161,7 @@ fn check(x: &Tensor, pos0: usize, theta: f32, style: RopeStyle, q_heads: usize) 
         invalid!("rope positions from {pos0} for {tokens} tokens pass the kernel's {MAX_POSITION}");
     }
     Ok(Params {
-        pairs: to_u32("rope pairs", x.numel() / 2)?,
+        pairs: to_u32("rope pairs", x.iter().product::<usize>() / 2)?,
         half: to_u32("head_dim / 2", head_dim / 2)?,
         n_heads: to_u32("heads", n_heads)?,
         pos0: to_u32("pos0", pos0)?,
@@ -162,6 +199,29 @@ pub fn rope_ref(
     out
 }
 
+/// Reference for `rope_qkv` on `qkv` of `[tokens, q_heads + 2 kv_heads, head_dim]` (`sizes`
+/// `[tokens, q_heads, kv_heads, head_dim]`): returns the queries and writes rows `pos0..` of
+/// the cache's keys `k` and values `v`.
+pub fn rope_qkv_ref(
+    sizes: [usize; 4],
+    qkv: &[f32],
+    (pos0, theta, style): (usize, f32, RopeStyle),
+    k: &mut [f32],
+    v: &mut [f32],
+) -> Vec<f32> {
+    let [tokens, q_heads, kv_heads, head_dim] = sizes;
+    let heads = q_heads + 2 * kv_heads;
+    let part = |from: usize, count: usize| -> Vec<f32> {
+        let rows = qkv.chunks(heads * head_dim);
+        rows.flat_map(|r| &r[from * head_dim..(from + count) * head_dim]).copied().collect()
+    };
+    let written = pos0 * kv_heads * head_dim..(pos0 + tokens) * kv_heads * head_dim;
+    let keys = rope_ref([tokens, kv_heads, head_dim], &part(q_heads, kv_heads), pos0, theta, style);
+    k[written.clone()].copy_from_slice(&keys);
+    v[written].copy_from_slice(&part(q_heads + kv_heads, kv_heads));
+    rope_ref([tokens, q_heads, head_dim], &part(0, q_heads), pos0, theta, style)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +246,7 @@ mod tests {
         }
     }
 
-    /// `rope_qkv` against `rope_ref` on each part of `qkv`: the queries rotated, the keys
+    /// `rope_qkv` against its reference: the queries rotated, the keys
     /// rotated into the cache's rows from `pos0`, the values copied there, and the cache's
     /// other rows (random, not zeros) left as they were.
     async fn check_qkv(
@@ -202,39 +262,20 @@ mod tests {
         let cache = KvCache::new(gpu, capacity, q_heads, kv_heads, head_dim).unwrap();
         let (k0, k0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
         let (v0, v0_host) = random(gpu, &mut rng, &[capacity, kv_heads, head_dim]);
-        let part = |from: usize, count: usize| -> Vec<f32> {
-            let rows = host.chunks(heads * head_dim);
-            rows.flat_map(|r| &r[from * head_dim..(from + count) * head_dim]).copied().collect()
-        };
-        let cache_row = kv_heads * head_dim;
-        let written = pos0 * cache_row..(pos0 + tokens) * cache_row;
         for style in [RopeStyle::Adjacent, RopeStyle::SplitHalf] {
             cache.k.copy_from(gpu, &k0, 0).unwrap();
             cache.v.copy_from(gpu, &v0, 0).unwrap();
             let q = poisoned(gpu, &[tokens, q_heads, head_dim]);
-            rope_qkv(gpu, &qkv, pos0, 10000.0, style, &q, &cache).unwrap();
+            let rope = QkvRope { pos0, theta: 10000.0, style, cache: &cache };
+            rope_qkv(gpu, &qkv, &rope, &q).unwrap();
             let what = format!("rope_qkv {tokens} tokens of {q_heads} + 2 x {kv_heads} heads of {head_dim} from {pos0} {style:?}");
+            let (mut want_k, mut want_v) = (k0_host.clone(), v0_host.clone());
+            let sizes = [tokens, q_heads, kv_heads, head_dim];
             let want_q =
-                rope_ref([tokens, q_heads, head_dim], &part(0, q_heads), pos0, 10000.0, style);
+                rope_qkv_ref(sizes, &host, (pos0, 10000.0, style), &mut want_k, &mut want_v);
             assert_close(&format!("{what}: q"), &q.read(gpu).await.unwrap(), &want_q, 5e-7, 0.0);
-            let mut want_k = k0_host.clone();
-            let keys = rope_ref(
-                [tokens, kv_heads, head_dim],
-                &part(q_heads, kv_heads),
-                pos0,
-                10000.0,
-                style,
-            );
-            want_k[written.clone()].copy_from_slice(&keys);
-            assert_close(
-                &format!("{what}: k"),
-                &cache.k.read(gpu).await.unwrap(),
-                &want_k,
-                5e-7,
-                0.0,
-            );
-            let mut want_v = v0_host.clone();
-            want_v[written.clone()].copy_from_slice(&part(q_heads + kv_heads, kv_heads));
+            let k = cache.k.read(gpu).await.unwrap();
+            assert_close(&format!("{what}: k"), &k, &want_k, 5e-7, 0.0);
             assert_eq!(cache.v.read(gpu).await.unwrap(), want_v, "{what}: v");
         }
     }
@@ -252,12 +293,14 @@ mod tests {
             let z = |shape: &[usize]| Tensor::zeros(gpu, shape).unwrap();
             let bad = |r: Result<()>| assert!(matches!(r, Err(Error::Invalid(_))), "{r:?}");
             let (qkv, q) = (z(&[3, 7, 4]), z(&[3, 3, 4]));
-            rope_qkv(gpu, &qkv, 5, 10000.0, RopeStyle::Adjacent, &q, &cache).unwrap();
-            bad(rope_qkv(gpu, &qkv, 6, 10000.0, RopeStyle::Adjacent, &q, &cache));
-            bad(rope_qkv(gpu, &z(&[3, 4, 4]), 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 1, 4]), &cache));
-            bad(rope_qkv(gpu, &z(&[3, 7, 6]), 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 3, 6]), &cache));
-            bad(rope_qkv(gpu, &qkv, 0, 10000.0, RopeStyle::Adjacent, &z(&[3, 4, 4]), &cache));
-            bad(rope_qkv(gpu, &qkv, 0, 0.0, RopeStyle::Adjacent, &q, &cache));
+            let at = |pos0: usize, theta: f32| QkvRope { pos0, theta, style: RopeStyle::Adjacent, cache: &cache };
+            rope_qkv(gpu, &qkv, &at(5, 10000.0), &q).unwrap();
+            bad(rope_qkv(gpu, &qkv, &at(6, 10000.0), &q));
+            bad(rope_qkv(gpu, &z(&[3, 4, 4]), &at(0, 10000.0), &z(&[3, 1, 4])));
+            bad(rope_qkv(gpu, &z(&[3, 7, 6]), &at(0, 10000.0), &z(&[3, 3, 6])));
+            bad(rope_qkv(gpu, &qkv, &at(0, 10000.0), &z(&[3, 4, 4])));
+            bad(rope_qkv(gpu, &qkv, &at(0, 0.0), &q));
+            bad(rope_qkv(gpu, &qkv, &at(0, 10000.0), &qkv));
             gpu.check().unwrap();
         }
 
