@@ -10,12 +10,16 @@
 //   and the thread for rotary pair j takes its two columns and writes them as rope_turn.wgsl's
 //   write_qkv_pair does: the turned queries into out ([m, q_heads, head_dim]), the turned keys
 //   and the values into rows pos0.. of the KV cache (k_cache, v_cache).
-// Prefixed with act.wgsl, rope_turn.wgsl and the block format's functions (q4_1.wgsl or q8_0.wgsl): binding 2
-// `w`, block_scale and block_codes, over rows of k / 32 blocks. One thread per output element:
-// it adds d * (x . q) + m * sum(x) per block, reading x from workgroup memory. Neighbouring
-// threads take neighbouring weight rows, whose blocks the upload placed side by side. (Giving a
-// thread several rows of x, to unpack each block once for all of them, was 1.2-4x slower on
-// lavapipe, likely from its private array of accumulators.)
+// Prefixed with act.wgsl, rope_turn.wgsl and the block format's functions (q4_1.wgsl or
+// q8_0.wgsl): binding 2 `w`, block_scale and block_codes, over rows of k / 32 blocks.
+// p.slices threads an output element, each over every p.slices-th block, add d * (x . q) +
+// m * sum(x) per block, reading x from workgroup memory, and their sums meet in workgroup
+// memory: 4 on a GPU, which then has four times the threads (36 workgroups for SmolLM2's 576
+// columns, not 9), 1 on a software adapter, where the extra workgroups made a decode step 1.5x
+// slower (lavapipe). Neighbouring threads take neighbouring weight rows, whose blocks the
+// upload placed side by side. (Giving a thread several rows of x, to unpack each block once
+// for all of them, was 1.2-4x slower on lavapipe, likely from its private array of
+// accumulators.)
 
 struct Params {
     m: u32,
@@ -32,6 +36,7 @@ struct Params {
     pos0: u32,
     q_heads: u32,
     kv_heads: u32,
+    slices: u32, // threads a column: 1, 2 or 4
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -43,16 +48,21 @@ struct Params {
 @group(0) @binding(7) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(8) var<storage, read_write> v_cache: array<f32>;
 
-// The workgroup's row of x, 256 values (8 blocks) at a time, scaled by norm_weight when normed.
-var<workgroup> chunk: array<vec4<f32>, 64>;
-// Each thread's sum of squares of the row, for the norm.
-var<workgroup> squares: array<f32, 64>;
+const THREADS: u32 = 64u;
 
-// The chunk's first `blocks` blocks times weight row `col`, from block `first` of the row.
-fn chunk_product(col: u32, first: u32, blocks: u32) -> f32 {
+// The workgroup's row of x, 256 values (8 blocks) at a time, scaled by norm_weight when normed.
+var<workgroup> chunk: array<vec4<f32>, THREADS>;
+// Each thread's sum of squares of the row, for the norm, and its sums of products.
+var<workgroup> squares: array<f32, THREADS>;
+var<workgroup> first_sums: array<f32, THREADS>;
+var<workgroup> second_sums: array<f32, THREADS>;
+
+// Slice `slice` of the chunk's first `blocks` blocks (every p.slices-th from block `slice`)
+// times weight row `col`, from block `first` of the row.
+fn chunk_product(col: u32, first: u32, blocks: u32, slice: u32) -> f32 {
     let row_blocks = p.k / 32u;
     var acc = 0.0;
-    for (var b = 0u; b < blocks; b++) {
+    for (var b = slice; b < blocks; b += p.slices) {
         var qx = 0.0;
         var sum = vec4<f32>();
         for (var g = 0u; g < 8u; g++) {
@@ -66,17 +76,19 @@ fn chunk_product(col: u32, first: u32, blocks: u32) -> f32 {
     return acc;
 }
 
-// A workgroup takes one row of x and 64 columns of out. Its threads first copy 256 values of
-// the row into `chunk` (normed there once, rather than in every thread), then each adds their
-// product with its column's weights; barriers keep every thread in the loop, even past the last
-// column.
-@compute @workgroup_size(64, 1, 1)
+// A workgroup takes one row of x and THREADS / p.slices columns of out. Its threads first copy
+// 256 values of the row into `chunk` (normed there once, rather than in every thread), then
+// each adds the product of its slice of those blocks with its column's weights; barriers keep
+// every thread in the loop, even past the last column. The first slice's threads add the
+// others' sums.
+@compute @workgroup_size(THREADS, 1, 1)
 fn main(
-    @builtin(global_invocation_id) id: vec3<u32>,
     @builtin(workgroup_id) group: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    let col = id.x;
+    let columns = THREADS / p.slices;
+    let col = group.x * columns + lane % columns;
+    let slice = lane / columns;
     let row = group.y;
     // A gated unit's thread takes columns col and col + n / 2; a rotary pair's, its two dims.
     let pairs = p.glu != 0u || p.has_rope == 1u;
@@ -108,25 +120,31 @@ fn main(
         workgroupBarrier();
         if (writes) {
             let blocks = min(8u, (p.k - c0) / 32u);
-            first += chunk_product(first_col, c0 / 32u, blocks);
+            first += chunk_product(first_col, c0 / 32u, blocks, slice);
             if (pairs) {
-                second += chunk_product(second_col, c0 / 32u, blocks);
+                second += chunk_product(second_col, c0 / 32u, blocks, slice);
             }
         }
         workgroupBarrier();
     }
+    squares[lane] = sum_squares;
+    first_sums[lane] = first;
+    second_sums[lane] = second;
+    workgroupBarrier();
+    if (slice != 0u || !writes) {
+        return;
+    }
+    for (var s = 1u; s < p.slices; s++) {
+        first += first_sums[lane + s * columns];
+        second += second_sums[lane + s * columns];
+    }
     var scale = 1.0;
     if (p.has_norm == 1u) {
-        squares[lane] = sum_squares;
-        workgroupBarrier();
         var total = 0.0;
-        for (var t = 0u; t < 64u; t++) {
+        for (var t = 0u; t < THREADS; t++) {
             total += squares[t];
         }
         scale = inverseSqrt(total / f32(p.k) + p.eps);
-    }
-    if (!writes) {
-        return;
     }
     if (p.has_rope == 1u) {
         write_qkv_pair(row, col, first * scale, second * scale);

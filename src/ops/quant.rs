@@ -25,6 +25,8 @@ pub(super) const DEQUANTIZE_Q4_1: Kernel<DequantizeParams> =
 pub(super) const DEQUANTIZE_Q8_0: Kernel<DequantizeParams> =
     kernel!("dequantize.wgsl", "main", uses "q8_0.wgsl");
 const WORKGROUP: usize = 64;
+/// The quantized product's threads a column on a hardware GPU (see matmul_quant.wgsl).
+const GPU_SLICES: usize = 4;
 const BLOCK: usize = 32;
 
 /// A quantized matrix `[rows, cols]` on the GPU, each row `cols / 32` blocks.
@@ -121,6 +123,7 @@ params! {
         pos0: u32,
         q_heads: u32,
         kv_heads: u32,
+        slices: u32,
     }
 }
 
@@ -152,6 +155,19 @@ pub fn matmul_quant_fused(
     w: &QuantTensor,
     fused: &QuantFused,
     out: &Tensor,
+) -> Result<()> {
+    let slices = if gpu.is_software() { 1 } else { GPU_SLICES };
+    quant_product(gpu, x, w, fused, out, slices)
+}
+
+/// `matmul_quant_fused` with each output's blocks split over `slices` threads (1, 2 or 4).
+fn quant_product(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &QuantTensor,
+    fused: &QuantFused,
+    out: &Tensor,
+    slices: usize,
 ) -> Result<()> {
     let [n, k] = w.shape;
     let (&last, lead) = x.shape().split_last().unwrap_or((&0, &[]));
@@ -214,8 +230,9 @@ pub fn matmul_quant_fused(
         pos0: r.pos0,
         q_heads: r.q_heads,
         kv_heads: r.kv_heads,
+        slices: slices as u32,
     };
-    let groups = Workgroups::grid(gpu, [cols.div_ceil(WORKGROUP), m, 1])?;
+    let groups = Workgroups::grid(gpu, [cols.div_ceil(WORKGROUP / slices), m, 1])?;
     let kernel = if w.ty == GgmlType::Q8_0 { &MATMUL_Q8_0 } else { &MATMUL_Q4_1 };
     let placeholder = gpu.placeholder()?;
     let residual = fused.residual.map_or(Ok(placeholder), Tensor::buffer)?;
@@ -325,6 +342,9 @@ mod tests {
         out
     }
 
+    /// Threads a column: a software adapter's and a GPU's, each run on every adapter.
+    const SLICINGS: [usize; 2] = [1, GPU_SLICES];
+
     async fn check(seed: u64, ty: GgmlType, lead: &[usize], n: usize, k: usize) {
         let gpu = gpu().await;
         let mut rng = Rng::new(seed);
@@ -334,14 +354,17 @@ mod tests {
         let blocks = random_blocks(&mut rng, ty, n, k);
         let w = QuantTensor::new(gpu, ty, [n, k], &blocks).unwrap();
         let out_shape: Vec<usize> = lead.iter().copied().chain([n]).collect();
-        let out = poisoned(gpu, &out_shape);
-        matmul_quant(gpu, &x, &w, &out).unwrap();
         let want = matmul_quant_ref(ty, &x_host, &blocks, [n, k]).unwrap();
         assert_eq!(want.len(), m * n);
-        // K products: f32 rounding grows with K (and with Q8_0's larger weights, relatively).
-        let what = format!("{ty:?} matmul x {x_shape:?}, w [{n}, {k}]");
-        let tol = 1e-7 * k as f32 + 2e-6;
-        assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 1e-5);
+        for slices in SLICINGS {
+            let out = poisoned(gpu, &out_shape);
+            quant_product(gpu, &x, &w, &QuantFused::default(), &out, slices).unwrap();
+            // K products: f32 rounding grows with K (and with Q8_0's larger weights, relatively).
+            let what =
+                format!("{ty:?} matmul x {x_shape:?}, w [{n}, {k}], {slices} threads a column");
+            let tol = 1e-7 * k as f32 + 2e-6;
+            assert_close(&what, &out.read(gpu).await.unwrap(), &want, tol, 1e-5);
+        }
     }
 
     /// The fused options against their references applied in turn: RMS norm, product, gated
@@ -369,8 +392,6 @@ mod tests {
             residual: residual.then_some(&r),
             rope: None,
         };
-        let out = poisoned(gpu, &[m, cols]);
-        matmul_quant_fused(gpu, &x, &w, &fused, &out).unwrap();
         let input = if norm { rms_norm_ref(&x_host, k, &weight_host, eps) } else { x_host };
         let mut want = matmul_quant_ref(ty, &input, &blocks, [n, k]).unwrap();
         if glu {
@@ -381,8 +402,12 @@ mod tests {
         }
         // As the plain product; a gated unit multiplies two products, which adds their
         // relative errors.
-        let what = format!("fused {ty:?} matmul [{m}, {k}] x [{n}, {k}], norm {norm}, glu {glu}, residual {residual}");
-        assert_close(&what, &out.read(gpu).await.unwrap(), &want, 1e-7 * k as f32 + 2e-6, 3e-5);
+        for slices in SLICINGS {
+            let out = poisoned(gpu, &[m, cols]);
+            quant_product(gpu, &x, &w, &fused, &out, slices).unwrap();
+            let what = format!("fused {ty:?} matmul [{m}, {k}] x [{n}, {k}], norm {norm}, glu {glu}, residual {residual}, {slices} threads a column");
+            assert_close(&what, &out.read(gpu).await.unwrap(), &want, 1e-7 * k as f32 + 2e-6, 3e-5);
+        }
     }
 
     /// A fused q, k, v projection, normed or not, against the references of its product and
@@ -399,7 +424,8 @@ mod tests {
         let capacity = pos0 + tokens + 2;
         let cache = KvCache::new(gpu, capacity, q_heads, kv_heads, head_dim).unwrap();
         let (k0, v0) = (rng.vec(cache.k.numel()), rng.vec(cache.v.numel()));
-        for (norm, style) in [(true, RopeStyle::Adjacent), (false, RopeStyle::SplitHalf)] {
+        let cases = [(true, RopeStyle::Adjacent), (false, RopeStyle::SplitHalf)];
+        for ((norm, style), slices) in cases.into_iter().flat_map(|c| SLICINGS.map(|s| (c, s))) {
             cache.k.write(gpu, &k0).unwrap();
             cache.v.write(gpu, &v0).unwrap();
             let rope = QkvRope { pos0, theta: 10000.0, style, cache: &cache };
@@ -409,7 +435,7 @@ mod tests {
                 ..QuantFused::default()
             };
             let q = poisoned(gpu, &[tokens, q_heads, head_dim]);
-            matmul_quant_fused(gpu, &x, &w, &fused, &q).unwrap();
+            quant_product(gpu, &x, &w, &fused, &q, slices).unwrap();
             let input =
                 if norm { rms_norm_ref(&x_host, k, &weight_host, 1e-5) } else { x_host.clone() };
             let qkv = matmul_quant_ref(ty, &input, &blocks, [n, k]).unwrap();
@@ -417,7 +443,7 @@ mod tests {
             let want_q =
                 rope_qkv_ref(sizes, &qkv, (pos0, 10000.0, style), &mut want_k, &mut want_v);
             // The product's error as in `check_fused`; turning adds about 5e-7.
-            let what = format!("fused {ty:?} q, k, v [{tokens}, {k}] to {sizes:?} at {pos0}, norm {norm}, {style:?}");
+            let what = format!("fused {ty:?} q, k, v [{tokens}, {k}] to {sizes:?} at {pos0}, norm {norm}, {style:?}, {slices} threads a column");
             let tol = 1e-7 * k as f32 + 3e-6;
             assert_close(&format!("{what}: q"), &q.read(gpu).await.unwrap(), &want_q, tol, 3e-5);
             assert_close(
