@@ -34,6 +34,9 @@ const VECTOR_WORKGROUP: [usize; 2] = [8, 1];
 /// Up to this many rows, a 128 x 128 tile is mostly padding and the row kernel is faster: a
 /// decode step (one row) of the GPT went from 199 to 12.5 ms on lavapipe.
 const FEW_ROWS: usize = 8;
+/// Up to this many columns (a head of a few outputs) a tile's 128 columns are padding too: the
+/// GAN discriminator's Linear(6272, 1) over 64 images was one workgroup of 64 x 128 outputs.
+const FEW_COLUMNS: usize = 8;
 
 /// The problem size, worked out from the operands' shapes.
 ///
@@ -122,7 +125,7 @@ pub struct Split<'a> {
 }
 
 /// `out = a x b (+ bias)` with the tiled kernel (tiles of 64 rows for up to 64 rows, else 128),
-/// or for a few rows one of the vector and row kernels (see `few_rows_kernel`).
+/// or for a few rows or columns one of the vector and row kernels (see `thin_kernel`).
 pub fn matmul(
     gpu: &Gpu,
     a: &Tensor,
@@ -145,18 +148,19 @@ pub fn matmul_fused(
 ) -> Result<()> {
     let d = MatmulDims::new(a.shape(), b.shape(), b_transposed)?;
     let (kernel, tile) = match d.m {
-        m if m <= FEW_ROWS => few_rows_kernel(gpu, &d),
+        m if m <= FEW_ROWS || d.n <= FEW_COLUMNS => thin_kernel(gpu, &d),
         m if m <= SHORT_TILE[1] => (&TILED_SHORT, SHORT_TILE),
         _ => (&TILED, TILE),
     };
     run(gpu, kernel, tile, a, b, b_transposed, fused, out)
 }
 
-/// For a few rows against a transposed B (a linear layer's weight) on a hardware GPU, the
-/// vector kernel, whose neighbouring threads read neighbouring weights (reads a GPU coalesces);
-/// otherwise one thread per output, which on a software adapter ran the GPT's decode step 2x
-/// faster than the vector kernel (lavapipe: 28 against 55 ms), each core reading its own rows.
-fn few_rows_kernel(gpu: &Gpu, d: &MatmulDims) -> (&'static Kernel<Params>, [usize; 2]) {
+/// For a few rows or columns against a transposed B (a linear layer's weight) on a hardware
+/// GPU, the vector kernel, whose neighbouring threads read neighbouring weights (reads a GPU
+/// coalesces); otherwise one thread per output, which on a software adapter ran the GPT's
+/// decode step 2x faster than the vector kernel (lavapipe: 28 against 55 ms), each core reading
+/// its own rows.
+fn thin_kernel(gpu: &Gpu, d: &MatmulDims) -> (&'static Kernel<Params>, [usize; 2]) {
     let max_groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if d.b_transposed && !gpu.is_software() && d.n.div_ceil(VECTOR_WORKGROUP[0]) <= max_groups {
         (&VECTOR, VECTOR_WORKGROUP)
@@ -370,11 +374,16 @@ mod tests {
         vector_fused(gpu, a, b, t, &Fused { bias, ..Fused::default() }, out)
     }
 
-    /// The kernels to check for `m` rows: the one `matmul` chooses here, and for a few rows the
-    /// vector kernel too.
-    fn ways(m: usize) -> Vec<(&'static str, FusedFn)> {
+    /// Whether `matmul` takes the thin kernels (row or vector) for `m` x `n` outputs.
+    fn thin(m: usize, n: usize) -> bool {
+        m <= FEW_ROWS || n <= FEW_COLUMNS
+    }
+
+    /// The kernels to check for `m` x `n` outputs: the one `matmul` chooses here, and for a few
+    /// rows or columns the vector kernel too.
+    fn ways(m: usize, n: usize) -> Vec<(&'static str, FusedFn)> {
         let mut ways: Vec<(&'static str, FusedFn)> = vec![("as chosen", matmul_fused)];
-        if m <= FEW_ROWS {
+        if thin(m, n) {
             ways.push(("vector kernel", vector_fused));
         }
         ways
@@ -408,13 +417,14 @@ mod tests {
 
     gpu_tests! {
         // m = 1 and 7 take the vector kernel (B transposed, on a hardware GPU; checked here on
-        // any) or the row kernel, 33 the 64-row tile, 65 and 257 the 128-row tile.
+        // any) or the row kernel, and so do 33 rows of 1 column and 65 of 7; 257 rows of 33
+        // take the 128-row tile.
         async fn matches_reference_on_awkward_sizes() {
             for (i, &m) in AWKWARD.iter().enumerate() {
                 let (k, n) = (AWKWARD[(i + 2) % 5], AWKWARD[(i + 3) % 5]);
                 check(matmul, i as u64, &[m, k], &[k, n], false, false).await;
                 check(matmul, i as u64, &[m, k], &[n, k], true, true).await;
-                if m <= FEW_ROWS {
+                if thin(m, n) {
                     check(matmul_vector, i as u64, &[m, k], &[n, k], true, true).await;
                 }
             }
@@ -466,7 +476,7 @@ mod tests {
                     ("norm, bias, SiLU, residual", Fused { norm: Some((&norm, 1e-5)), bias: Some(&bias), activation: Some(Activation::Silu), residual: Some(&residual), ..Fused::default() },
                         add(activation_ref(Activation::Silu, &product(&normed)))),
                 ];
-                for (way, run_with) in ways(m) {
+                for (way, run_with) in ways(m, n) {
                     for (what, fused, want) in &cases {
                         let out = poisoned(gpu, &[m, n]);
                         run_with(gpu, &a, &b, true, fused, &out).unwrap();
